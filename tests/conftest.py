@@ -1,0 +1,111 @@
+"""Shared fixtures: every test must leave no child process and no thread behind.
+
+The autouse fixture below records the processes and threads alive before a test
+and, after it, polls with a deadline until they are back to that baseline.  A
+test that leaks fails with the list of what it left behind, and the leftovers
+are killed so the next test starts clean.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+import uuid
+
+import psutil
+import pytest
+
+#: How long a finished test may take to let its processes and threads go (s).
+CLEANUP_DEADLINE = 15.0
+
+#: Helper processes multiprocessing keeps for the whole session by design.
+_PERMANENT_HELPERS = ("resource_tracker", "forkserver")
+
+
+def _is_permanent_helper(proc: psutil.Process) -> bool:
+    try:
+        cmdline = " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return any(name in cmdline for name in _PERMANENT_HELPERS)
+
+
+def live_children() -> dict[int, psutil.Process]:
+    """Child processes of this one, recursively, minus multiprocessing helpers."""
+    multiprocessing.active_children()  # reaps finished multiprocessing children
+    found = {}
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+        except psutil.NoSuchProcess:
+            continue
+        if not _is_permanent_helper(proc):
+            found[proc.pid] = proc
+    return found
+
+
+def live_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.is_alive()}
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.02):
+    """Poll ``predicate`` until it returns a truthy value or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result or time.monotonic() >= deadline:
+            return result
+        time.sleep(interval)
+
+
+def _kill(procs) -> None:
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(list(procs), timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(request):
+    """Fail the test if it leaves child processes or threads behind."""
+    children_before = set(live_children())
+    threads_before = live_threads()
+    yield
+    if request.node.get_closest_marker("allow_leftovers"):
+        return
+    new_children = {}
+
+    def children_gone():
+        nonlocal new_children
+        new_children = {
+            pid: p for pid, p in live_children().items() if pid not in children_before
+        }
+        return not new_children
+
+    new_threads: set[threading.Thread] = set()
+
+    def threads_gone():
+        nonlocal new_threads
+        new_threads = live_threads() - threads_before
+        return not new_threads
+
+    wait_until(children_gone, CLEANUP_DEADLINE)
+    wait_until(threads_gone, CLEANUP_DEADLINE)
+    if new_children:
+        described = [f"{p.pid}: {' '.join(p.cmdline()) if p.is_running() else '?'}"
+                     for p in new_children.values()]
+        _kill(new_children.values())
+        pytest.fail(f"test left child processes behind: {described}")
+    if new_threads:
+        pytest.fail(f"test left threads behind: {sorted(t.name for t in new_threads)}")
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A name unique across parallel test workers (for mDNS instances, files)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"t-{worker}-{uuid.uuid4().hex[:10]}"
