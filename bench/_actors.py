@@ -1,0 +1,31 @@
+"""The actors uactor's rows measure (importable by every start method).
+
+Importing this module imports ``uactor``; :mod:`bench.bench_core` imports it
+lazily so that the floors and peers still run when uactor cannot be imported.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import uactor
+from bench._floors import AUTHKEY, LOOPBACK
+
+
+class BenchActor(uactor.Actor):
+    """Same trivial methods as :class:`bench._floors.EchoObject`."""
+
+    def ping(self) -> None:
+        return None
+
+    def echo(self, value: Any) -> Any:
+        return value
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class BenchTcpActor(BenchActor):
+    """:class:`BenchActor` listening on 127.0.0.1 with the bench authkey."""
+
+    _options_ = {"address": LOOPBACK, "authkey": AUTHKEY}

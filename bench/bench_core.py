@@ -1,0 +1,555 @@
+"""Core benchmarks: uactor against its floors and its peers (issue 6).
+
+Groups (``python -m bench --only GROUP``):
+
+``coldstart``
+    start an actor, make the first call, shut it down and wait until its
+    process is gone (ms); uactor vs BaseManager.
+``memory-rss``, ``memory-uss``
+    resident and unique memory of an idle actor process after one call (MB).
+``latency-local``
+    sequential round trip of a trivial call over the local transport (us):
+    Pipe echo, BaseManager, uactor (and uactor with a deadline set).
+``latency-tcp``
+    the same over TCP loopback with an authkey, plus Pyro5 (serpent and
+    marshal) and RPyC on 127.0.0.1 (no authkey: they have none).
+``throughput-1actor``, ``throughput-4actors``
+    calls per second from 4 threads on one actor, and from 4 threads each
+    driving its own actor (ops/s).
+``payload-bytes``, ``payload-numpy``, ``payload-tcp``
+    echo of a 10 MB ``bytes`` / numpy ``float64`` array (MB/s = payload bytes
+    one way / round-trip seconds / 1e6); local transport, and numpy over TCP.
+
+Every server runs in its own process on this host; the client loops here are
+bounded (fixed sample counts) and contenders are sampled in turn so that drift
+on the machine hits them alike.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import time
+import traceback
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any, Callable
+
+from bench import _floors, peers
+from bench._harness import (
+    group_selected,
+    interleave,
+    make_row,
+    progress,
+    rate_row,
+    skipped_row,
+    target,
+    threaded_rate,
+    wait_pid_gone,
+)
+
+GROUPS = ("coldstart", "memory-rss", "memory-uss", "latency-local", "latency-tcp",
+          "throughput-1actor", "throughput-4actors", "payload-bytes",
+          "payload-numpy", "payload-tcp")
+
+#: Payload size for the echo groups (bytes; 10 MB = 10 * 1e6 bytes).
+PAYLOAD_BYTES = 10_000_000
+
+#: Bytes in the MB of ``MB/s`` and ``MB``.
+MB = 1e6
+
+#: Threads (and actors) in the throughput groups.
+THREADS = 4
+
+#: Deadline given to the "deadline set" variant (s): long enough never to fire.
+DEADLINE = 30.0
+
+#: Rows every target refers to.
+BASEMANAGER = "BaseManager"
+UACTOR = "uactor"
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """Sample counts; every loop in this module is bounded by these."""
+
+    latency_samples: int
+    latency_batch: int
+    throughput_samples: int
+    throughput_calls: int  # per thread per sample
+    payload_samples: int
+    coldstart_samples: int
+    memory_samples: int
+
+
+QUICK = Budget(latency_samples=40, latency_batch=50, throughput_samples=5,
+               throughput_calls=300, payload_samples=8, coldstart_samples=10,
+               memory_samples=2)
+FULL = Budget(latency_samples=300, latency_batch=100, throughput_samples=20,
+              throughput_calls=2000, payload_samples=40, coldstart_samples=60,
+              memory_samples=5)
+
+
+# --------------------------------------------------------------------------
+# uactor, when it can be imported
+# --------------------------------------------------------------------------
+
+def _load_actors() -> tuple[ModuleType | None, str]:
+    """``bench._actors`` (which imports uactor), or ``None`` and why not."""
+    try:
+        from bench import _actors
+    except Exception as exc:  # uactor missing or broken: report, run the rest
+        return None, f"uactor not importable: {exc!r}"
+    return _actors, ""
+
+
+def _deadline_caller(proxy: Any) -> tuple[Callable[[], Any] | None, str]:
+    """A ``ping`` with a call deadline set, if the core supports deadlines.
+
+    TODO(deadline): wire this to uactor's call-timeout API once uactor.py
+    has one (issue 7, item 1); until then the row is skipped.
+    """
+    return None, "TODO: uactor.py exposes no call timeout yet (issue 7 item 1)"
+
+
+@contextlib.contextmanager
+def _closing(*things: Any) -> Iterator[None]:
+    """Close every thing (in reverse), even when an earlier close fails."""
+    with contextlib.ExitStack() as stack:
+        for thing in things:
+            stack.callback(thing.close)
+        yield
+
+
+class _ActorHandle:
+    """An owner proxy to a uactor actor, with ``close()`` = ``shutdown()``."""
+
+    def __init__(self, actor_class: type) -> None:
+        self.proxy = actor_class()
+        self.ping = self.proxy.ping
+        self.echo = self.proxy.echo
+        self.pid = self.proxy.pid()
+
+    def close(self) -> None:
+        self.ping = self.echo = None
+        self.proxy.shutdown()
+        wait_pid_gone(self.pid)
+
+
+# --------------------------------------------------------------------------
+# Cold start and memory
+# --------------------------------------------------------------------------
+
+def _timed(func: Callable[[], int]) -> float:
+    start = time.perf_counter()
+    pid = func()
+    if not wait_pid_gone(pid):
+        raise RuntimeError(f"process {pid} still running 10 s after shutdown")
+    return time.perf_counter() - start
+
+
+def bench_coldstart(budget: Budget, actors: ModuleType | None, why: str) -> list[dict]:
+    group = "coldstart"
+
+    def uactor_cold_start() -> int:
+        proxy = actors.BenchActor()
+        pid = proxy.pid()
+        proxy.shutdown()
+        return pid
+
+    contenders: dict[str, Callable[[], int]] = {BASEMANAGER: _floors.manager_cold_start}
+    if actors is not None:
+        contenders[UACTOR] = uactor_cold_start
+    for func in contenders.values():  # warm imports and caches
+        _timed(func)
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for index in range(budget.coldstart_samples):
+        names = list(contenders)[index % len(contenders):] + \
+            list(contenders)[:index % len(contenders)]
+        for name in names:
+            gc.collect()
+            samples[name].append(_timed(contenders[name]))
+    note = "start + first call + shutdown until the pid is gone"
+    rows = [make_row(group, BASEMANAGER, samples[BASEMANAGER], "ms", note,
+                     scale=1e3, floor=True)]
+    uactor_targets = [target(BASEMANAGER, "<=", 1.1, "<= 1.1x BaseManager")]
+    if actors is not None:
+        rows.append(make_row(group, UACTOR, samples[UACTOR], "ms", note, scale=1e3,
+                             targets=uactor_targets))
+    else:
+        rows.append(skipped_row(group, UACTOR, "ms", why, targets=uactor_targets))
+    return rows
+
+
+def bench_memory(budget: Budget, actors: ModuleType | None, why: str,
+                 only: list[str] | None) -> list[dict]:
+    import psutil
+
+    def measure(make: Callable[[], Any], pid_of: Callable[[Any], int]
+                ) -> tuple[list[float], list[float]]:
+        rss, uss = [], []
+        for _ in range(budget.memory_samples):
+            handle = make()
+            with _closing(handle):
+                info = psutil.Process(pid_of(handle)).memory_full_info()
+                rss.append(info.rss)
+                uss.append(info.uss)
+        return rss, uss
+
+    results = {BASEMANAGER: measure(_floors.ManagerEcho, lambda h: h.server_pid)}
+    if actors is not None:
+        results[UACTOR] = measure(lambda: _ActorHandle(actors.BenchActor),
+                                  lambda h: h.pid)
+    rows = []
+    for index, kind in enumerate(("rss", "uss")):
+        group = f"memory-{kind}"
+        if not group_selected(group, only):
+            continue
+        note = (f"{kind.upper()} of the idle server process after one call; "
+                "forked from the bench process")
+        rows.append(make_row(group, BASEMANAGER, results[BASEMANAGER][index], "MB",
+                             note, scale=1 / MB, floor=True))
+        if actors is not None:
+            rows.append(make_row(group, UACTOR, results[UACTOR][index], "MB", note,
+                                 scale=1 / MB))
+        else:
+            rows.append(skipped_row(group, UACTOR, "MB", why))
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Latency
+# --------------------------------------------------------------------------
+
+def _latency_rows(group: str, budget: Budget, calls: dict[str, Callable[[], Any]],
+                  notes: dict[str, str], extra: dict[str, dict],
+                  skipped: dict[str, str]) -> list[dict]:
+    progress(f"{group}: {', '.join(calls)}")
+    samples = interleave(calls, budget.latency_samples, budget.latency_batch,
+                         warmup=2)
+    rows = []
+    for name in list(calls) + [n for n in skipped if n not in calls]:
+        if name in calls:
+            rows.append(make_row(group, name, samples[name], "us", notes.get(name, ""),
+                                 scale=1e6, **extra.get(name, {})))
+        else:
+            rows.append(skipped_row(group, name, "us", skipped[name],
+                                    **extra.get(name, {})))
+    return rows
+
+
+def bench_latency_local(budget: Budget, actors: ModuleType | None, why: str
+                        ) -> list[dict]:
+    group = "latency-local"
+    pipe = _floors.PipeEcho()
+    manager = _floors.ManagerEcho()
+    handles: list[Any] = [pipe, manager]
+    calls: dict[str, Callable[[], Any]] = {"Pipe echo": pipe.call,
+                                           BASEMANAGER: manager.ping}
+    skipped: dict[str, str] = {}
+    try:
+        if actors is not None:
+            actor = _ActorHandle(actors.BenchActor)
+            handles.append(actor)
+            calls[UACTOR] = actor.ping
+            deadline_call, reason = _deadline_caller(actor.proxy)
+            if deadline_call is not None:
+                calls["uactor (deadline set)"] = deadline_call
+            else:
+                skipped["uactor (deadline set)"] = reason
+        else:
+            skipped[UACTOR] = why
+            skipped["uactor (deadline set)"] = why
+        notes = {"Pipe echo": "floor of any process design: pickle over a socketpair",
+                 BASEMANAGER: "registered class, default Unix socket",
+                 UACTOR: "owner proxy, local transport",
+                 "uactor (deadline set)": f"per-call deadline of {DEADLINE:g} s"}
+        extra = {BASEMANAGER: {"floor": True},
+                 UACTOR: {"targets": [target(BASEMANAGER, "<=", 1.05,
+                                             "<= 1.05x BaseManager")]}}
+        return _latency_rows(group, budget, calls, notes, extra, skipped)
+    finally:
+        with _closing(*handles):
+            pass
+
+
+def bench_latency_tcp(budget: Budget, actors: ModuleType | None, why: str
+                      ) -> list[dict]:
+    group = "latency-tcp"
+    handles: list[Any] = []
+    calls: dict[str, Callable[[], Any]] = {}
+    skipped: dict[str, str] = {}
+    peer_names = ("Pyro5 serpent", "Pyro5 marshal", "RPyC")
+    try:
+        echo = _floors.TcpEcho()
+        handles.append(echo)
+        calls["Connection echo"] = echo.call
+        manager = _floors.ManagerEcho(tcp=True)
+        handles.append(manager)
+        calls[BASEMANAGER] = manager.ping
+        if actors is not None:
+            tcp_actor = actors.BenchTcpActor()
+            owner = _Shutdown(tcp_actor)
+            handles.append(owner)
+            client = actors.BenchTcpActor.connect(tcp_actor.connection_address,
+                                                  _floors.AUTHKEY)
+            handles.append(_Release(client))
+            calls[UACTOR] = client.ping
+            deadline_call, reason = _deadline_caller(client)
+            if deadline_call is not None:
+                calls["uactor (deadline set)"] = deadline_call
+            else:
+                skipped["uactor (deadline set)"] = reason
+        else:
+            skipped[UACTOR] = skipped["uactor (deadline set)"] = why
+        if peers.available("Pyro5"):
+            pyro = peers.PyroPeer()
+            handles.append(pyro)
+            calls["Pyro5 serpent"] = pyro.proxy("serpent").ping
+            calls["Pyro5 marshal"] = pyro.proxy("marshal").ping
+        else:
+            skipped["Pyro5 serpent"] = skipped["Pyro5 marshal"] = \
+                "Pyro5 not installed (pip install 'uactor[bench]')"
+        if peers.available("rpyc"):
+            rpyc_peer = peers.RpycPeer()
+            handles.append(rpyc_peer)
+            calls["RPyC"] = rpyc_peer.ping
+        else:
+            skipped["RPyC"] = "rpyc not installed (pip install 'uactor[bench]')"
+        notes = {"Connection echo": "multiprocessing.connection Listener/Client, "
+                                    "authkey",
+                 BASEMANAGER: "registered class, 127.0.0.1, authkey",
+                 UACTOR: "Actor.connect() client proxy, authkey",
+                 "uactor (deadline set)": f"per-call deadline of {DEADLINE:g} s",
+                 "Pyro5 serpent": "127.0.0.1, no authentication",
+                 "Pyro5 marshal": "127.0.0.1, no authentication",
+                 "RPyC": "ThreadedServer on 127.0.0.1, no authentication"}
+        uactor_targets = [target(BASEMANAGER, "<=", 1.05, "<= 1.05x BaseManager")]
+        uactor_targets += [target(peer, "<=", 0.5, f">= 2x faster than {peer}")
+                           for peer in peer_names]
+        extra = {BASEMANAGER: {"floor": True}, UACTOR: {"targets": uactor_targets}}
+        return _latency_rows(group, budget, calls, notes, extra, skipped)
+    finally:
+        with _closing(*handles):
+            pass
+
+
+class _Shutdown:
+    """``close()`` shuts an owner proxy's actor down and waits for its pid."""
+
+    def __init__(self, proxy: Any) -> None:
+        self.proxy = proxy
+        self.pid = proxy.pid()
+
+    def close(self) -> None:
+        self.proxy.shutdown()
+        wait_pid_gone(self.pid)
+
+
+class _Release:
+    """``close()`` drops a client proxy (its connections close with it)."""
+
+    def __init__(self, proxy: Any) -> None:
+        self.proxy = proxy
+
+    def close(self) -> None:
+        self.proxy = None
+        gc.collect()
+
+
+# --------------------------------------------------------------------------
+# Throughput
+# --------------------------------------------------------------------------
+
+def bench_throughput(budget: Budget, actors: ModuleType | None, why: str,
+                     only: list[str] | None) -> list[dict]:
+    rows = []
+    layouts = ((1, "throughput-1actor"), (THREADS, "throughput-4actors"))
+    for actor_count, group in layouts:
+        if not group_selected(group, only):
+            continue
+        progress(f"{group}: {THREADS} threads on {actor_count} actor(s)")
+        handles: list[Any] = []
+        try:
+            managers = [_floors.ManagerEcho() for _ in range(actor_count)]
+            handles += managers
+            contenders = {BASEMANAGER: [managers[i % actor_count].ping
+                                        for i in range(THREADS)]}
+            if actors is not None:
+                uactors = [_ActorHandle(actors.BenchActor) for _ in range(actor_count)]
+                handles += uactors
+                contenders[UACTOR] = [uactors[i % actor_count].ping
+                                      for i in range(THREADS)]
+            rates: dict[str, list[float]] = {name: [] for name in contenders}
+            for index in range(budget.throughput_samples + 1):  # first: warm-up
+                names = list(contenders)
+                names = names[index % len(names):] + names[:index % len(names)]
+                for name in names:
+                    rate = threaded_rate(contenders[name], budget.throughput_calls)
+                    if index:
+                        rates[name].append(rate)
+        finally:
+            with _closing(*handles):
+                pass
+        label = "one shared" if actor_count == 1 else "one per thread"
+        note = (f"{THREADS} threads x {budget.throughput_calls} calls, {label} "
+                f"{'proxy' if actor_count == 1 else 'actor'}")
+        rows.append(make_row(group, BASEMANAGER, rates[BASEMANAGER], "ops/s", note,
+                             floor=True))
+        extra = {}
+        if actor_count == 1:
+            extra["targets"] = [target(BASEMANAGER, ">=", 1.0, ">= BaseManager")]
+        if actors is not None:
+            rows.append(make_row(group, UACTOR, rates[UACTOR], "ops/s", note, **extra))
+        else:
+            rows.append(skipped_row(group, UACTOR, "ops/s", why, **extra))
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Payloads
+# --------------------------------------------------------------------------
+
+def _payload_rows(group: str, budget: Budget, payload: Any,
+                  calls: dict[str, Callable[[Any], Any]], notes: dict[str, str],
+                  extra: dict[str, dict], skipped: dict[str, str],
+                  equal: Callable[[Any, Any], bool]) -> list[dict]:
+    progress(f"{group}: {', '.join(calls)}")
+    for name, call in calls.items():  # correctness once, outside the clock
+        if not equal(call(payload), payload):
+            raise RuntimeError(f"{group}: {name} echoed a different payload")
+    bound = {name: (lambda call=call: call(payload)) for name, call in calls.items()}
+    seconds = interleave(bound, budget.payload_samples, batch=1, warmup=1)
+    rows = []
+    for name in list(calls) + [n for n in skipped if n not in calls]:
+        if name in calls:
+            rows.append(rate_row(group, name, seconds[name], PAYLOAD_BYTES / MB,
+                                 "MB/s", notes.get(name, ""), **extra.get(name, {})))
+        else:
+            rows.append(skipped_row(group, name, "MB/s", skipped[name],
+                                    **extra.get(name, {})))
+    return rows
+
+
+def _numpy() -> ModuleType | None:
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy
+
+
+def bench_payloads(budget: Budget, actors: ModuleType | None, why: str,
+                   only: list[str] | None) -> list[dict]:
+    numpy = _numpy()
+    rows: list[dict] = []
+    no_numpy = "numpy not installed (pip install 'uactor[bench]')"
+
+    if group_selected("payload-bytes", only):
+        payload = bytes(range(256)) * (PAYLOAD_BYTES // 256) + \
+            b"\0" * (PAYLOAD_BYTES % 256)
+        handles: list[Any] = []
+        try:
+            pipe = _floors.PipeEcho()
+            raw = _floors.PipeEcho(raw=True)
+            manager = _floors.ManagerEcho()
+            handles += [pipe, raw, manager]
+            calls = {"Pipe echo": pipe.call, "Pipe send_bytes": raw.call_bytes,
+                     BASEMANAGER: manager.echo}
+            skipped = {}
+            if actors is not None:
+                actor = _ActorHandle(actors.BenchActor)
+                handles.append(actor)
+                calls[UACTOR] = actor.echo
+            else:
+                skipped[UACTOR] = why
+            notes = {"Pipe echo": "pickled send/recv",
+                     "Pipe send_bytes": "no pickling: the wire floor",
+                     BASEMANAGER: "local transport", UACTOR: "local transport"}
+            rows += _payload_rows("payload-bytes", budget, payload, calls, notes,
+                                  {"Pipe echo": {"floor": True}}, skipped,
+                                  lambda a, b: a == b)
+        finally:
+            with _closing(*handles):
+                pass
+        del payload
+
+    for group, tcp in (("payload-numpy", False), ("payload-tcp", True)):
+        if not group_selected(group, only):
+            continue
+        uactor_extra = {} if tcp else {"targets": [target("Pipe echo", ">=", 3.0,
+                                                          ">= 3x Pipe echo")]}
+        floor_name = "Connection echo" if tcp else "Pipe echo"
+        if numpy is None:
+            rows += [skipped_row(group, name, "MB/s", no_numpy)
+                     for name in (floor_name, BASEMANAGER)]
+            rows.append(skipped_row(group, UACTOR, "MB/s", no_numpy, **uactor_extra))
+            continue
+        array = numpy.arange(PAYLOAD_BYTES // 8, dtype=numpy.float64)
+        handles = []
+        try:
+            floor = _floors.TcpEcho() if tcp else _floors.PipeEcho()
+            manager = _floors.ManagerEcho(tcp=tcp)
+            handles += [floor, manager]
+            calls = {floor_name: floor.call, BASEMANAGER: manager.echo}
+            skipped = {}
+            if actors is not None:
+                if tcp:
+                    owner = actors.BenchTcpActor()
+                    handles.append(_Shutdown(owner))
+                    client = actors.BenchTcpActor.connect(owner.connection_address,
+                                                          _floors.AUTHKEY)
+                    handles.append(_Release(client))
+                    calls[UACTOR] = client.echo
+                else:
+                    actor = _ActorHandle(actors.BenchActor)
+                    handles.append(actor)
+                    calls[UACTOR] = actor.echo
+            else:
+                skipped[UACTOR] = why
+            where = "127.0.0.1 + authkey" if tcp else "local transport"
+            notes = {floor_name: "pickled send/recv, " + where,
+                     BASEMANAGER: where, UACTOR: where}
+            extra = {floor_name: {"floor": True}, UACTOR: uactor_extra}
+            rows += _payload_rows(group, budget, array, calls, notes, extra, skipped,
+                                  lambda a, b: bool(numpy.array_equal(a, b)))
+        finally:
+            with _closing(*handles):
+                pass
+        del array
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------
+
+def run(quick: bool, only: list[str] | None = None) -> list[dict]:
+    """Every selected core group; a failing group becomes a skipped row."""
+    budget = QUICK if quick else FULL
+    actors, why = _load_actors()
+    if actors is None:
+        progress(f"uactor rows skipped: {why}")
+    steps: list[tuple[tuple[str, ...], Callable[[], list[dict]]]] = [
+        (("coldstart",), lambda: bench_coldstart(budget, actors, why)),
+        (("memory-rss", "memory-uss"), lambda: bench_memory(budget, actors, why, only)),
+        (("latency-local",), lambda: bench_latency_local(budget, actors, why)),
+        (("latency-tcp",), lambda: bench_latency_tcp(budget, actors, why)),
+        (("throughput-1actor", "throughput-4actors"),
+         lambda: bench_throughput(budget, actors, why, only)),
+        (("payload-bytes", "payload-numpy", "payload-tcp"),
+         lambda: bench_payloads(budget, actors, why, only)),
+    ]
+    rows: list[dict] = []
+    for groups, step in steps:
+        selected = [g for g in groups if group_selected(g, only)]
+        if not selected:
+            continue
+        started = time.monotonic()
+        try:
+            rows += step()
+        except Exception as exc:  # one group failing must not lose the others
+            progress(f"{', '.join(selected)} failed:\n{traceback.format_exc()}")
+            rows += [skipped_row(g, "error", "", f"failed: {exc!r}") for g in selected]
+        progress(f"{', '.join(selected)} done in {time.monotonic() - started:.1f} s")
+    return rows
