@@ -6,11 +6,13 @@ Examples::
     python -m bench --quick              # under a minute on 2 cores
     python -m bench --only latency --only payload --json /tmp/run.json
     python -m bench --list               # areas and groups
+    python -m bench --from-json bench/results/X.json --format rst
 """
 from __future__ import annotations
 
 import argparse
 import datetime as _datetime
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -40,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run only these groups or areas; repeatable or "
                              "comma-separated; 'latency' selects every "
                              "'latency-*' group; shell patterns allowed")
+    parser.add_argument("--format", choices=("markdown", "rst"), default="markdown",
+                        help="report style on stdout (rst: list-tables for the "
+                             "docs)")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="do not run: print the report of a saved run")
     parser.add_argument("--list", action="store_true",
                         help="list the areas and their declared groups, then exit")
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
@@ -70,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _harness.worker_main(args.worker, args.quick, only, args.out)
     if args.list:
         return _list_areas()
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as handle:
+            saved = json.load(handle)
+        print(_harness.format_report(saved, args.format))
+        return 0
 
     started = time.monotonic()
     when = _datetime.datetime.now(_datetime.timezone.utc)
@@ -82,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{', '.join(areas)} (see --list)", file=sys.stderr)
         return 2
 
+    machine = _harness.machine_info()  # before the run: load average at start
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
     areas_run: dict[str, dict[str, Any]] = {}
@@ -104,14 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quick": args.quick,
         "only": only,
         "argv": list(sys.argv[1:] if argv is None else argv),
-        "machine": _harness.machine_info(),
+        "machine": machine,
         "areas": areas_run,
         "rows": rows,
         "targets": targets,
         "errors": errors,
         "seconds": time.monotonic() - started,
     }
-    print(_harness.format_report(payload), flush=True)
+    print(_harness.format_report(payload, args.format), flush=True)
     path = _harness.write_json(args.json or _harness.default_json_path(when), payload)
     _harness.progress(f"results written to {path}")
     return 1 if (args.strict and errors) else 0

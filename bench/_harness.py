@@ -584,8 +584,34 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _cell(text: str, style: str) -> str:
+    text = text.replace("\n", " ")
+    if style == "markdown":
+        return text.replace("|", "\\|")
+    return text or "\\"  # rst list-table cells may not be empty
+
+
+def _heading(text: str, level: int, style: str) -> list[str]:
+    if style == "markdown":
+        return ["#" * level + " " + text, ""]
+    return [text, "=-~"[level - 1] * len(text), ""]
+
+
+def _table(header: Sequence[str], right: Sequence[bool],
+           body: Sequence[Sequence[str]], style: str) -> list[str]:
+    """A markdown pipe table or an rst ``list-table`` directive."""
+    if style == "markdown":
+        lines = ["| " + " | ".join(header) + " |",
+                 "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+        lines += ["| " + " | ".join(_cell(c, style) for c in cells) + " |"
+                  for cells in body]
+        return lines
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for cells in [list(header), *body]:
+        first, *rest = [_cell(c, style) for c in cells]
+        lines.append(f"   * - {first}")
+        lines += [f"     - {cell}" for cell in rest]
+    return lines
 
 
 def _target_text(result: Mapping[str, Any]) -> str:
@@ -594,17 +620,14 @@ def _target_text(result: Mapping[str, Any]) -> str:
     return f"{result['status']} {result['label']} ({result['ratio']:.2f}x)"
 
 
-def format_group(group: str, rows: Sequence[dict]) -> str:
-    """One markdown table: median, p10-p90, ratio to the floor, targets."""
+def format_group(group: str, rows: Sequence[dict], style: str = "markdown") -> str:
+    """One table: median, p10-p90, ratio to the floor, targets, samples, note."""
     unit = next((r["unit"] for r in rows), "")
     floor = next((r["name"] for r in rows if r.get("floor")), None)
     better = "higher is better" if higher_is_better(unit) else "lower is better"
-    title = f"### {group}"
-    subtitle = f"median in {unit}, {better}" + (
-        f"; ratio = value / floor ({floor})" if floor else "")
-    lines = [title, "", subtitle, "",
-             "| benchmark | median | p10-p90 | x floor | target | n | note |",
-             "|---|---:|---:|---:|---|---:|---|"]
+    subtitle = f"Median in {unit}, {better}" + (
+        f"; ratio = value / floor ({floor})." if floor else ".")
+    body = []
     for row in rows:
         spread = ""
         if row.get("p10") is not None and row.get("p90") is not None:
@@ -614,38 +637,43 @@ def format_group(group: str, rows: Sequence[dict]) -> str:
         name = row["name"] + (" (floor)" if row.get("floor") else "")
         unit_suffix = f" {row['unit']}" if row["unit"] != unit else ""
         targets = "; ".join(_target_text(t) for t in row.get("target_results", ()))
-        lines.append("| " + " | ".join(_cell(c) for c in (
-            name, format_value(row["value"], row["unit"]) + unit_suffix, spread,
-            ratio, targets, str(row["samples"]), row.get("note", ""))) + " |")
+        body.append((name, format_value(row["value"], row["unit"]) + unit_suffix,
+                     spread, ratio, targets, str(row["samples"]),
+                     row.get("note", "")))
+    lines = _heading(group, 3, style) + [subtitle, ""]
+    lines += _table(("benchmark", "median", "p10-p90", "x floor", "target", "n",
+                     "note"), (False, True, True, True, False, True, False),
+                    body, style)
     return "\n".join(lines)
 
 
-def format_report(payload: Mapping[str, Any]) -> str:
-    """The whole markdown report: machine, one table per group, targets, errors."""
+def format_report(payload: Mapping[str, Any], style: str = "markdown") -> str:
+    """The whole report (``markdown`` or ``rst``): machine, one table per
+    group, the targets, the errors."""
+    if style not in ("markdown", "rst"):
+        raise ValueError(f"style must be 'markdown' or 'rst', not {style!r}")
     rows = payload["rows"]
-    parts = [f"## uactor benchmarks ({'quick' if payload['quick'] else 'full'} run)",
-             "", f"Machine: {describe_machine(payload['machine'])}", ""]
+    kind = "quick" if payload["quick"] else "full"
+    parts = _heading(f"uactor benchmarks ({kind} run)", 2, style)
+    parts += [f"Machine: {describe_machine(payload['machine'])}.", ""]
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(row["group"], []).append(row)
     for group, group_rows in groups.items():
-        parts += [format_group(group, group_rows), ""]
+        parts += [format_group(group, group_rows, style), ""]
     targets = payload.get("targets") or []
     if targets:
-        parts += ["### targets", "",
-                  "| status | group | benchmark | target | measured |",
-                  "|---|---|---|---|---:|"]
-        for result in targets:
-            measured = (f"{result['ratio']:.2f}x" if result.get("ratio") is not None
-                        else "")
-            parts.append("| " + " | ".join(_cell(str(c)) for c in (
-                result["status"], result["group"], result["name"], result["label"],
-                measured)) + " |")
+        body = [(r["status"], r["group"], r["name"], r["label"],
+                 f"{r['ratio']:.2f}x" if r.get("ratio") is not None else "")
+                for r in targets]
+        parts += _heading("targets", 3, style)
+        parts += _table(("status", "group", "benchmark", "target", "measured"),
+                        (False, False, False, False, True), body, style)
         parts.append("")
     errors = payload.get("errors") or []
     if errors:
-        parts += ["### errors", ""]
-        parts += [f"- {_cell(error.splitlines()[0])}" for error in errors]
+        parts += _heading("errors", 3, style)
+        parts += [f"- {_cell(error.splitlines()[0], style)}" for error in errors]
         parts.append("")
     parts.append(f"Total time {payload['seconds']:.1f} s.")
     return "\n".join(parts)
