@@ -1,0 +1,308 @@
+"""Every script in examples/ runs, and prints what its header says.
+
+Each example runs in its own subprocess (see ``_runner.py``); networked ones
+listen on 127.0.0.1 with port 0 and zeroconf runs on loopback only, with an
+instance name unique to the test.
+"""
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+from ._runner import EXAMPLES, Example, run
+
+PID = r'(\d+)'
+
+#: Modules meant to be imported by other examples; run alone they do nothing.
+LIBRARIES = ('proxy_forwarding.py', 'network_proxy_forwarding.py')
+
+
+def pids_in(lines: list[str], pattern: str) -> list[int]:
+    found = [re.search(pattern, line) for line in lines]
+    assert all(found), (pattern, lines)
+    return [int(match.group(1)) for match in found]
+
+
+# -- housekeeping -----------------------------------------------------------
+
+def test_every_example_is_run_by_a_test():
+    with open(__file__) as file:
+        source = file.read()
+    tested = set(re.findall(r"'(\w+\.py)'", source))
+    present = {path.name for path in EXAMPLES.glob('*.py')}
+    assert present - tested == set(), 'examples without a test'
+    assert tested - present == set(), 'tests of missing examples'
+
+
+@pytest.mark.parametrize('path', sorted(EXAMPLES.glob('*.py')), ids=lambda p: p.name)
+def test_header_says_how_to_run_it_and_what_it_prints(path):
+    docstring = ast.get_docstring(ast.parse(path.read_text()))
+    assert docstring, f'{path.name} has no header docstring'
+    if path.name in LIBRARIES:
+        assert 'library' in docstring
+    else:
+        assert f'python {path.name}' in docstring
+        assert 'Prints' in docstring
+
+
+@pytest.mark.parametrize('script', LIBRARIES)
+def test_library_module_alone_does_nothing(script):
+    lines, _ = run(script)
+    assert lines == []
+
+
+# -- quickstart and design ----------------------------------------------------
+
+def test_usage():
+    lines, pid = run('usage.py')
+    assert lines[0] == f'Hello from process {pid}!'
+    [actor_pid] = pids_in(lines[1:], r'^Hello from subprocess (\d+)!$')
+    assert actor_pid != pid
+
+
+def test_quickstart_first_actor():
+    lines, _ = run('quickstart_first_actor.py')
+    assert lines == ['my_method returned True',
+                     'my_method returned True (inside a with block)']
+
+
+def test_quickstart_result_proxies():
+    lines, _ = run('quickstart_result_proxies.py')
+    assert lines == [
+        "declarative: dict proxy, the actor now holds {'answer': 42}",
+        "uactor.proxy: dict proxy, the actor now holds {'answer': 42}",
+    ]
+
+
+def test_quickstart_async():
+    lines, _ = run('quickstart_async.py')
+    assert [line.split(':')[0] for line in lines] == [
+        'one call', 'two calls on one actor', 'one call on each of two actors']
+    assert all(re.search(r'ready after \d+\.\ds$', line) for line in lines), lines
+
+
+def test_design_actors():
+    lines, pid = run('design_actors.py')
+    assert lines[0] == f'My process id is {pid}'
+    [actor_pid] = pids_in(lines[1:], r'^Actor process id is (\d+)$')
+    assert actor_pid != pid
+
+
+def test_design_proxies():
+    lines, pid = run('design_proxies.py')
+    assert lines[:4] == [
+        "declarative: dict proxy, {'key': 'value'}",
+        "uactor.proxy: dict proxy, {'key': 'value'}",
+        lines[2],
+        'outside an actor, uactor.proxy raises ProxyError',
+    ]
+    [actor_pid] = pids_in(lines[2:3], r'^custom: MyDataProxy proxy, '
+                                      r'my_method ran in process (\d+)$')
+    assert actor_pid != pid
+    label, _, typeids = lines[4].partition(': ')
+    assert label == 'Actor.manager_class.typeids()'
+    actor_typeids = ast.literal_eval(typeids)
+    label, _, typeids = lines[5].partition(': ')
+    assert label == 'ActorManager.typeids()'
+    manager_typeids = ast.literal_eval(typeids)
+    for typeid in ('Queue', 'Event', 'dict', 'list', 'Pool', 'AsyncResult',
+                   'Iterator', 'auto'):
+        assert typeid in actor_typeids and typeid in manager_typeids, typeid
+    assert 'actor' in actor_typeids
+    assert 'actor' not in manager_typeids
+
+
+# -- the basics ---------------------------------------------------------------
+
+def test_inheritance():
+    lines, pid = run('inheritance.py')
+    assert lines[0] == f'[{pid}] Hello everyone.'
+    cat, tiger = pids_in(lines[1:], r"^\[(\d+)\] Hi, it's Mr\. \w+\. \w+\.$")
+    assert lines[1].endswith("Hi, it's Mr. Whiskers. Meow.")
+    assert lines[2].endswith("Hi, it's Mr. Fangs. Roar.")
+    assert len({pid, cat, tiger}) == 3
+
+
+def test_configuration_inheritance():
+    lines, _ = run('configuration_inheritance.py')
+    assert lines == [
+        "It's Parent.",
+        "It's Child.",
+        "It's Child. Hello.",
+        "'Parent.proxy_class' object has no attribute 'private'",
+        "'Child.proxy_class' object has no attribute 'private'",
+    ]
+
+
+def test_lifetime():
+    lines, _ = run('lifetime.py')
+    assert lines == ['Initialized', 'Context enter', 'Context exit', 'Shutdown',
+                     'Initialized', 'Shutdown']
+
+
+def test_result_proxies():
+    lines, _ = run('result_proxies.py')
+    assert len(lines) == 2
+    for line in lines:
+        assert re.fullmatch(r"<class '[\w.]*ListProxy'> list \[1, 2, 3\]", line), line
+
+
+def test_serialized_proxies():
+    lines, _ = run('serialized_proxies.py')
+    assert lines[0] == "<class 'list'> [1, 2, 3]"
+    assert re.fullmatch(r"<class '[\w.]*ListProxy'> \[1, 2, 3\]", lines[1]), lines
+
+
+def test_synchronization_proxies():
+    lines, _ = run('synchronization_proxies.py')
+    assert lines == ['Not ready', 'Ready']
+
+
+def test_asynchronous_proxies():
+    lines, _ = run('asynchronous_proxies.py')
+    assert len(lines) == 2
+    assert re.fullmatch(r'apply_async returned after \d+(\.\d+)?s', lines[0])
+    assert re.fullmatch(r'get returned after \d+(\.\d+)?s', lines[1])
+
+
+def test_proxy_forwarding_error():
+    lines, _ = run('proxy_forwarding_error.py')
+    assert len(lines) == 1
+    assert lines[0].startswith('AuthkeyError: '), lines
+
+
+def test_proxy_forwarding_connect():
+    lines, pid = run('proxy_forwarding_connect.py')
+    [other] = pids_in(lines, r'^Hello from MyOtherActor in process (\d+)$')
+    assert other != pid
+
+
+def test_proxy_forwarding_fallback():
+    lines, pid = run('proxy_forwarding_fallback.py')
+    assert lines[0] == 'AuthkeyError caught, connecting to MyOtherActor'
+    [other] = pids_in(lines[1:], r'^Hello from MyOtherActor in process (\d+)$')
+    assert other != pid
+
+
+def test_method_callbacks():
+    lines, _ = run('method_callbacks.py')
+    assert lines == ['pong']
+
+
+# -- advanced patterns --------------------------------------------------------
+
+def test_sticky_processes():
+    lines, pid = run('sticky_processes.py')
+    if lines and lines[0].startswith('Skipped: '):
+        pytest.skip(lines[0])
+    found = [re.fullmatch(r'Actor process (\d+) runs on cores \[(\d+)\]', line)
+             for line in lines]
+    assert lines and all(found), lines
+    pids = [int(match.group(1)) for match in found]
+    cores = [int(match.group(2)) for match in found]
+    assert len(set(pids)) == len(pids) and pid not in pids
+    assert len(set(cores)) == len(cores)
+
+
+@pytest.mark.parametrize('script', ['actor_pool_client_side.py',
+                                    'actor_pool_async_results.py'])
+def test_actor_pool(script):
+    lines, pid = run(script)
+    assert len(lines) == 1
+    pids = ast.literal_eval(lines[0])
+    assert len(pids) == 5
+    assert len(set(pids[:4])) == 4, 'round-robin over 4 actors'
+    assert pids[4] == pids[0]
+    assert pid not in pids
+
+
+def test_shared_memory():
+    lines, pid = run('shared_memory.py')
+    assert lines[0] == f'Running on {pid}'
+    [actor_pid] = pids_in(lines[1:], r'^Shared memory from (\d+)\.$')
+    assert actor_pid != pid
+
+
+# -- networking ---------------------------------------------------------------
+
+def test_network_actor_and_client():
+    with Example('network_actor.py') as server:
+        match = server.expect(r'^Actor process (\d+) at 127\.0\.0\.1:(\d+)$')
+        actor_pid, port = match.groups()
+        assert int(actor_pid) != server.pid
+
+        lines, _ = run('network_client.py', f'localhost:{port}')
+        assert lines == [f'Actor process {actor_pid} at localhost:{port}']
+
+        assert server.interrupt() == 0
+        assert server.check()[-1] == 'Stopped'
+
+
+def test_network_proxy_forwarding_error():
+    lines, _ = run('network_proxy_forwarding_error.py')
+    assert len(lines) == 1
+    assert lines[0].startswith('AuthkeyError: '), lines
+
+
+def test_network_proxy_forwarding_connect():
+    lines, pid = run('network_proxy_forwarding_connect.py')
+    match = re.fullmatch(r'MyOtherActor bound to 127\.0\.0\.1:(\d+), '
+                         r'reached at localhost:(\d+)', lines[0])
+    assert match and match.group(1) == match.group(2), lines
+    [other] = pids_in(lines[1:], r'^MyOtherActor process id is (\d+)$')
+    assert other != pid
+
+
+def test_network_actor_shutdown():
+    with Example('network_actor_shutdown.py') as server:
+        port = server.expect(r'^Waiting for remote shutdown at 127\.0\.0\.1:(\d+)$'
+                             ).group(1)
+        lines, _ = run('network_actor_shutdown_client.py', f'localhost:{port}')
+        assert lines == ['Shutdown requested']
+
+        assert server.wait() == 0, 'the server stops by itself'
+        assert server.check()[-1] == 'Remote shutdown received'
+
+
+def test_network_actor_registry():
+    ports_pattern = r'^Actors listening at ports (\[[\d, ]*\])$'
+    with Example('network_actor_registry.py', '--actors', '2') as server:
+        port = server.expect(r'^Registry listening at 127\.0\.0\.1:(\d+)$').group(1)
+        first = ast.literal_eval(server.expect(ports_pattern).group(1))
+
+        with Example('network_actor_registry_register.py', f'localhost:{port}',
+                     '--actors', '2') as registrar:
+            second = ast.literal_eval(registrar.expect(ports_pattern).group(1))
+            all_ports = set(first) | set(second)
+            assert len(all_ports) == 4
+
+            lines, pid = run('network_actor_registry_usage.py',
+                             f'localhost:{port}', '--picks', '8')
+            found = [re.fullmatch(r'Actor at port (\d+) has pid (\d+)', line)
+                     for line in lines]
+            assert len(lines) == 8 and all(found), lines
+            picked = [int(match.group(1)) for match in found]
+            assert set(picked) == all_ports
+            assert all(picked.count(p) == 2 for p in all_ports), 'round-robin'
+            pids = {int(match.group(2)) for match in found}
+            assert len(pids) == 4 and pid not in pids
+
+            assert registrar.interrupt() == 0
+            assert registrar.check()[-1] == 'Stopped'
+        assert server.interrupt() == 0
+        assert server.check()[-1] == 'Stopped'
+
+
+def test_network_actor_zeroconf(unique_name):
+    instance = f'{unique_name}._uactor._tcp.local.'
+    with Example('network_actor_zeroconf.py', '--name', unique_name) as server:
+        server.expect(rf'^Published {re.escape(instance)} at 127\.0\.0\.1:\d+$')
+        lines, pid = run('network_actor_zeroconf_client.py', '--name', unique_name)
+        assert lines[0] == f'Service {instance} discovered'
+        [actor_pid] = pids_in(lines[1:], r'^NetworkActor\.getpid returned (\d+)$')
+        assert actor_pid not in (pid, server.pid)
+
+        assert server.interrupt() == 0
+        assert server.check()[-1] == 'Stopped'
