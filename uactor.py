@@ -1,0 +1,1753 @@
+"""uActor: a process actor model for Python, on the standard library alone.
+
+Classes inherit :class:`Actor`; instantiating one starts a dedicated process
+hosting the real object and returns a proxy to it.  Calls on the proxy are
+messages sent over :mod:`multiprocessing.managers` connections, so actors use
+every core, and, given an address and an authkey, every machine.
+
+This module is a single file with no dependency outside the standard library:
+it can be vendored.  Everything multiprocessing does differently here is scoped
+to uactor's own managers, servers and proxies; nothing in the standard library
+is patched.
+
+Thread affinity: proxies may be shared between threads (each thread uses its
+own connection to each actor); managers and owner proxies should be shut down
+from one thread at a time.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_SERIALIZER",
+    "Actor",
+    "ActorConnectionError",
+    "ActorDeadError",
+    "ActorManager",
+    "ActorProxy",
+    "AuthKeyError",
+    "AuthkeyError",
+    "BaseProxy",
+    "CallTimeoutError",
+    "ProxyError",
+    "UActorException",
+    "current_address",
+    "deadline",
+    "proxy",
+    "start",
+    "typeid",
+]
+
+import contextlib
+import functools
+import inspect
+import itertools
+import logging
+import multiprocessing
+import multiprocessing.connection as mp_connection
+import multiprocessing.managers as mp_managers
+import multiprocessing.pool as mp_pool
+import multiprocessing.process as mp_process
+import multiprocessing.util as mp_util
+import os
+import pickle
+import queue
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+import weakref
+import xmlrpc.client
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Optional, Tuple, Type, TypeVar, Union
+
+__version__ = "0.2.0.dev0"
+
+logger = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------
+# Constants
+# --------------------------------------------------------------------------
+
+#: Default ``multiprocessing.managers`` serializer name for uactor.
+DEFAULT_SERIALIZER = "pickle"
+
+#: Seconds a TCP/unix connect may take before the address is reported
+#: unreachable (a blackholed host would otherwise block for minutes).
+CONNECT_TIMEOUT = 10.0
+
+#: Seconds either side may take to complete the authkey handshake; bounds
+#: what a silent or garbage-speaking peer can hold a thread for.
+HANDSHAKE_TIMEOUT = 10.0
+
+#: Seconds a new actor process may take to report its address.
+START_TIMEOUT = 60.0
+
+#: Seconds an actor is given to exit after being asked to, before it is
+#: terminated (SIGTERM), and then again before it is killed (SIGKILL).
+STOP_TIMEOUT = 5.0
+
+#: Seconds a background reference release (decref) may take; these run from
+#: garbage collection and at exit, so they must never block for long.
+RELEASE_TIMEOUT = 2.0
+
+Address = Union[Tuple[str, int], str, bytes, int]
+TActor = TypeVar("TActor", bound="Actor")
+TActorProxy = TypeVar("TActorProxy", bound="ActorProxy")
+
+# --------------------------------------------------------------------------
+# Exceptions
+# --------------------------------------------------------------------------
+
+
+class UActorException(Exception):
+    """Base exception for uactor module."""
+
+
+class ProxyError(UActorException):
+    """Exception for errors on proxy logic."""
+
+
+class AuthkeyError(ProxyError):
+    """Exception raised when connecting to proxy with invalid authkey."""
+
+
+#: The spelling used by the proxy forwarding examples; the same class.
+AuthKeyError = AuthkeyError
+
+
+class ActorConnectionError(ProxyError, ConnectionError):
+    """An actor could not be reached: nothing listening, refused, unreachable."""
+
+
+class ActorDeadError(ActorConnectionError):
+    """The actor process is gone, or its connection broke during a call."""
+
+
+class CallTimeoutError(UActorException, TimeoutError):
+    """A call did not complete before its deadline.
+
+    The connection it used is discarded, so a late reply can never be taken
+    for the answer to a later call.
+    """
+
+
+class _RemoteTraceback(Exception):
+    """Carries the traceback text of an exception raised in an actor process."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+# --------------------------------------------------------------------------
+# Private helpers: addresses, connections, requests
+# --------------------------------------------------------------------------
+
+
+def _describe(address: Any) -> str:
+    """Human form of an address for messages: ``host:port`` or the path."""
+    if isinstance(address, tuple) and len(address) == 2:
+        return f"{address[0]}:{address[1]}"
+    return repr(address)
+
+
+def _normalize_address(address: Any) -> Address:
+    """Validate an address and return it in the form tokens carry.
+
+    Accepts ``(host, port)`` (list or tuple, from xmlrpc or JSON too) and unix
+    socket paths.  Raises ``TypeError``/``ValueError`` naming the bad value.
+    """
+    if isinstance(address, (tuple, list)):
+        if len(address) != 2:
+            raise ValueError(f"address {address!r} must be a (host, port) pair")
+        host, port = address
+        if not isinstance(host, str):
+            raise TypeError(f"host in address {address!r} must be a str")
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise TypeError(f"port in address {address!r} must be an int")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port in address {address!r} must be in 0..65535")
+        return (host, port)
+    if isinstance(address, str) and address:
+        return address
+    if isinstance(address, bytes) and address:
+        return os.fsdecode(address)
+    raise TypeError(
+        f"address {address!r} must be a (host, port) tuple or a socket path"
+    )
+
+
+def _check_authkey(authkey: Any) -> bytes:
+    if not isinstance(authkey, (bytes, bytearray)):
+        raise TypeError(
+            f"authkey must be bytes, not {type(authkey).__name__}; "
+            "pass it as b'...'"
+        )
+    return bytes(authkey)
+
+
+def _check_serializer(serializer: Any) -> str:
+    if serializer not in mp_managers.listener_client:
+        raise ValueError(
+            f"serializer {serializer!r} is unknown; "
+            f"use one of {sorted(mp_managers.listener_client)}"
+        )
+    return serializer
+
+
+def _check_timeout(timeout: Any, name: str = "timeout") -> Optional[float]:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None")
+    if timeout <= 0:
+        raise ValueError(f"{name} must be positive, not {timeout!r}")
+    return float(timeout)
+
+
+def _set_socket_timeout(fileno: int, seconds: float) -> None:
+    """Bound blocking reads and writes on a socket at the kernel level.
+
+    multiprocessing connections use plain blocking ``os.read``/``os.write`` on
+    the descriptor, so Python socket timeouts (which make the descriptor
+    non-blocking) cannot be used; ``SO_RCVTIMEO``/``SO_SNDTIMEO`` can.  Zero
+    seconds removes the bound.
+    """
+    sec = int(seconds)
+    value = struct.pack("ll", sec, int((seconds - sec) * 1e6))
+    sock = socket.socket(fileno=fileno)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    finally:
+        sock.detach()
+
+
+def _xml_dumps(obj: Any) -> bytes:
+    return xmlrpc.client.dumps((obj,), None, None, None, 1).encode("utf-8")
+
+
+def _xml_loads(data: bytes) -> Any:
+    (obj,), _ = xmlrpc.client.loads(data.decode("utf-8"))
+    return obj
+
+
+def _wrap_connection(conn: Any, serializer: str) -> Any:
+    """Give a raw connection the message format of ``serializer``."""
+    if serializer == "xmlrpclib":
+        return mp_connection.ConnectionWrapper(conn, _xml_dumps, _xml_loads)
+    return conn
+
+
+def _open_socket(address: Address, timeout: float) -> socket.socket:
+    if isinstance(address, tuple):
+        return socket.create_connection(address, timeout=timeout)
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _connect(
+    address: Address,
+    authkey: bytes,
+    serializer: str = DEFAULT_SERIALIZER,
+    timeout: Optional[float] = None,
+) -> Any:
+    """Open an authenticated connection to an actor server.
+
+    Every lower-level failure is translated here, once, into a uactor error
+    naming the address and what to do about it.
+    """
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
+    where = _describe(address)
+    try:
+        sock = _open_socket(address, timeout)
+    except (socket.timeout, TimeoutError) as exc:
+        raise ActorConnectionError(
+            f"cannot connect to actor at {where}: no answer within {timeout:g} s; "
+            "check the address and that no firewall drops the traffic"
+        ) from exc
+    except OSError as exc:
+        raise ActorConnectionError(
+            f"cannot connect to actor at {where}: {exc.strerror or exc}; "
+            "is the actor running and listening there?"
+        ) from exc
+    sock.settimeout(None)
+    fileno = sock.fileno()
+    _set_socket_timeout(fileno, min(timeout, HANDSHAKE_TIMEOUT))
+    conn = mp_connection.Connection(sock.detach())
+    try:
+        mp_connection.answer_challenge(conn, authkey)
+        mp_connection.deliver_challenge(conn, authkey)
+    except mp_connection.AuthenticationError as exc:
+        conn.close()
+        raise AuthkeyError(
+            f"authkey for {where} was rejected; connect with the key the actor "
+            "was started with (Actor.connect(address, authkey))"
+        ) from exc
+    except (OSError, EOFError, AssertionError, ValueError) as exc:
+        conn.close()
+        raise ActorConnectionError(
+            f"{where} did not complete the uactor handshake ({exc!r}); "
+            "it is not an actor, or it is overloaded"
+        ) from exc
+    _set_socket_timeout(fileno, 0)
+    return _wrap_connection(conn, serializer)
+
+
+def _raise_remote(kind: str, result: Any) -> None:
+    """Raise the error an actor server reported, with its original type."""
+    if kind == "#RAISE":
+        exc, text = result
+        if isinstance(exc, BaseException):
+            exc.__cause__ = _RemoteTraceback(text)
+            raise exc
+    if kind == "#FOREIGN":
+        raise _rebuild_foreign_exception(*result)
+    if kind in ("#TRACEBACK", "#UNSERIALIZABLE"):
+        raise ProxyError(f"actor server error:\n{result}")
+    if kind == "#ERROR":
+        raise result
+    raise ProxyError(f"unexpected reply kind {kind!r} from actor server")
+
+
+def _request(conn: Any, funcname: str, args: tuple = (), kwds: Optional[dict] = None) -> Any:
+    """Send one server-level request (create, incref, ...) and return its result."""
+    try:
+        conn.send((None, funcname, args, kwds or {}))
+        kind, result = conn.recv()
+    except (EOFError, OSError) as exc:
+        raise ActorDeadError(
+            f"actor server closed the connection during {funcname!r}"
+        ) from exc
+    if kind == "#RETURN":
+        return result
+    _raise_remote(kind, result)
+
+
+def _request_once(
+    address: Address,
+    authkey: bytes,
+    serializer: str,
+    funcname: str,
+    args: tuple = (),
+    timeout: Optional[float] = None,
+) -> Any:
+    conn = _connect(address, authkey, serializer, timeout)
+    try:
+        return _request(conn, funcname, args)
+    finally:
+        conn.close()
+
+
+def _exception_payload(exc: BaseException, serializer: str = DEFAULT_SERIALIZER) -> tuple:
+    """Reply for an exception: the object itself where the serializer allows."""
+    text = traceback.format_exc()
+    if serializer != "pickle":
+        return _foreign_payload(exc, text)
+    return ("#RAISE", (exc, text))
+
+
+def _foreign_payload(exc: BaseException, text: str) -> tuple:
+    """A serializer-neutral description of an exception that failed to pickle."""
+    kind = type(exc)
+    return ("#FOREIGN", [kind.__module__, kind.__qualname__, str(exc), text])
+
+
+def _rebuild_foreign_exception(module: str, qualname: str, message: str, text: str) -> BaseException:
+    """Rebuild an exception from its type name and message, or a ProxyError."""
+    exc: BaseException
+    try:
+        kind: Any = sys.modules.get(module) or __import__(module)
+        for part in qualname.split("."):
+            kind = getattr(kind, part)
+        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            raise TypeError(qualname)
+        exc = kind(message)
+    except Exception:
+        exc = ProxyError(f"{module}.{qualname}: {message}")
+    exc.__cause__ = _RemoteTraceback(text)
+    return exc
+
+
+def _sendable_exc_info(exc_type: Any, exc_value: Any) -> tuple:
+    """Exception info ``Actor.__exit__`` can receive: tracebacks cannot travel."""
+    if exc_type is None:
+        return (None, None, None)
+    try:
+        pickle.dumps((exc_type, exc_value))
+    except Exception:
+        stand_in = UActorException(f"{exc_type.__name__}: {exc_value}")
+        return (UActorException, stand_in, None)
+    return (exc_type, exc_value, None)
+
+
+class _Deadline(threading.local):
+    """Per-thread deadline set by :func:`deadline` (a ``time.monotonic`` value)."""
+
+    at: Optional[float] = None
+
+
+_deadline = _Deadline()
+
+
+_monotonic = time.monotonic
+
+
+# --------------------------------------------------------------------------
+# Proxies
+# --------------------------------------------------------------------------
+
+_Token = mp_managers.Token
+
+
+class _AddressState:
+    """Per-process, per-actor-address connection state shared by proxies.
+
+    ``local.connection`` is the calling thread's connection to the actor;
+    ``idents`` the objects at that address this process holds references to.
+    """
+
+    __slots__ = ("local", "idents")
+
+    def __init__(self) -> None:
+        self.local = mp_util.ForkAwareLocal()
+        self.idents: set = mp_managers.ProcessLocalSet()
+
+
+_address_states: dict = {}
+_address_states_lock = threading.Lock()
+
+
+def _address_state(address: Address) -> _AddressState:
+    try:
+        return _address_states[address]
+    except KeyError:
+        with _address_states_lock:
+            return _address_states.setdefault(address, _AddressState())
+
+
+def _release_reference(token: Any, authkey: bytes, serializer: str, state: Any,
+                       address_state: _AddressState) -> None:
+    """Finalizer of a proxy: tell the actor this process dropped a reference.
+
+    Runs from garbage collection or at exit, so it is bounded in time and
+    silent: a reference to an actor that is already gone needs no release.
+    """
+    address_state.idents.discard(token.id)
+    if state is None or state.value == mp_managers.State.STARTED:
+        try:
+            _request_once(token.address, authkey, serializer, "decref",
+                          (token.id,), timeout=RELEASE_TIMEOUT)
+        except Exception as exc:  # the actor may be gone: nothing to release
+            logger.debug("releasing %s at %s failed: %r",
+                         token.id, _describe(token.address), exc)
+    if not address_state.idents:
+        conn = getattr(address_state.local, "connection", None)
+        if conn is not None:
+            del address_state.local.connection
+            conn.close()
+
+
+class BaseProxy(mp_managers.BaseProxy):
+    """Base Proxy class.
+
+    Keeps the standard proxy protocol (``_callmethod``, ``_exposed_``,
+    ``_method_to_typeid_``) while fixing what uactor needs: a proxy keeps
+    working after unpickling and forking (its manager is recreated on demand),
+    finds the authkey of actors this process connected to, translates captured
+    addresses, reports failures as uactor errors, honours call deadlines and
+    never prints from finalizers.
+    """
+
+    _isauto = False
+
+    def __init__(self, token: Any, serializer: str, manager: Any = None,
+                 authkey: Optional[bytes] = None, exposed: Any = None,
+                 incref: bool = True, manager_owned: bool = False) -> None:
+        state = _address_state(token.address)
+        self._tls = state.local
+        self._idset = state.idents
+        self._address_state = state
+        self._token = token
+        self._id = token.id
+        self._manager = manager
+        self._serializer = serializer
+        self._Client = mp_managers.listener_client[serializer][1]
+        self._owned_by_manager = manager_owned
+        if authkey is not None:
+            self._authkey = mp_process.AuthenticationString(authkey)
+        elif manager is not None:
+            self._authkey = manager._authkey
+        else:
+            self._authkey = mp_process.current_process().authkey
+        self._timeout = getattr(manager, "_timeout", None)
+        if incref:
+            self._incref()
+
+    # -- references -------------------------------------------------------
+
+    def _incref(self) -> None:
+        if self._owned_by_manager:
+            return
+        _request_once(self._token.address, self._authkey, self._serializer,
+                      "incref", (self._id,))
+        self._adopt_reference()
+
+    def _adopt_reference(self) -> None:
+        """Own one reference the server already counts, releasing it at GC."""
+        self._idset.add(self._id)
+        state = self._manager._state if self._manager is not None else None
+        self._close = mp_util.Finalize(
+            self, _release_reference,
+            args=(self._token, self._authkey, self._serializer, state,
+                  self._address_state),
+            exitpriority=10,
+        )
+
+    def _after_fork(self) -> None:  # pragma: no cover - replaced, see __init__
+        """Inherited proxies are borrowed: the child holds no reference."""
+
+    # -- calls ------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        conn = _connect(self._token.address, self._authkey, self._serializer,
+                        self._timeout)
+        name = mp_process.current_process().name
+        thread = threading.current_thread().name
+        if thread != "MainThread":
+            name = f"{name}|{thread}"
+        try:
+            _request(conn, "accept_connection", (name,))
+        except BaseException:
+            conn.close()
+            raise
+        self._tls.connection = conn
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._tls, "connection", None)
+        if conn is not None:
+            del self._tls.connection
+            conn.close()
+
+    def _callmethod(self, methodname: str, args: tuple = (), kwds: Mapping = {}) -> Any:
+        """Call ``methodname`` on the referent and return a copy of the result."""
+        try:
+            conn = self._tls.connection
+        except AttributeError:
+            conn = self._connect_or_explain()
+        try:
+            conn.send((self._id, methodname, args, kwds))
+            if self._timeout is not None or _deadline.at is not None:
+                self._wait_reply(conn, methodname)
+            kind, result = conn.recv()
+        except (EOFError, OSError) as exc:
+            self._drop_connection()
+            raise ActorDeadError(
+                f"connection to {self._describe()} was lost during "
+                f"{methodname!r}: the actor process is gone or unreachable"
+            ) from exc
+        if kind == "#RETURN":
+            return result
+        return self._unusual_reply(kind, result)
+
+    def _wait_reply(self, conn: Any, methodname: str) -> None:
+        timeout = self._timeout
+        at = _deadline.at
+        now = _monotonic()
+        if at is not None:
+            timeout = at - now if timeout is None else min(timeout, at - now)
+        if timeout is None or conn.poll(max(timeout, 0.0)):
+            return
+        self._drop_connection()
+        raise CallTimeoutError(
+            f"{methodname!r} on {self._describe()} did not answer within its "
+            "deadline; the connection was discarded"
+        )
+
+    def _connect_or_explain(self) -> Any:
+        try:
+            return self._connect()
+        except ActorConnectionError as exc:
+            if isinstance(exc, ActorDeadError):
+                raise
+            process = self._manager.process if self._manager is not None else None
+            if process is not None and process.exitcode is not None:
+                raise ActorDeadError(
+                    f"{self._describe()} is gone: its process exited with code "
+                    f"{process.exitcode}"
+                ) from exc
+            raise
+
+    def _unusual_reply(self, kind: str, result: Any) -> Any:
+        if kind == "#PROXY":
+            exposed, (typeid_, _, ident) = result
+            token = _Token(typeid_, self._token.address, ident)
+            return self._adopt_result_proxy(token, exposed)
+        _raise_remote(kind, result)
+
+    def _adopt_result_proxy(self, token: Any, exposed: Any) -> "BaseProxy":
+        """Build the proxy for a result the server registered on our behalf."""
+        proxytype = _proxy_type(token.typeid, self)
+        result = proxytype(token, self._serializer, manager=self._manager,
+                           authkey=self._authkey, exposed=exposed, incref=False)
+        result._adopt_reference()
+        return result
+
+    def _describe(self) -> str:
+        if self._token.typeid == "actor":
+            name = type(self).__name__.rsplit(".proxy_class", 1)[0]
+            return f"actor {name} at {_describe(self._token.address)}"
+        return f"{self._token.typeid} object at {_describe(self._token.address)}"
+
+    # -- pickling -----------------------------------------------------------
+
+    def __reduce__(self) -> tuple:
+        held = getattr(_serving, "held", None)
+        if held is not None:
+            held.append(self)  # keep the referent alive until the peer increfs
+        kind: Any = type(self)
+        exposed = None
+        if self._isauto:
+            kind, exposed = "auto", self._exposed_
+        elif kind is _BUILTIN_PROXY_TYPES.get(self._token.typeid):
+            kind = self._token.typeid
+        authkey = None
+        if multiprocessing.context.get_spawning_popen() is not None:
+            authkey = bytes(self._authkey)
+        return (_rebuild_proxy, (kind, self._token, self._serializer, exposed, authkey))
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} object, typeid {self._token.typeid!r} "
+                f"at {_describe(self._token.address)}>")
+
+
+class _Route:
+    """How this process reaches an actor: the address it dialled and the key."""
+
+    __slots__ = ("address", "authkey", "manager")
+
+    def __init__(self, address: Address, authkey: bytes, manager: Any) -> None:
+        self.address = address
+        self.authkey = authkey
+        self.manager = manager
+
+
+#: Token address -> route, from :meth:`Actor.connect` (incl. ``capture``).
+_routes: dict = {}
+#: Token address -> owning manager, for actors this process started.
+_owned_managers: "weakref.WeakValueDictionary[Any, ActorManager]" = weakref.WeakValueDictionary()
+
+
+def _rebuild_proxy(kind: Any, token: Any, serializer: str, exposed: Any,
+                   authkey: Optional[bytes]) -> BaseProxy:
+    """Unpickle a proxy: translate its address, find its key, take a reference."""
+    manager = None
+    route = _routes.get(token.address)
+    if route is not None:
+        token = _Token(token.typeid, route.address, token.id)
+        authkey = authkey or route.authkey
+        manager = route.manager
+    else:
+        manager = _owned_managers.get(token.address)
+        if manager is not None:
+            authkey = authkey or manager._authkey
+    if kind == "auto":
+        proxytype: Any = _auto_proxy
+    elif isinstance(kind, str):
+        proxytype = _BUILTIN_PROXY_TYPES[kind]
+    else:
+        proxytype = kind
+    incref = not getattr(mp_process.current_process(), "_inheriting", False)
+    try:
+        return proxytype(token, serializer, manager=manager, authkey=authkey,
+                         exposed=exposed, incref=incref)
+    except AuthkeyError as exc:
+        raise AuthkeyError(
+            f"received a proxy to {token.typeid!r} at {_describe(token.address)} "
+            "whose authkey this process does not know; connect to that actor "
+            "first with ActorClass.connect(address, authkey, capture=[...])"
+        ) from exc
+
+
+def _make_proxy_method(name: str, doc: Optional[str] = None) -> Callable:
+    def method(self: BaseProxy, /, *args: Any, **kwargs: Any) -> Any:
+        return self._callmethod(name, args, kwargs)
+
+    method.__name__ = name
+    method.__doc__ = doc
+    return method
+
+
+def _make_proxy_attribute(name: str, doc: Optional[str] = None) -> property:
+    def getter(self: BaseProxy) -> Any:
+        return self._callmethod(name)
+
+    getter.__name__ = name
+    return property(getter, doc=doc)
+
+
+_auto_proxy_types: dict = {}
+
+
+def _auto_proxy_type(exposed: Sequence[str]) -> type:
+    exposed = tuple(exposed)
+    try:
+        return _auto_proxy_types[exposed]
+    except KeyError:
+        namespace = {name: _make_proxy_method(name) for name in exposed}
+        namespace.update(_exposed_=exposed, _isauto=True, __module__=__name__)
+        kind = type("Proxy[auto]", (BaseProxy,), namespace)
+        return _auto_proxy_types.setdefault(exposed, kind)
+
+
+def _auto_proxy(token: Any, serializer: str, manager: Any = None, authkey: Any = None,
+                exposed: Any = None, incref: bool = True,
+                manager_owned: bool = False) -> BaseProxy:
+    """Proxy exposing the public methods of whatever object it wraps."""
+    if exposed is None:
+        exposed = _request_once(token.address, authkey or (manager and manager._authkey)
+                                or mp_process.current_process().authkey,
+                                serializer, "get_methods", (token,))
+    return _auto_proxy_type(exposed)(token, serializer, manager=manager,
+                                     authkey=authkey, incref=incref,
+                                     manager_owned=manager_owned)
+
+
+def _public_callables(kind: type) -> tuple:
+    return tuple(name for name in dir(kind)
+                 if not name.startswith("_") and callable(getattr(kind, name)))
+
+
+#: SyncManager typeids whose stdlib proxy is built per object (AutoProxy):
+#: uactor gives them fixed proxy classes from the type they wrap.
+_AUTO_TYPEID_TYPES = {
+    "Queue": queue.Queue,
+    "JoinableQueue": queue.Queue,
+    "AsyncResult": mp_pool.AsyncResult,
+}
+
+
+def _builtin_proxy_types() -> dict:
+    """uactor versions of every SyncManager proxy, as ``Proxy[typeid]`` classes."""
+    types_ = {}
+    for typeid, (_, exposed, _, proxytype) in mp_managers.SyncManager._registry.items():
+        if proxytype is mp_managers.AutoProxy:
+            methods = exposed or _public_callables(_AUTO_TYPEID_TYPES[typeid])
+            bases: tuple = (BaseProxy,)
+            namespace: dict = {name: _make_proxy_method(name) for name in methods}
+            namespace["_exposed_"] = tuple(methods)
+        else:
+            bases = (proxytype, BaseProxy)
+            namespace = {}
+        namespace["__module__"] = __name__
+        types_[typeid] = type(f"Proxy[{typeid}]", bases, namespace)
+    return types_
+
+
+_BUILTIN_PROXY_TYPES: dict = _builtin_proxy_types()
+#: Every typeid -> proxy type an actor class declared, for unpickled proxies.
+_known_proxy_types: dict = dict(_BUILTIN_PROXY_TYPES)
+
+
+def _proxy_type(typeid: str, origin: BaseProxy) -> Callable:
+    """Proxy type for a result of ``origin`` with ``typeid``."""
+    if origin._manager is not None:
+        registry = origin._manager._registry
+        if typeid in registry:
+            return registry[typeid][-1]
+    if typeid == "actor" and isinstance(origin, ActorProxy):
+        return type(origin)
+    if typeid == "auto":
+        return _auto_proxy
+    try:
+        return _known_proxy_types[typeid]
+    except KeyError:
+        raise ProxyError(f"no proxy type is registered for typeid {typeid!r}") from None
+
+
+class ActorProxy(BaseProxy):
+    """Actor proxy base class.
+
+    Actors will inherit from this class to create custom implementations based
+    on their declared configuration and interface.  A proxy obtained from
+    instantiating an actor class (or derived from one in the same process) is
+    an *owner* proxy: its ``shutdown()`` and context exit end the actor
+    process.  Proxies from :meth:`Actor.connect` never do.
+    """
+
+    _exposed_: Tuple[str, ...] = ("__enter__", "__exit__", "shutdown")
+
+    @property
+    def connection_address(self) -> Address:
+        """Get connection address to Actor process."""
+        return self._token.address
+
+    def _owner_manager(self) -> Optional["ActorManager"]:
+        manager = self._manager
+        if manager is not None and manager._owned:
+            return manager
+        return None
+
+    def _is_finished(self) -> bool:
+        manager = self._owner_manager()
+        return manager is not None and manager._state.value == mp_managers.State.SHUTDOWN
+
+    def __enter__(self: TActorProxy, *args: Any, **kwargs: Any) -> TActorProxy:
+        """Call Actor.__enter__() method."""
+        return self._callmethod("__enter__", args, kwargs)
+
+    def __exit__(self, exc_type: Any = None, exc_value: Any = None,
+                 exc_tb: Any = None) -> Optional[bool]:
+        """Call Actor.__exit__() method.
+
+        When this proxy is the direct result from instanting the *Actor* class,
+        calling this method will also result on *Actor.shutdown()* being
+        called, finishing the actor process (like when calling
+        *ActorProxy.shutdown()*).  The traceback cannot cross processes and is
+        passed as ``None``.
+        """
+        if self._is_finished():
+            return None
+        try:
+            suppress = self._callmethod(
+                "__exit__", _sendable_exc_info(exc_type, exc_value))
+        except ActorConnectionError as exc:
+            logger.debug("Actor.__exit__ unreachable on %s: %r", self._describe(), exc)
+            suppress = None
+        if self._owner_manager() is not None:
+            self.shutdown()
+        return suppress
+
+    def shutdown(self) -> None:
+        """Call Actor.shutdown() method.
+
+        When the current process is responsible of initializing the actor,
+        calling this method will also finish the actor process.  Calling it
+        again does nothing.
+        """
+        manager = self._owner_manager()
+        if manager is None:
+            if getattr(self, "_shutdown_called", False):
+                return
+            self._shutdown_called = True
+            self._callmethod("shutdown")
+            return
+        if manager._state.value == mp_managers.State.SHUTDOWN:
+            return
+        try:
+            self._callmethod("shutdown")
+        except ActorConnectionError as exc:
+            logger.debug("Actor.shutdown unreachable on %s: %r", self._describe(), exc)
+        finally:
+            manager.shutdown()
+
+
+# --------------------------------------------------------------------------
+# Server (runs in the actor process)
+# --------------------------------------------------------------------------
+
+
+class _Serving(threading.local):
+    """State of the server thread serving one connection.
+
+    ``held`` keeps proxies pickled into a reply alive until the peer's next
+    message on the same connection: by then the peer has unpickled them and
+    taken its own references, so nothing is freed while in flight.
+    """
+
+    held: Optional[list] = None
+
+
+_serving = _Serving()
+_current_server: Optional["_ActorServer"] = None
+_warned_peers: set = set()
+
+
+def _warn_once(key: Any, message: str, *args: Any) -> None:
+    """Hostile network input: warn the first time, then only debug."""
+    if key in _warned_peers:
+        logger.debug(message, *args)
+    else:
+        _warned_peers.add(key)
+        logger.warning(message, *args)
+
+
+def _is_method(attribute: Any) -> bool:
+    if attribute is None or isinstance(attribute, property):
+        return False
+    return callable(attribute) or isinstance(
+        attribute, (staticmethod, classmethod, functools.partialmethod))
+
+
+class _ActorServer(mp_managers.Server):
+    """The manager server of an actor process.
+
+    Extends the standard server with: the actor itself (created once, on the
+    owner's request), results wrapped as proxies of the object returned
+    rather than of a copy, exposed properties, original exception types,
+    bounded handshakes, rejection of garbage, and the actor lifetime rules
+    (owner shutdown, owner death, last reference released).
+    """
+
+    public = [*mp_managers.Server.public, "create_actor", "connect_actor",
+              "release_owner"]
+
+    def __init__(self, registry: dict, address: Any, authkey: bytes, serializer: str) -> None:
+        super().__init__(registry, address, authkey, serializer)
+        self.id_to_obj = {}
+        self.serializer_name = serializer
+        self.actor: Any = None
+        self.actor_ident: Optional[str] = None
+        self.owner_released = False
+        self.stop_event = threading.Event()
+        self._stopping = threading.Lock()
+
+    # -- lifecycle --------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        global _current_server
+        _current_server = self
+        threading.Thread(target=self.accepter, name="uactor-accepter", daemon=True).start()
+        parent = multiprocessing.parent_process()
+        if parent is not None:
+            threading.Thread(target=self._watch_owner, args=(parent,),
+                             name="uactor-owner-watch", daemon=True).start()
+        self.stop_event.wait()
+        self._stop_actor()
+        sys.exit(0)
+
+    def _watch_owner(self, parent: Any) -> None:
+        parent.join()
+        logger.debug("owner process %s is gone: stopping actor", parent.pid)
+        self.stop_event.set()
+
+    def _stop_actor(self) -> None:
+        if self.actor is not None and self._stopping.acquire(blocking=False):
+            try:
+                self.actor._actor_stopping_()
+            except Exception:
+                logger.exception("Actor._actor_stopping_ failed")
+
+    def accepter(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                conn = self.listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.handle_request, args=(conn,), daemon=True).start()
+
+    # -- connections --------------------------------------------------------
+
+    def handle_request(self, conn: Any) -> None:
+        try:
+            self._authenticate(conn)
+        except Exception as exc:
+            _warn_once(("auth", type(exc)), "rejected a connection that failed "
+                       "the authkey handshake: %r", exc)
+            conn.close()
+            return
+        try:
+            self._serve_request(conn)
+        finally:
+            conn.close()
+
+    def _authenticate(self, conn: Any) -> None:
+        fileno = conn.fileno()
+        _set_socket_timeout(fileno, HANDSHAKE_TIMEOUT)
+        mp_connection.deliver_challenge(conn, self.authkey)
+        mp_connection.answer_challenge(conn, self.authkey)
+        _set_socket_timeout(fileno, 0)
+
+    def _serve_request(self, conn: Any) -> None:
+        try:
+            request = conn.recv()
+            _, funcname, args, kwds = request
+            if funcname not in self.public:
+                raise ProxyError(f"{funcname!r} is not a server request")
+            func = getattr(self, funcname)
+        except (EOFError, OSError):
+            return
+        except Exception as exc:
+            _warn_once(("request", type(exc)), "rejected a malformed request: %r", exc)
+            return
+        try:
+            msg: tuple = ("#RETURN", func(conn, *args, **kwds))
+        except SystemExit:
+            return
+        except BaseException as exc:
+            msg = _exception_payload(exc, self.serializer_name)
+        self._send(conn, msg)
+
+    def _send(self, conn: Any, msg: tuple) -> bool:
+        try:
+            conn.send(msg)
+        except (EOFError, OSError):
+            return False
+        except Exception as exc:
+            text = traceback.format_exc()
+            if msg[0] in ("#RAISE", "#FOREIGN"):
+                fallback: tuple = _foreign_payload(exc, text)
+                if msg[0] == "#RAISE":
+                    fallback = _foreign_payload(msg[1][0], msg[1][1])
+            else:
+                fallback = ("#RAISE", (ProxyError(
+                    f"the result cannot be serialized ({exc!r}); return plain "
+                    "data, or a proxy through uactor.proxy() or "
+                    "_method_to_typeid_"), text))
+            try:
+                conn.send(fallback)
+            except Exception:
+                try:
+                    conn.send(_foreign_payload(exc, text))
+                except Exception:
+                    return False
+        return True
+
+    def serve_client(self, conn: Any) -> None:
+        """Serve method calls from one client thread until it disconnects."""
+        recv = conn.recv
+        id_to_obj = self.id_to_obj
+        serializer = self.serializer_name
+        held: list = []
+        _serving.held = held
+        while True:
+            try:
+                request = recv()
+            except (EOFError, OSError):
+                return
+            except Exception as exc:
+                _warn_once(("garbage", type(exc)),
+                           "closed a connection that sent an undecodable message: %r", exc)
+                return
+            if held:
+                held.clear()
+            try:
+                ident, methodname, args, kwds = request
+                obj, exposed, gettypeid = id_to_obj[ident]
+                is_attribute = exposed[methodname]
+            except Exception:
+                msg = self._unusual_request(request)
+            else:
+                try:
+                    function = getattr(obj, methodname)
+                    res = function if is_attribute else function(*args, **kwds)
+                except BaseException as exc:
+                    msg = _exception_payload(exc, serializer)
+                else:
+                    typeid = gettypeid and gettypeid.get(methodname)
+                    if typeid:
+                        msg = ("#PROXY", self._result_token(typeid, res))
+                    else:
+                        msg = ("#RETURN", res)
+            if not self._send(conn, msg):
+                return
+
+    def _unusual_request(self, request: Any) -> tuple:
+        """Fallback requests (str, repr, value) and clear errors for bad ones."""
+        try:
+            ident, methodname, args, kwds = request
+        except (TypeError, ValueError):
+            return ("#RAISE", (ProxyError(f"malformed request {request!r}"), ""))
+        try:
+            obj, exposed, _ = self.id_to_obj[ident]
+        except (KeyError, TypeError):
+            return ("#RAISE", (ProxyError(
+                f"object {ident!r} is not (or no longer) held by this actor; "
+                "its proxy outlived it"), ""))
+        if methodname == "#GETVALUE":
+            return ("#RETURN", obj)
+        if methodname == "__str__":
+            return ("#RETURN", str(obj))
+        if methodname == "__repr__":
+            return ("#RETURN", repr(obj))
+        return ("#RAISE", (AttributeError(
+            f"{type(obj).__name__!r} object exposes no {methodname!r} "
+            f"(exposed: {sorted(exposed)})"), ""))
+
+    # -- objects and references ---------------------------------------------
+
+    def register_object(self, obj: Any, typeid: str) -> Tuple[str, tuple]:
+        """Hold ``obj`` under ``typeid`` with one reference; return its ident."""
+        try:
+            _, exposed, method_to_typeid, _ = self.registry[typeid]
+        except KeyError:
+            raise ProxyError(
+                f"typeid {typeid!r} is not registered; registered: "
+                f"{sorted(self.registry)}") from None
+        if typeid == "actor":
+            exposed_map = type(obj)._uactor_exposed_
+        else:
+            names = tuple(exposed) if exposed is not None else mp_managers.public_methods(obj)
+            exposed_map = dict.fromkeys(names, False)
+            if method_to_typeid:
+                exposed_map.update(dict.fromkeys(method_to_typeid, False))
+        ident = f"{id(obj):x}:{typeid}"
+        with self.mutex:
+            self.id_to_obj[ident] = (obj, exposed_map, method_to_typeid)
+            self.id_to_refcount[ident] = self.id_to_refcount.get(ident, 0) + 1
+        return ident, tuple(exposed_map)
+
+    def _result_token(self, typeid: str, obj: Any) -> tuple:
+        """``#PROXY`` payload in plain data, so every serializer can carry it."""
+        ident, exposed = self.register_object(obj, typeid)
+        return exposed, (typeid, self.address, ident)
+
+    def create(self, c: Any, typeid: str, /, *args: Any, **kwds: Any) -> Tuple[str, tuple]:
+        """Create an object from a manager typeid (``manager.list()`` ...)."""
+        callable_ = self.registry[typeid][0]
+        if callable_ is None or typeid == "actor":
+            raise ProxyError(f"typeid {typeid!r} cannot be created remotely")
+        return self.register_object(callable_(*args, **kwds), typeid)
+
+    def create_actor(self, c: Any, args: tuple, kwargs: dict) -> Tuple[str, tuple]:
+        """Instantiate the actor (once); the owner holds the first reference."""
+        if self.actor is not None:
+            raise ProxyError("this actor process already hosts its actor")
+        actor_class = self.registry["actor"][0]
+        actor = object.__new__(actor_class)
+        actor.__init__(*args, **kwargs)
+        self.actor = actor
+        ident, exposed = self.register_object(actor, "actor")
+        self.actor_ident = ident
+        actor._actor_started_()
+        return ident, exposed
+
+    def connect_actor(self, c: Any) -> list:
+        """Reference to the hosted actor for a connecting client."""
+        if self.actor is None:
+            raise ProxyError("this actor process has no actor yet")
+        ident, exposed = self.register_object(self.actor, "actor")
+        kind = type(self.actor)
+        lineage = [f"{k.__module__}:{k.__qualname__}" for k in kind.__mro__]
+        return [ident, list(exposed), self.address, lineage]
+
+    def accept_connection(self, c: Any, name: str) -> None:
+        """Serve this connection's method calls until it closes."""
+        threading.current_thread().name = name
+        c.send(("#RETURN", None))
+        self.serve_client(c)
+        raise SystemExit
+
+    def release_owner(self, c: Any) -> None:
+        """The owner process let go of the actor: end it with its last reference."""
+        self.owner_released = True
+        with self.mutex:
+            unreferenced = self.actor_ident not in self.id_to_refcount
+        if unreferenced:
+            self.stop_event.set()
+
+    def decref(self, c: Any, ident: str) -> None:
+        with self.mutex:
+            count = self.id_to_refcount.get(ident, 0) - 1
+            if count > 0:
+                self.id_to_refcount[ident] = count
+                return
+            self.id_to_refcount.pop(ident, None)
+            entry = self.id_to_obj.pop(ident, None)
+        del entry  # may hold proxies whose finalizers need the mutex
+        if ident == self.actor_ident and self.owner_released:
+            self.stop_event.set()
+
+    def incref(self, c: Any, ident: str) -> None:
+        with self.mutex:
+            if ident not in self.id_to_obj:
+                raise ProxyError(f"object {ident!r} is no longer held by this actor")
+            self.id_to_refcount[ident] = self.id_to_refcount.get(ident, 0) + 1
+
+    def shutdown(self, c: Any) -> None:
+        """Stop this actor process (the owner's request)."""
+        self._stop_actor()
+        try:
+            c.send(("#RETURN", None))
+        finally:
+            self.stop_event.set()
+        raise SystemExit
+
+
+# --------------------------------------------------------------------------
+# Managers
+# --------------------------------------------------------------------------
+
+_State = mp_managers.State
+
+
+def _stop_process(process: Any, address: Address, authkey: bytes, serializer: str) -> None:
+    """Ask an actor process to stop, then terminate, then kill; join it."""
+    if process.exitcode is None:
+        try:
+            _request_once(address, authkey, serializer, "shutdown", timeout=RELEASE_TIMEOUT)
+        except Exception as exc:
+            logger.debug("asking %s to stop failed: %r", _describe(address), exc)
+        process.join(STOP_TIMEOUT)
+    if process.exitcode is None:
+        logger.warning("actor process %s did not stop in %g s: terminating",
+                       process.pid, STOP_TIMEOUT)
+        process.terminate()
+        process.join(STOP_TIMEOUT)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+
+
+_retired: list = []
+_retired_lock = threading.Lock()
+
+
+def _finalize_owner(process: Any, address: Address, authkey: bytes, serializer: str,
+                    state: Any) -> None:
+    """Finalizer of an owning manager (garbage-collected or at exit).
+
+    At exit the actor is stopped.  When merely garbage-collected, the owner
+    releases it: the actor ends once no proxy anywhere refers to it (usually
+    at once), and proxies handed to other processes keep it alive.
+    """
+    if state.value == _State.SHUTDOWN:
+        return
+    state.value = _State.SHUTDOWN
+    if mp_util.is_exiting():
+        _stop_process(process, address, authkey, serializer)
+        return
+    try:
+        _request_once(address, authkey, serializer, "release_owner", timeout=RELEASE_TIMEOUT)
+    except Exception as exc:
+        logger.debug("releasing %s failed: %r", _describe(address), exc)
+    with _retired_lock:
+        _retired.append((process, address, authkey, serializer))
+
+
+def _reap_retired(stop: bool = False) -> None:
+    """Join retired actor processes that have ended (or stop them, at exit)."""
+    with _retired_lock:
+        retired = list(_retired)
+        _retired.clear()
+    alive = []
+    for entry in retired:
+        process = entry[0]
+        if stop:
+            _stop_process(*entry)
+        elif process.exitcode is None and process.is_alive():
+            alive.append(entry)
+        else:
+            process.join(0)
+    with _retired_lock:
+        _retired.extend(alive)
+
+
+_exit_hook_pid: Optional[int] = None
+
+
+def _ensure_exit_hook() -> None:
+    """Stop retired actors at this process's exit (once per process)."""
+    global _exit_hook_pid
+    if _exit_hook_pid != os.getpid():
+        _exit_hook_pid = os.getpid()
+        mp_util.Finalize(None, _reap_retired, kwargs={"stop": True}, exitpriority=1)
+
+
+def _forget_inherited(manager: "ActorManager") -> None:
+    """After fork, the child does not own its parent's actors."""
+    manager._owned = False
+    manager._process = None
+
+
+def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
+                      serializer: str, writer: Any) -> None:
+    """Actor process entry point: build the server, report, serve."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the owner's to handle
+    _serving.held = None  # a fork from a server thread inherits its state
+    try:
+        server = manager_class._Server(manager_class._registry, address, authkey, serializer)
+    except BaseException as exc:
+        writer.send(("#RAISE", (exc, traceback.format_exc())))
+        writer.close()
+        sys.exit(1)
+    writer.send(("#RETURN", server.address))
+    writer.close()
+    server.serve_forever()
+
+
+class ActorManager(mp_managers.BaseManager):
+    """Multiprocessing manager for uactor.
+
+    Registers every ``SyncManager`` proxy (plus ``auto``) so actors can return
+    them.  A manager either owns its actor process (``start()``) or is
+    connected to one (``connect()``); only an owning manager ends it.
+    """
+
+    _Server = _ActorServer
+    _registry: dict = {}
+
+    def __init__(self, address: Optional[Address] = None, authkey: Optional[bytes] = None,
+                 serializer: str = DEFAULT_SERIALIZER, *args: Any,
+                 parent: Optional["ActorManager"] = None,
+                 timeout: Optional[float] = None, **kwargs: Any) -> None:
+        if address is not None:
+            address = _normalize_address(address)
+        if authkey is not None:
+            authkey = _check_authkey(authkey)
+        super().__init__(address, authkey, _check_serializer(serializer), *args, **kwargs)
+        self._parent = parent
+        self._timeout = _check_timeout(timeout)
+        self._owned = False
+        self._process: Any = None
+        self._finalizer: Any = None
+
+    @classmethod
+    def typeids(cls) -> Tuple[str, ...]:
+        """Get tuple of typeid of all registered proxies."""
+        return tuple(cls._registry)
+
+    @property
+    def process(self) -> Optional[multiprocessing.process.BaseProcess]:
+        """Get remote actor process if owned by this manager."""
+        return self._process if self._owned else None
+
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        """Start manager process.
+
+        Raises the original error (``OSError`` for an address in use...) when
+        the actor server cannot be created.
+        """
+        if self._state.value != _State.INITIAL:
+            raise ProxyError("this manager was already started or connected")
+        _reap_retired()
+        reader, writer = mp_connection.Pipe(duplex=False)
+        process = self._ctx.Process(
+            target=_run_actor_server,
+            args=(type(self), self._address, bytes(self._authkey), self._serializer, writer),
+            name=f"{type(self).__qualname__.rsplit('.', 1)[0]}-{next(_process_counter)}",
+        )
+        try:
+            process.start()
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            raise ProxyError(
+                f"cannot start {type(self).__qualname__} with start method "
+                f"{self._ctx.get_start_method()!r}: {exc}; actor classes must be "
+                "defined at module level of an importable module") from exc
+        finally:
+            writer.close()
+        try:
+            kind, result = self._read_start_report(reader, process)
+        finally:
+            reader.close()
+        if kind != "#RETURN":
+            process.join(STOP_TIMEOUT)
+            _raise_remote(kind, result)
+        self._address = result
+        self._process = process
+        self._owned = True
+        self._state.value = _State.STARTED
+        _owned_managers[self._address] = self
+        mp_util.register_after_fork(self, _forget_inherited)
+        _ensure_exit_hook()
+        self._finalizer = mp_util.Finalize(
+            self, _finalize_owner,
+            args=(process, self._address, bytes(self._authkey), self._serializer, self._state),
+            exitpriority=0,
+        )
+
+    @staticmethod
+    def _read_start_report(reader: Any, process: Any) -> tuple:
+        ready = mp_connection.wait([reader, process.sentinel], START_TIMEOUT)
+        if reader in ready:
+            try:
+                return reader.recv()
+            except EOFError:
+                pass
+        if not ready:
+            process.kill()
+            process.join()
+            raise ActorDeadError(f"actor process did not start within {START_TIMEOUT:g} s")
+        process.join(STOP_TIMEOUT)
+        raise ActorDeadError(
+            f"actor process exited during startup with code {process.exitcode}")
+
+    def get_server(self) -> _ActorServer:
+        """Actor server for this manager, to run in the current process."""
+        if self._state.value != _State.INITIAL:
+            raise ProxyError("this manager was already started or connected")
+        return self._Server(self._registry, self._address, bytes(self._authkey),
+                            self._serializer)
+
+    def connect(self) -> None:
+        """Connect to manager process.
+
+        :raises AuthkeyError: on actor process authkey rejection.
+        """
+        if self._state.value != _State.INITIAL:
+            raise ProxyError("this manager was already started or connected")
+        conn = _connect(self._address, bytes(self._authkey), self._serializer, self._timeout)
+        try:
+            _request(conn, "dummy")
+        finally:
+            conn.close()
+        self._state.value = _State.STARTED
+
+    def shutdown(self) -> None:
+        """End the actor process if this manager owns it (idempotent)."""
+        if self._state.value == _State.SHUTDOWN:
+            return
+        self._state.value = _State.SHUTDOWN
+        if self._finalizer is not None:
+            self._finalizer.cancel()
+        if self._owned and self._process is not None:
+            _stop_process(self._process, self._address, bytes(self._authkey), self._serializer)
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        self.shutdown()
+
+    def _server_request(self, funcname: str, *args: Any) -> Any:
+        return _request_once(self._address, bytes(self._authkey), self._serializer,
+                             funcname, args, self._timeout)
+
+
+_process_counter = itertools.count(1)
+
+
+def _register_builtin_typeids(manager_class: type) -> None:
+    for typeid, (callable_, exposed, method_to_typeid, _) in \
+            mp_managers.SyncManager._registry.items():
+        manager_class.register(typeid, callable_, _BUILTIN_PROXY_TYPES[typeid],
+                               exposed, method_to_typeid,
+                               create_method=callable_ is not None)
+    manager_class.register("auto", None, _auto_proxy, create_method=False)
+
+
+_register_builtin_typeids(ActorManager)
+
+
+# --------------------------------------------------------------------------
+# Actor
+# --------------------------------------------------------------------------
+
+_BASE_EXPOSED = ("__enter__", "__exit__", "shutdown")
+
+
+def _merged_mapping(cls: type, name: str) -> dict:
+    """Union of the mappings ``name`` declared along the MRO (children win)."""
+    merged: dict = {}
+    for klass in reversed(cls.__mro__):
+        declared = klass.__dict__.get("_uactor_declared_", {}).get(name)
+        if declared:
+            merged.update(declared)
+    return merged
+
+
+def _own_public_names(cls: type) -> list:
+    """Public names a class body (or a non-actor mixin) defines."""
+    names: dict = {}
+    for klass in cls.__mro__:
+        if klass is cls or not issubclass(klass, Actor):
+            names.update(dict.fromkeys(
+                name for name in vars(klass) if not name.startswith("_")))
+    return [name for name in names if name not in vars(Actor)]
+
+
+def _check_proxies(cls: type) -> None:
+    for key, kind in cls._proxies_.items():
+        if not (isinstance(kind, type) and issubclass(kind, BaseProxy)):
+            raise TypeError(
+                f"{cls.__qualname__}._proxies_[{key!r}] must be a uactor.BaseProxy "
+                f"subclass, not {kind!r}")
+
+
+def _declared_config(cls: type) -> dict:
+    """The configuration attributes written in this class's own body."""
+    names = ("_exposed_", "_proxies_", "_method_to_typeid_", "manager_class", "proxy_class")
+    return {name: cls.__dict__[name] for name in names if name in cls.__dict__}
+
+
+class Actor:
+    """Actor base class for actor implementations to inherit from.
+
+    An actor represents a processing unit.  During instantiation, a new actor
+    process is started, and the corresponding proxy is returned.
+
+    Actors also implement the context manager interface, and you can override
+    both :meth:`Actor.__enter__` and :meth:`Actor.__exit__` to implement your
+    own logic, but keep in mind they're both specially handled and calling
+    :meth:`ActorProxy.__exit__` will also terminate the process (just like
+    calling :meth:`ActorProxy.shutdown`).
+    """
+
+    #: ``ActorManager`` subclass used to initialize the actor process.
+    manager_class: Type[ActorManager] = ActorManager
+
+    #: ``ActorProxy`` subclass used to initialize the actor proxy.
+    proxy_class: Type[ActorProxy] = ActorProxy
+
+    #: Option ``dict`` passed to :attr:`manager_class` (address, authkey,
+    #: serializer, ctx, timeout).
+    _options_: Mapping[str, Any] = {}
+
+    #: Methods and properties made available by :attr:`proxy_class`; ``None``
+    #: (or undefined) exposes all public ones.  Inheritance-aware.
+    _exposed_: Optional[Tuple[str, ...]] = _BASE_EXPOSED
+
+    #: ``{typeid: proxy class}`` registered on :attr:`manager_class`.
+    _proxies_: Mapping[str, Type[BaseProxy]] = dict(_BUILTIN_PROXY_TYPES)
+
+    #: ``{method name: typeid}``: results wrapped into proxies.
+    _method_to_typeid_: Mapping[str, str] = {"__enter__": "actor"}
+
+    _uactor_declared_: dict = {
+        "_exposed_": dict.fromkeys(_BASE_EXPOSED),
+        "_proxies_": dict(_BUILTIN_PROXY_TYPES),
+        "_method_to_typeid_": {"__enter__": "actor"},
+        "manager_class": ActorManager,
+        "proxy_class": ActorProxy,
+    }
+    _uactor_exposed_: dict = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = _declared_config(cls)
+        own_exposed = declared.get("_exposed_")
+        if own_exposed is None:
+            own_exposed = _own_public_names(cls)
+        elif isinstance(own_exposed, str):
+            raise TypeError(f"{cls.__qualname__}._exposed_ must be a tuple of names, "
+                            f"not the string {own_exposed!r}")
+        cls._uactor_declared_ = {
+            "_exposed_": dict.fromkeys(own_exposed),
+            "_proxies_": dict(declared.get("_proxies_", {})),
+            "_method_to_typeid_": dict(declared.get("_method_to_typeid_", {})),
+            "manager_class": declared.get(
+                "manager_class", cls._declared_base("manager_class")),
+            "proxy_class": declared.get("proxy_class", cls._declared_base("proxy_class")),
+        }
+        cls._exposed_ = tuple(_merged_mapping(cls, "_exposed_"))
+        cls._proxies_ = _merged_mapping(cls, "_proxies_")
+        cls._method_to_typeid_ = _merged_mapping(cls, "_method_to_typeid_")
+        _check_proxies(cls)
+        _known_proxy_types.update(cls._proxies_)
+        cls._configure()
+
+    @classmethod
+    def _configure(cls) -> None:
+        cls._uactor_exposed_ = cls._uactor_exposed_map_()
+        cls.proxy_class = cls._build_proxy_class()
+        cls.manager_class = cls._build_manager_class()
+
+    @classmethod
+    def _declared_base(cls, name: str) -> type:
+        for klass in cls.__mro__[1:]:
+            declared = klass.__dict__.get("_uactor_declared_", {})
+            if name in declared:
+                return declared[name]
+        raise AssertionError(name)  # Actor declares every one
+
+    @classmethod
+    def _uactor_exposed_map_(cls) -> dict:
+        """``{exposed name: is an attribute (not a method)}`` for the server."""
+        names = [*cls._exposed_, *cls._method_to_typeid_]
+        return {name: not _is_method(inspect.getattr_static(cls, name, None))
+                for name in names}
+
+    @classmethod
+    def _build_proxy_class(cls) -> type:
+        base = cls._uactor_declared_["proxy_class"]
+        namespace: dict = {
+            "__module__": cls.__module__,
+            "__qualname__": f"{cls.__qualname__}.proxy_class",
+            "_exposed_": cls._exposed_,
+            "_method_to_typeid_": dict(cls._method_to_typeid_),
+        }
+        for name, is_attribute in cls._uactor_exposed_.items():
+            if hasattr(base, name):
+                continue
+            doc = getattr(inspect.getattr_static(cls, name, None), "__doc__", None)
+            factory = _make_proxy_attribute if is_attribute else _make_proxy_method
+            namespace[name] = factory(name, doc)
+        return type(f"{cls.__name__}.proxy_class", (base,), namespace)
+
+    @classmethod
+    def _build_manager_class(cls) -> type:
+        base = cls._uactor_declared_["manager_class"]
+        manager_class = type(f"{cls.__name__}.manager_class", (base,), {
+            "__module__": cls.__module__,
+            "__qualname__": f"{cls.__qualname__}.manager_class",
+        })
+        for typeid, proxytype in cls._proxies_.items():
+            if typeid not in manager_class._registry or \
+                    manager_class._registry[typeid][-1] is not proxytype:
+                manager_class.register(typeid, None, proxytype, create_method=False)
+        manager_class.register("actor", cls, cls.proxy_class,
+                               exposed=cls._exposed_,
+                               method_to_typeid=dict(cls._method_to_typeid_),
+                               create_method=False)
+        return manager_class
+
+    def __new__(cls: Type[TActor], *args: Any, **kwargs: Any) -> Any:
+        return start(cls, *args, **kwargs)
+
+    def __reduce__(self) -> tuple:
+        """Inside its process an actor pickles as a proxy to itself."""
+        return proxy(self, "actor").__reduce__()
+
+    def __enter__(self: TActor) -> TActor:
+        """Enter context, return actor proxy."""
+        return self
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> Optional[bool]:
+        """Leave context.
+
+        Method :meth:`Actor.shutdown` will be called after this one when the
+        context manager interface is used on the owner process.
+        """
+        return None
+
+    def shutdown(self) -> None:
+        """Perform shutdown work before the process dies (stub).
+
+        This method will be called by explicit :meth:`ActorProxy.shutdown`
+        calls, even if no real process shutdown is involved (ie. with remote
+        proxy connections), enabling implementing remote shutdown logic here
+        (ie. breaking a mainloop).
+        """
+
+    def _actor_started_(self) -> None:
+        """Hook: runs in the actor process once it is reachable, after ``__init__``."""
+
+    def _actor_stopping_(self) -> None:
+        """Hook: runs once in the actor process when it is about to exit.
+
+        Whatever ends it: the owner's shutdown, the last proxy released, or
+        the owner process dying.
+        """
+
+    @classmethod
+    def connect(cls: Type[TActor], address: Address, authkey: bytes,
+                serializer: str = DEFAULT_SERIALIZER,
+                capture: Iterable[Address] = (), *,
+                timeout: Optional[float] = None) -> Any:
+        """Get actor proxy instance connected to address.
+
+        :param address: actor process connection address
+        :param authkey: authentication secret key
+        :param serializer: serializer name
+        :param capture: iterable of additional addresses will be handled with
+            this connection: proxies whose tokens carry them (such as
+            ``('0.0.0.0', port)`` of an actor bound to every interface) are
+            routed to ``address`` with ``authkey``.  The actor's own bind
+            address is always captured.
+        :param timeout: seconds for connecting and the default deadline of
+            every call through this proxy (``None``: no call deadline).
+        :raises AuthkeyError: when the actor rejects ``authkey``.
+        :raises ActorConnectionError: when nothing answers at ``address``.
+        """
+        address = _normalize_address(address)
+        captured = [_normalize_address(item) for item in capture]
+        manager = cls.manager_class(address=address, authkey=authkey,
+                                    serializer=serializer, timeout=timeout)
+        manager.connect()
+        ident, exposed, bind_address, lineage = manager._server_request("connect_actor")
+        wanted = f"{cls.__module__}:{cls.__qualname__}"
+        if cls is not Actor and wanted not in lineage:
+            _request_once(address, bytes(manager._authkey), serializer, "decref", (ident,))
+            raise ProxyError(f"the actor at {_describe(address)} is a {lineage[0]}, "
+                             f"not a {wanted}; connect with its class")
+        route = _Route(address, bytes(manager._authkey), manager)
+        for captured_address in (address, _normalize_address(bind_address), *captured):
+            _routes[captured_address] = route
+        token = _Token("actor", address, ident)
+        result = cls.proxy_class(token, serializer, manager=manager,
+                                 authkey=manager._authkey, exposed=exposed, incref=False)
+        result._adopt_reference()
+        return result
+
+
+Actor._configure()
+
+# --------------------------------------------------------------------------
+# Module functions
+# --------------------------------------------------------------------------
+
+
+def start(actor_class: Type[Actor], /, *args: Any,
+          options: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> Any:
+    """Start an actor process and return its owner proxy.
+
+    ``actor_class(*args, **kwargs)`` is ``start(actor_class, *args, **kwargs)``;
+    ``options`` overrides the class ``_options_`` for this instance only (an
+    address or port chosen at run time, say).  Exceptions raised by the
+    actor's ``__init__`` are re-raised here with their original type.
+    """
+    if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
+        raise TypeError(f"{actor_class!r} is not a uactor.Actor subclass")
+    settings = {**actor_class._options_, **(options or {})}
+    manager = actor_class.manager_class(**settings)
+    manager.start()
+    try:
+        ident, exposed = manager._server_request("create_actor", args, kwargs)
+    except BaseException:
+        manager.shutdown()
+        raise
+    token = _Token("actor", manager.address, ident)
+    owner = actor_class.proxy_class(token, manager._serializer, manager=manager,
+                                    authkey=manager._authkey, exposed=exposed, incref=False)
+    owner._adopt_reference()
+    return owner
+
+
+def proxy(value: Any, typeid: str = "auto", serializer: Optional[str] = None) -> BaseProxy:
+    """Create serialized proxy from given value and typeid (defaults to ``auto``).
+
+    This function can be only used from inside the actor process; the proxy
+    refers to ``value`` itself (not a copy) and can be returned or passed to
+    other actors.  ``serializer`` defaults to the actor's.
+    """
+    server = _current_server
+    if server is None:
+        raise ProxyError("uactor.proxy() can only be called inside an actor process")
+    ident, exposed = server.register_object(value, typeid)
+    serializer = serializer or server.serializer_name
+    token = _Token(typeid, server.address, ident)
+    proxytype = _auto_proxy if typeid == "auto" else server.registry[typeid][-1]
+    result = proxytype(token, serializer, authkey=bytes(server.authkey),
+                       exposed=exposed, incref=False)
+    mp_util.Finalize(result, server.decref, args=(None, ident))
+    return result
+
+
+def typeid(proxy: mp_managers.BaseProxy) -> str:
+    """Get typeid from given proxy object."""
+    if not isinstance(proxy, mp_managers.BaseProxy):
+        raise TypeError(f"{proxy!r} is not a proxy")
+    return proxy._token.typeid
+
+
+def current_address() -> Address:
+    """Address the actor hosted by the current process listens on.
+
+    :raises ProxyError: outside an actor process.
+    """
+    if _current_server is None:
+        raise ProxyError("uactor.current_address() can only be called inside an actor process")
+    return _current_server.address
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Bound every actor call made by this thread inside the block.
+
+    Calls still running when ``seconds`` have passed raise
+    :class:`CallTimeoutError`.  Nested blocks keep the earliest deadline.
+    """
+    seconds = _check_timeout(seconds, "seconds")  # type: ignore[assignment]
+    previous = _deadline.at
+    at = _monotonic() + seconds
+    _deadline.at = at if previous is None else min(previous, at)
+    try:
+        yield
+    finally:
+        _deadline.at = previous
