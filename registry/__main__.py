@@ -1,0 +1,306 @@
+"""Registry node: ``python -m registry`` (console script ``uactor-registry``).
+
+Serves a :class:`registry.Registry` on TCP until SIGINT/SIGTERM or a remote
+``shutdown()`` call, logging registrations and expiries to stderr.  When it
+is ready it prints exactly one line to stdout::
+
+    registry listening on 127.0.0.1:5000
+
+The authkey comes from ``--authkey-file`` or the ``UACTOR_AUTHKEY``
+environment variable and is never printed or logged.  Listening beyond
+loopback (``--host 0.0.0.0`` to serve a LAN) requires an authkey.
+
+Exit status: 0 after a clean stop, 1 when the node cannot run (port taken,
+actor failure), 2 for a bad command line or configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+import uactor
+
+from ._actor import DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL
+from ._node import LOG_FORMAT, RegistryNode
+from ._table import RegistryError, check_ttl
+
+__all__ = ["main"]
+
+logger = logging.getLogger("registry.node")
+
+PROG = "uactor-registry"
+
+#: Environment variable holding the authkey when no --authkey-file is given.
+AUTHKEY_ENV = "UACTOR_AUTHKEY"
+
+#: Port the spec's registry example listens on.
+DEFAULT_PORT = 5000
+
+#: How long each wait for a remote shutdown request blocks (s); also the
+#: longest delay between a signal and the start of a clean stop.
+_POLL_INTERVAL = 0.25
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class _ConfigError(Exception):
+    """A configuration problem reported as one line with exit status 2."""
+
+
+class _RunError(Exception):
+    """A runtime problem reported as one line with exit status 1."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Run a uactor registry node: a Registry actor serving "
+                    "networked actors' addresses over TCP.",
+        epilog=f"The authkey is read from --authkey-file or ${AUTHKEY_ENV}. "
+               "Use --host 0.0.0.0 to serve other hosts on your LAN (an authkey "
+               "is then required).",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this host only; "
+             "0.0.0.0 listens on every IPv4 interface)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT,
+        help=f"TCP port (default: {DEFAULT_PORT}; 0 picks a free port, printed "
+             "in the ready line)")
+    parser.add_argument(
+        "--ttl", type=float, default=DEFAULT_TTL,
+        help=f"default lease in seconds for actors registered by the helpers "
+             f"(default: {DEFAULT_TTL:g})")
+    parser.add_argument(
+        "--authkey-file", metavar="PATH",
+        help=f"file holding the authkey (trailing newline ignored); overrides "
+             f"${AUTHKEY_ENV}")
+    parser.add_argument(
+        "--advertise", action=argparse.BooleanOptionalAction, default=None,
+        help="advertise the node over mDNS with the discovery package, on the "
+             "interfaces matching --host (default: when discovery is installed)")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=_LOG_LEVELS,
+        help="stderr log level (default: INFO: registrations and expiries)")
+    return parser
+
+
+# --------------------------------------------------------------------------
+# Configuration checks
+# --------------------------------------------------------------------------
+
+def _read_authkey(path: str | None) -> bytes | None:
+    """The authkey from ``path`` or the environment; ``None`` if neither."""
+    if path is not None:
+        try:
+            with open(path, "rb") as file:
+                key = file.read().rstrip(b"\r\n")
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            raise _ConfigError(
+                f"cannot read authkey file {path!r}: {exc.strerror or exc}") from exc
+        if not key:
+            raise _ConfigError(f"authkey file {path!r} is empty; put the key in it")
+        if mode & 0o077:
+            logger.warning("authkey file %s is readable by other users; "
+                           "run chmod 600 on it", path)
+        return key
+    env_key: bytes | None
+    if os.supports_bytes_environ:  # the exact bytes, even undecodable ones
+        env_key = os.environb.get(AUTHKEY_ENV.encode())
+    else:  # pragma: no cover - Windows
+        text = os.environ.get(AUTHKEY_ENV)
+        env_key = None if text is None else text.encode()
+    if env_key is None:
+        return None
+    if not env_key:
+        raise _ConfigError(f"${AUTHKEY_ENV} is set but empty; set it to the key "
+                           f"or unset it")
+    return env_key
+
+
+def _host_addresses(host: str) -> list[str]:
+    """IP addresses ``host`` stands for (itself when it is a literal)."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise _ConfigError(f"cannot resolve --host {host!r}: {exc}") from exc
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def _is_loopback(addresses: Sequence[str]) -> bool:
+    return bool(addresses) and all(
+        ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses
+    )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail early, with a clear message, when ``host:port`` is already taken."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # Same option as the actor's listener, so TIME_WAIT leftovers of a
+        # previous run do not count as "taken" while a live listener does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise _RunError(
+                    f"port {port} on {host} is already in use; stop the other "
+                    f"process or choose another --port (0 picks a free one)") from exc
+            if exc.errno == errno.EACCES:
+                raise _RunError(
+                    f"not allowed to listen on port {port} of {host}; use a port "
+                    f"above 1023 or run with the needed privileges") from exc
+            raise _RunError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def _format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# --------------------------------------------------------------------------
+# Advertising
+# --------------------------------------------------------------------------
+
+def _advertise(node: Any, host: str, addresses: Sequence[str],
+               requested: bool | None) -> Any:
+    """Publish the node over mDNS when asked or by default; return the publication."""
+    if requested is False:
+        return None
+    try:
+        import discovery
+    except ImportError:
+        log = logger.warning if requested else logger.debug
+        log("not advertising: the discovery package is not importable")
+        return None
+    unspecified = host in ("", "0.0.0.0", "::")
+    interfaces = None if unspecified else list(addresses)
+    try:
+        publication = discovery.publish(  # type: ignore[attr-defined]
+            node, role="registry", interfaces=interfaces)
+    except Exception as exc:  # advertising is best effort: keep serving
+        logger.warning("could not advertise the registry over mDNS: %s", exc)
+        return None
+    logger.info("advertising over mDNS on %s",
+                "all interfaces" if interfaces is None else ", ".join(interfaces))
+    return publication
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        ttl = check_ttl(args.ttl)
+    except RegistryError as exc:
+        raise _ConfigError(f"--ttl: {exc}") from exc
+    if ttl is None:  # pragma: no cover - argparse always gives a float
+        raise _ConfigError("--ttl must be a number of seconds")
+    if not 0 <= args.port < 65536:
+        raise _ConfigError(f"--port {args.port} must be within 0-65535")
+    authkey = _read_authkey(args.authkey_file)
+    addresses = _host_addresses(args.host)
+    if authkey is None:
+        if not _is_loopback(addresses):
+            raise _ConfigError(
+                f"refusing to listen on {args.host} without an authkey: anyone "
+                f"who can reach it could control the registry; set ${AUTHKEY_ENV} "
+                f"or pass --authkey-file")
+        logger.warning("no authkey given: any local user can use this registry; "
+                       "set $%s or pass --authkey-file", AUTHKEY_ENV)
+        authkey = b""
+    _check_port_free(args.host, args.port)
+
+    level = logging.getLevelName(args.log_level)
+    try:
+        node = uactor.start(
+            RegistryNode,
+            default_ttl=ttl,
+            sweep_interval=min(DEFAULT_SWEEP_INTERVAL, ttl / 2),
+            log_level=level,
+            options={"address": (args.host, args.port), "authkey": authkey},
+        )
+    except (OSError, EOFError, uactor.UActorException) as exc:
+        raise _RunError(f"cannot start the registry on "
+                        f"{_format_address(args.host, args.port)}: {exc}") from exc
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logger.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal)
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    publication = None
+    status = 0
+    try:
+        host, port = node.connection_address
+        publication = _advertise(node, args.host, addresses, args.advertise)
+        print(f"registry listening on {_format_address(host, port)}", flush=True)
+        logger.info("default lease %g s", ttl)
+        while not stop.is_set():
+            if node.wait(_POLL_INTERVAL):
+                logger.info("remote shutdown requested; stopping")
+                break
+    except (OSError, EOFError, uactor.UActorException) as exc:
+        print(f"{PROG}: error: the registry actor failed: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        if publication is not None:
+            try:
+                publication.close()
+            except Exception as exc:  # withdrawing is best effort on the way out
+                logger.warning("could not withdraw the mDNS advertisement: %s", exc)
+        try:
+            node.shutdown()
+        except (OSError, EOFError, uactor.UActorException) as exc:
+            logger.debug("registry actor already gone at shutdown: %s", exc)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    logger.info("stopped")
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a registry node; return the process exit status.
+
+    ``argv`` defaults to ``sys.argv[1:]``.  Configures logging (stderr) for
+    this process: this is the only place in the package that does.
+    """
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    try:
+        return _serve(args)
+    except _ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except (_RunError, RegistryError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,507 @@
+"""Client helpers: keep an actor registered, and connect to a registered one.
+
+:func:`register_actor` registers a running networked actor with a registry
+and keeps its lease alive with heartbeats from a background thread until the
+actor stops, the returned :class:`Registration` is closed, or the process
+exits (then it unregisters at once).  :func:`connect_actor` picks an entry and
+returns a connected proxy, skipping dead entries.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import threading
+import time
+import weakref
+from typing import Any, TypeVar, Union
+
+import uactor
+
+from ._actor import Registry
+from ._table import (
+    Address,
+    Entry,
+    InvalidAddressError,
+    InvalidArgumentError,
+    RegistryError,
+    check_address,
+    check_name,
+    check_ttl,
+)
+
+__all__ = [
+    "NoActorAvailableError",
+    "Registration",
+    "connect_actor",
+    "local_address_towards",
+    "register_actor",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Bound (s) on connecting to a registry or an actor when the caller gives
+#: none: long enough for a loaded LAN, short enough that a dead host does not
+#: stall a heartbeat thread or a client for long.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+
+#: Heartbeats renew a lease every ``ttl / HEARTBEATS_PER_TTL`` seconds, so two
+#: heartbeats can be lost before the entry expires.
+HEARTBEATS_PER_TTL = 3
+
+#: How long a TCP probe of the actor's port may take before the actor is
+#: assumed alive anyway (s).  A refused connection means it is gone.
+_PROBE_TIMEOUT = 1.0
+
+#: How long :meth:`Registration.close` waits for the heartbeat thread (s).
+_CLOSE_TIMEOUT = 10.0
+
+_UNSPECIFIED_HOSTS = frozenset({"", "0.0.0.0", "::", "0:0:0:0:0:0:0:0"})
+
+RegistryLike = Union[Any, Address]
+P = TypeVar("P")
+
+
+class NoActorAvailableError(RegistryError, uactor.ActorConnectionError):
+    """No registered actor of the requested name could be connected to.
+
+    Also an :class:`uactor.ActorConnectionError` (and so a
+    :class:`ConnectionError`).  The message lists every address tried and why
+    it failed.
+    """
+
+
+# --------------------------------------------------------------------------
+# Addresses
+# --------------------------------------------------------------------------
+
+def _is_unspecified(host: str) -> bool:
+    return host in _UNSPECIFIED_HOSTS
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+def local_address_towards(host: str, port: int = 9) -> str:
+    """Return this host's address on the route towards ``host``.
+
+    Uses a connected UDP socket's local address: ``connect()`` on a datagram
+    socket only asks the kernel for a route and sends nothing.  An
+    unspecified ``host`` (the registry runs here, bound to all interfaces)
+    gives the loopback address.
+    """
+    if _is_unspecified(host):
+        return "::1" if ":" in host else "127.0.0.1"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except socket.gaierror as exc:
+        raise InvalidAddressError(
+            f"cannot resolve registry host {host!r} ({exc}); pass an IP address "
+            f"or a resolvable name, or give advertise_host explicitly"
+        ) from exc
+    family, _, _, _, sockaddr = infos[0]
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.connect(sockaddr)
+        return str(sock.getsockname()[0])
+
+
+def _advertised_address(bind_address: Address, registry_host: str,
+                        advertise_host: str | None) -> Address:
+    """The address other hosts should use to reach an actor bound there."""
+    host, port = bind_address
+    if not _is_unspecified(host):
+        return host, port
+    if advertise_host is not None:
+        return advertise_host, port
+    return local_address_towards(registry_host), port
+
+
+def _local_probe_address(bind_address: Address) -> Address:
+    host, port = bind_address
+    if _is_unspecified(host):
+        host = "::1" if _is_ipv6(host) or ":" in host else "127.0.0.1"
+    return host, port
+
+
+def _listening(address: Address, timeout: float = _PROBE_TIMEOUT) -> bool:
+    """Whether something accepts TCP connections at ``address``.
+
+    Only a refused or unreachable connection counts as "not listening"; a
+    timeout is inconclusive and reported as listening, so a slow actor is not
+    unregistered by mistake.
+    """
+    try:
+        with socket.create_connection(address, timeout=timeout):
+            return True
+    except (ConnectionRefusedError, ConnectionResetError):
+        return False
+    except OSError as exc:
+        return bool(isinstance(exc, socket.timeout))
+
+
+def _proxy_address(proxy: Any) -> Address:
+    try:
+        address = proxy.connection_address
+    except AttributeError as exc:
+        raise InvalidArgumentError(
+            f"expected an actor proxy with a connection_address, got "
+            f"{type(proxy).__name__} {proxy!r}"
+        ) from exc
+    if not isinstance(address, (tuple, list)):
+        raise InvalidAddressError(
+            f"actor {proxy!r} listens on {address!r}, not on TCP; give its class "
+            f"_options_ = {{'address': ('0.0.0.0', 0), 'authkey': ...}} (or start it "
+            f"with uactor.start(..., options=...)) so other hosts can reach it"
+        )
+    return check_address(tuple(address), "actor connection_address")
+
+
+def _actor_class_name(proxy: Any) -> str:
+    """The qualified name of the actor class behind ``proxy``."""
+    actor_class = getattr(proxy, "_actor_class_", None) or getattr(
+        type(proxy), "_actor_class_", None)
+    if isinstance(actor_class, type):
+        return actor_class.__qualname__
+    qualname = type(proxy).__qualname__
+    for suffix in (".proxy_class", ".Proxy", "Proxy"):
+        if qualname.endswith(suffix) and len(qualname) > len(suffix):
+            return qualname[: -len(suffix)]
+    return qualname
+
+
+# --------------------------------------------------------------------------
+# Registry connections
+# --------------------------------------------------------------------------
+
+def _connect_registry(address: Address, authkey: bytes, timeout: float | None) -> Any:
+    return Registry.connect(address, authkey, timeout=timeout)
+
+
+def _resolve_registry(registry: RegistryLike, authkey: bytes | None,
+                      timeout: float | None) -> tuple[Any, Address | None]:
+    """Return ``(proxy, reconnect address)`` for a registry proxy or address."""
+    if isinstance(registry, (tuple, list)):
+        address = check_address(tuple(registry), "registry address")
+        if authkey is None:
+            raise InvalidArgumentError(
+                f"registry address {address!r} given without an authkey; pass "
+                f"authkey=<the key the registry was started with>"
+            )
+        return _connect_registry(address, authkey, timeout), address
+    if not hasattr(registry, "pick_entry"):
+        raise InvalidArgumentError(
+            f"registry must be a Registry proxy or a (host, port) address, got "
+            f"{type(registry).__name__} {registry!r}"
+        )
+    bound = getattr(registry, "connection_address", None)
+    if isinstance(bound, (tuple, list)) and len(bound) == 2:
+        host, port = bound
+        if _is_unspecified(host):
+            host = "::1" if ":" in host else "127.0.0.1"
+        return registry, (host, port)
+    return registry, None
+
+
+# --------------------------------------------------------------------------
+# Registration handle
+# --------------------------------------------------------------------------
+
+class Registration:
+    """A live registration of one actor, renewed by a background thread.
+
+    Returned by :func:`register_actor`.  The heartbeat thread renews the
+    lease every third of its TTL, re-registering if the registry forgot the
+    entry (e.g. it restarted), and reconnects after connection failures.  It
+    stops and unregisters the actor when :meth:`close` is called, when the
+    handle is used as a context manager and the block ends, when the actor's
+    port stops accepting connections, or at interpreter exit.
+
+    The handle may be closed from any thread; :meth:`close` is idempotent.
+    """
+
+    def __init__(self, *, entry: Entry, worker: _Heartbeat) -> None:
+        self._entry = entry
+        self._worker = worker
+        self._finalizer = weakref.finalize(self, worker.stop, _CLOSE_TIMEOUT)
+
+    @property
+    def address(self) -> Address:
+        """The address registered for clients to connect to."""
+        return self._entry.address
+
+    @property
+    def bind_address(self) -> Address:
+        """The address the actor bound (the ``capture`` address for clients)."""
+        return self._entry.bind_address
+
+    @property
+    def name(self) -> str:
+        """The service name the actor is registered under."""
+        return self._entry.name
+
+    @property
+    def ttl(self) -> float:
+        """The lease in seconds renewed by the heartbeats."""
+        return self._worker.ttl
+
+    @property
+    def closed(self) -> bool:
+        """Whether heartbeats have stopped (closed, or the actor went away)."""
+        return not self._worker.running
+
+    def close(self, timeout: float = _CLOSE_TIMEOUT) -> None:
+        """Stop the heartbeats and unregister the actor now (idempotent).
+
+        Waits at most ``timeout`` seconds for the heartbeat thread.
+        """
+        self._finalizer.detach()
+        self._worker.stop(timeout)
+
+    def __enter__(self) -> Registration:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "active"
+        host, port = self.address
+        return (f"<Registration {self.name!r} at {host}:{port} "
+                f"ttl={self.ttl:g}s {state}>")
+
+
+class _Heartbeat:
+    """The heartbeat thread's state, kept apart from :class:`Registration` so
+    the finalizer and the thread never hold the handle itself."""
+
+    def __init__(self, *, registry: Any, registry_address: Address | None,
+                 authkey: bytes | None, kwargs: dict[str, Any],
+                 probe_address: Address, interval: float,
+                 timeout: float | None) -> None:
+        self._registry = registry
+        self._registry_address = registry_address
+        self._authkey = authkey
+        self.ttl: float = kwargs["ttl"]
+        self._kwargs = kwargs
+        self._probe_address = probe_address
+        self._interval = interval
+        self._timeout = timeout
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"registry-heartbeat-{kwargs['address'][1]}",
+            daemon=True,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = _CLOSE_TIMEOUT) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.warning(
+                    "heartbeat thread for %s did not stop within %g s; the entry "
+                    "will expire on its own", self._kwargs["address"], timeout,
+                )
+
+    def _run(self) -> None:
+        address = self._kwargs["address"]
+        failures = 0
+        delay = self._interval
+        try:
+            while not self._stop.wait(delay):
+                if not _listening(self._probe_address):
+                    logger.info("actor at %s stopped listening; unregistering", address)
+                    break
+                try:
+                    self._registry.register_entry(**self._kwargs)
+                except (OSError, EOFError, uactor.UActorException) as exc:
+                    failures += 1
+                    log = logger.warning if failures == 1 else logger.debug
+                    log("heartbeat for %s failed (%s: %s); retrying",
+                        address, type(exc).__name__, exc)
+                    self._reconnect(failures)
+                    delay = min(self._interval, 0.2 * 2 ** failures)
+                else:
+                    if failures:
+                        logger.info("heartbeat for %s recovered after %d failures",
+                                    address, failures)
+                    failures = 0
+                    delay = self._interval
+        finally:
+            self._unregister()
+            self._registry = None
+
+    def _reconnect(self, failures: int) -> None:
+        if self._registry_address is None or self._authkey is None:
+            return
+        try:
+            self._registry = _connect_registry(
+                self._registry_address, self._authkey, self._timeout)
+        except (OSError, EOFError, uactor.UActorException) as exc:
+            logger.debug("reconnecting to registry %s failed: %s",
+                         self._registry_address, exc)
+
+    def _unregister(self) -> None:
+        address = self._kwargs["address"]
+        try:
+            self._registry.unregister(address)
+        except (OSError, EOFError, uactor.UActorException) as exc:
+            logger.debug("could not unregister %s (%s); it will expire", address, exc)
+
+
+def register_actor(
+    registry: RegistryLike,
+    actor: Any,
+    *,
+    authkey: bytes | None = None,
+    name: str | None = None,
+    ttl: float | None = None,
+    advertise_host: str | None = None,
+    pid: int | None = None,
+    timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+) -> Registration:
+    """Register a running networked ``actor`` and keep it registered.
+
+    :param registry: a :class:`Registry` proxy, or its ``(host, port)``
+        address (then ``authkey`` is required).
+    :param actor: a proxy of a networked actor (one listening on TCP).
+    :param authkey: the registry's authkey, used to connect to an address
+        and to reconnect after connection failures.
+    :param name: service name; defaults to the actor class's ``__qualname__``.
+    :param ttl: lease in seconds; defaults to the registry's
+        :meth:`Registry.default_ttl`.  Renewed every ``ttl / 3``.
+    :param advertise_host: host clients should connect to when the actor is
+        bound to an unspecified address (``0.0.0.0``, ``::``); by default the
+        address this host uses to reach the registry.
+    :param pid: actor process id recorded as metadata (default: asked from
+        the actor proxy when it knows, else ``None``).
+    :param timeout: bound (s) on connecting to the registry.
+    :returns: a :class:`Registration`; close it (or use it as a context
+        manager) to unregister at once.
+
+    The first registration happens before this returns, so errors (bad
+    arguments, unreachable registry, wrong authkey) raise here.
+    """
+    bind_address = _proxy_address(actor)
+    service = check_name(_actor_class_name(actor) if name is None else name)
+    if advertise_host is not None:
+        check_address((advertise_host, bind_address[1]), "advertise_host")
+    proxy, registry_address = _resolve_registry(registry, authkey, timeout)
+    lease = check_ttl(ttl)
+    if lease is None:
+        lease = float(proxy.default_ttl())
+    registry_host = registry_address[0] if registry_address else "127.0.0.1"
+    address = _advertised_address(bind_address, registry_host, advertise_host)
+    kwargs: dict[str, Any] = {
+        "address": address,
+        "name": service,
+        "bind_address": bind_address,
+        "pid": _actor_pid(actor) if pid is None else pid,
+        "hostname": socket.gethostname() or None,
+        "ttl": lease,
+    }
+    entry = proxy.register_entry(**kwargs)
+    worker = _Heartbeat(
+        registry=proxy, registry_address=registry_address, authkey=authkey,
+        kwargs=kwargs, probe_address=_local_probe_address(bind_address),
+        interval=lease / HEARTBEATS_PER_TTL, timeout=timeout,
+    )
+    worker.start()
+    logger.debug("registered %s as %r with a %g s lease", address, service, lease)
+    return Registration(entry=entry, worker=worker)
+
+
+def _actor_pid(actor: Any) -> int | None:
+    """The actor's process id when this process started it (owner proxy), else None."""
+    manager = getattr(actor, "_manager", None)
+    process = getattr(manager, "process", None)
+    pid = getattr(process, "pid", None)
+    return pid if isinstance(pid, int) else None
+
+
+# --------------------------------------------------------------------------
+# Connecting
+# --------------------------------------------------------------------------
+
+def connect_actor(
+    registry: RegistryLike,
+    actor_class: type[P],
+    authkey: bytes,
+    *,
+    name: str | None = None,
+    timeout: float | None = None,
+    registry_authkey: bytes | None = None,
+) -> P:
+    """Pick a registered actor and return a connected proxy to it.
+
+    Picks entries of ``name`` (default: ``actor_class.__qualname__``) in turn
+    and returns ``actor_class.connect(entry.address, authkey,
+    capture=[entry.bind_address])`` for the first that answers, so proxies the
+    actor returns route back through the same connection.  Dead entries are
+    skipped (they expire from the registry on their own).
+
+    :param registry: a :class:`Registry` proxy or its ``(host, port)``
+        address (connected to with ``registry_authkey``, default ``authkey``).
+    :param timeout: overall bound (s) on the whole call; ``None`` bounds each
+        connection attempt by the default connect timeout.
+    :raises UnknownNameError: nothing ever registered under ``name``.
+    :raises NoActorAvailableError: no entry, or none could be connected to
+        (the message lists each address tried and why it failed).
+    :raises uactor.AuthkeyError: an actor rejected ``authkey``.
+    """
+    if not isinstance(actor_class, type) or not hasattr(actor_class, "connect"):
+        raise InvalidArgumentError(
+            f"actor_class must be a uactor.Actor subclass, got {actor_class!r}"
+        )
+    service = check_name(actor_class.__qualname__ if name is None else name)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    proxy, _ = _resolve_registry(registry, registry_authkey or authkey, timeout)
+    tried: dict[Address, str] = {}
+    while True:
+        entry = proxy.pick_entry(service)
+        if entry is None or tuple(entry.address) in tried:
+            break
+        address = tuple(entry.address)
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            tried[address] = "not tried: timeout exhausted"
+            break
+        attempt = DEFAULT_CONNECT_TIMEOUT if remaining is None else remaining
+        capture = [] if tuple(entry.bind_address) == address else [entry.bind_address]
+        try:
+            return actor_class.connect(address, authkey, capture=capture,  # type: ignore[attr-defined]
+                                       timeout=attempt)
+        except uactor.AuthkeyError:
+            raise
+        except (OSError, EOFError, uactor.UActorException) as exc:
+            logger.debug("registered %r actor at %s did not answer: %s",
+                         service, address, exc)
+            tried[address] = f"{type(exc).__name__}: {exc}"
+    if not tried:
+        raise NoActorAvailableError(
+            f"no {service!r} actor is registered right now; start one and "
+            f"register it (registry.register_actor), or wait and retry"
+        )
+    details = "; ".join(f"{host}:{port} ({why})" for (host, port), why in tried.items())
+    raise NoActorAvailableError(
+        f"no registered {service!r} actor could be connected to; tried {details}. "
+        f"Dead entries expire with their lease; check the actors and the authkey"
+    )
+
+
