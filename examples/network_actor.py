@@ -55,4 +55,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    # Run main() of the importable module, not of __main__: the actor classes
+    # it starts are then network_actor.*, the classes clients import.
+    from network_actor import main
     main()

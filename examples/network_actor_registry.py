@@ -90,4 +90,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    # Run main() of the importable module, not of __main__: the actor classes
+    # it starts are then network_actor_registry.*, the classes clients import.
+    from network_actor_registry import main
     main()

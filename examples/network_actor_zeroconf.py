@@ -25,8 +25,9 @@ import socket
 import time
 
 import ifaddr  # installed with zeroconf
-import uactor
 import zeroconf
+
+import uactor
 
 SERVICE_TYPE = '_uactor._tcp.local.'
 
@@ -91,4 +92,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    # Run main() of the importable module, not of __main__: the actor classes
+    # it starts are then network_actor_zeroconf.*, the classes clients import.
+    from network_actor_zeroconf import main
     main()
