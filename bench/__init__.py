@@ -29,7 +29,8 @@ everything else lower-is-better).  Optional keys the harness understands:
     ``True`` on the row the group's other rows are compared to (ratio 1.00).
 ``targets``
     list of ``{"ref": row name in the same group, "op": "<=" or ">=",
-    "factor": float, "label": str}``: PASS when ``value op factor * ref``.
+    "factor": float, "label": str}``: PASS when ``value op factor * ref``
+    (``"ref_group"`` names another group to find ``ref`` in).
 ``skipped``
     ``True`` when the measurement could not run (``value`` is ``None`` and
     ``note`` says why).

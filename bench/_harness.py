@@ -127,11 +127,18 @@ def skipped_row(group: str, name: str, unit: str, note: str,
     return row
 
 
-def target(ref: str, op: str, factor: float, label: str) -> dict:
-    """A target for a row: PASS when ``value <op> factor * value(ref)``."""
+def target(ref: str, op: str, factor: float, label: str,
+           ref_group: str | None = None) -> dict:
+    """A target for a row: PASS when ``value <op> factor * value(ref)``.
+
+    ``ref`` names a row of the same group, or of ``ref_group`` when given.
+    """
     if op not in ("<=", ">="):
         raise ValueError(f"target op must be '<=' or '>=', not {op!r}")
-    return {"ref": ref, "op": op, "factor": float(factor), "label": label}
+    spec = {"ref": ref, "op": op, "factor": float(factor), "label": label}
+    if ref_group is not None:
+        spec["ref_group"] = ref_group
+    return spec
 
 
 def validate_rows(rows: Any) -> tuple[list[dict], list[str]]:
@@ -553,7 +560,8 @@ def annotate(rows: list[dict]) -> list[dict]:
                 row["ratio"] = row["value"] / floor["value"]
             evaluated = []
             for spec in row.get("targets") or ():
-                ref = named.get(spec.get("ref", ""))
+                ref_rows = by_group.get(spec.get("ref_group") or group, {})
+                ref = ref_rows.get(spec.get("ref", ""))
                 result = {"group": group, "name": row["name"],
                           "label": spec.get("label", ""), "ref": spec.get("ref"),
                           "op": spec.get("op"), "factor": spec.get("factor")}

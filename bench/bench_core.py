@@ -9,7 +9,9 @@ Groups (``python -m bench --only GROUP``):
     resident and unique memory of an idle actor process after one call (MB).
 ``latency-local``
     sequential round trip of a trivial call over the local transport (us):
-    Pipe echo, BaseManager, uactor (and uactor with a deadline set).
+    Pipe echo, BaseManager, uactor; uactor with a default call timeout set on
+    the proxy ("deadline set") and with each call in ``uactor.deadline()``
+    ("deadline block"), to show what a deadline costs when one is set.
 ``latency-tcp``
     the same over TCP loopback with an authkey, plus Pyro5 (serpent and
     marshal) and RPyC on 127.0.0.1 (no authkey: they have none).
@@ -28,7 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
+import inspect
 import time
 import traceback
 from collections.abc import Iterator
@@ -64,9 +68,12 @@ THREADS = 4
 #: Deadline given to the "deadline set" variant (s): long enough never to fire.
 DEADLINE = 30.0
 
-#: Rows every target refers to.
+#: Row names targets refer to.
 BASEMANAGER = "BaseManager"
 UACTOR = "uactor"
+DEADLINE_SET = "uactor (deadline set)"
+DEADLINE_BLOCK = "uactor (deadline block)"
+PEERS = ("Pyro5 serpent", "Pyro5 marshal", "RPyC")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,10 +89,13 @@ class Budget:
     memory_samples: int
 
 
-QUICK = Budget(latency_samples=40, latency_batch=50, throughput_samples=5,
-               throughput_calls=300, payload_samples=8, coldstart_samples=10,
+# Many short latency batches rather than a few long ones: on a shared 2-core
+# machine a neighbour's time slice then spoils a few samples, which the median
+# ignores, instead of shifting a few long ones.
+QUICK = Budget(latency_samples=150, latency_batch=20, throughput_samples=7,
+               throughput_calls=300, payload_samples=8, coldstart_samples=12,
                memory_samples=2)
-FULL = Budget(latency_samples=300, latency_batch=100, throughput_samples=20,
+FULL = Budget(latency_samples=600, latency_batch=50, throughput_samples=25,
               throughput_calls=2000, payload_samples=40, coldstart_samples=60,
               memory_samples=5)
 
@@ -103,13 +113,32 @@ def _load_actors() -> tuple[ModuleType | None, str]:
     return _actors, ""
 
 
-def _deadline_caller(proxy: Any) -> tuple[Callable[[], Any] | None, str]:
-    """A ``ping`` with a call deadline set, if the core supports deadlines.
+def _deadline_unsupported(actors: ModuleType) -> str:
+    """Why uactor's call deadlines cannot be measured ('' when they can).
 
-    TODO(deadline): wire this to uactor's call-timeout API once uactor.py
-    has one (issue 7, item 1); until then the row is skipped.
+    Deadlines (issue 7 item 1) are ``uactor.deadline(seconds)`` for a block
+    of calls and a ``timeout`` option / ``connect(timeout=...)`` keyword for a
+    proxy's default.
     """
-    return None, "TODO: uactor.py exposes no call timeout yet (issue 7 item 1)"
+    uactor = actors.uactor
+    manager_init = inspect.signature(uactor.ActorManager.__init__).parameters
+    connect = inspect.signature(uactor.Actor.connect).parameters
+    if (hasattr(uactor, "deadline") and "timeout" in manager_init
+            and "timeout" in connect):
+        return ""
+    return "TODO: uactor.py exposes no call timeout yet (issue 7 item 1)"
+
+
+def _in_deadline_block(actors: ModuleType, call: Callable[[], Any]
+                       ) -> Callable[[], Any]:
+    """``call()`` wrapped, per call, in ``with uactor.deadline(DEADLINE)``."""
+    deadline = actors.uactor.deadline
+
+    def bounded_call() -> Any:
+        with deadline(DEADLINE):
+            return call()
+
+    return bounded_call
 
 
 @contextlib.contextmanager
@@ -122,10 +151,14 @@ def _closing(*things: Any) -> Iterator[None]:
 
 
 class _ActorHandle:
-    """An owner proxy to a uactor actor, with ``close()`` = ``shutdown()``."""
+    """An owner proxy to a uactor actor, with ``close()`` = ``shutdown()``.
 
-    def __init__(self, actor_class: type) -> None:
-        self.proxy = actor_class()
+    ``make`` builds the owner proxy (an actor class, or a ``uactor.start``
+    partial).
+    """
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.proxy = make()
         self.ping = self.proxy.ping
         self.echo = self.proxy.echo
         self.pid = self.proxy.pid()
@@ -252,21 +285,28 @@ def bench_latency_local(budget: Budget, actors: ModuleType | None, why: str
             actor = _ActorHandle(actors.BenchActor)
             handles.append(actor)
             calls[UACTOR] = actor.ping
-            deadline_call, reason = _deadline_caller(actor.proxy)
-            if deadline_call is not None:
-                calls["uactor (deadline set)"] = deadline_call
+            reason = _deadline_unsupported(actors)
+            if not reason:
+                timed = _ActorHandle(functools.partial(
+                    actors.uactor.start, actors.BenchActor,
+                    options={"timeout": DEADLINE}))
+                handles.append(timed)
+                calls[DEADLINE_SET] = timed.ping
+                calls[DEADLINE_BLOCK] = _in_deadline_block(actors, actor.ping)
             else:
-                skipped["uactor (deadline set)"] = reason
+                skipped[DEADLINE_SET] = skipped[DEADLINE_BLOCK] = reason
         else:
-            skipped[UACTOR] = why
-            skipped["uactor (deadline set)"] = why
+            skipped[UACTOR] = skipped[DEADLINE_SET] = skipped[DEADLINE_BLOCK] = why
         notes = {"Pipe echo": "floor of any process design: pickle over a socketpair",
                  BASEMANAGER: "registered class, default Unix socket",
-                 UACTOR: "owner proxy, local transport",
-                 "uactor (deadline set)": f"per-call deadline of {DEADLINE:g} s"}
-        extra = {BASEMANAGER: {"floor": True},
-                 UACTOR: {"targets": [target(BASEMANAGER, "<=", 1.05,
-                                             "<= 1.05x BaseManager")]}}
+                 UACTOR: "owner proxy, local transport, no deadline",
+                 DEADLINE_SET: f"owner proxy started with options={{'timeout': "
+                               f"{DEADLINE:g}}}",
+                 DEADLINE_BLOCK: f"each call inside uactor.deadline({DEADLINE:g})"}
+        local_targets = [target(BASEMANAGER, "<=", 1.05, "<= 1.05x BaseManager")]
+        local_targets += [target(peer, "<=", 0.5, f">= 2x faster than {peer} (TCP)",
+                                 ref_group="latency-tcp") for peer in PEERS]
+        extra = {BASEMANAGER: {"floor": True}, UACTOR: {"targets": local_targets}}
         return _latency_rows(group, budget, calls, notes, extra, skipped)
     finally:
         with _closing(*handles):
@@ -279,7 +319,6 @@ def bench_latency_tcp(budget: Budget, actors: ModuleType | None, why: str
     handles: list[Any] = []
     calls: dict[str, Callable[[], Any]] = {}
     skipped: dict[str, str] = {}
-    peer_names = ("Pyro5 serpent", "Pyro5 marshal", "RPyC")
     try:
         echo = _floors.TcpEcho()
         handles.append(echo)
@@ -295,13 +334,17 @@ def bench_latency_tcp(budget: Budget, actors: ModuleType | None, why: str
                                                   _floors.AUTHKEY)
             handles.append(_Release(client))
             calls[UACTOR] = client.ping
-            deadline_call, reason = _deadline_caller(client)
-            if deadline_call is not None:
-                calls["uactor (deadline set)"] = deadline_call
+            reason = _deadline_unsupported(actors)
+            if not reason:
+                timed = actors.BenchTcpActor.connect(tcp_actor.connection_address,
+                                                     _floors.AUTHKEY,
+                                                     timeout=DEADLINE)
+                handles.append(_Release(timed))
+                calls[DEADLINE_SET] = timed.ping
             else:
-                skipped["uactor (deadline set)"] = reason
+                skipped[DEADLINE_SET] = reason
         else:
-            skipped[UACTOR] = skipped["uactor (deadline set)"] = why
+            skipped[UACTOR] = skipped[DEADLINE_SET] = why
         if peers.available("Pyro5"):
             pyro = peers.PyroPeer()
             handles.append(pyro)
@@ -319,14 +362,14 @@ def bench_latency_tcp(budget: Budget, actors: ModuleType | None, why: str
         notes = {"Connection echo": "multiprocessing.connection Listener/Client, "
                                     "authkey",
                  BASEMANAGER: "registered class, 127.0.0.1, authkey",
-                 UACTOR: "Actor.connect() client proxy, authkey",
-                 "uactor (deadline set)": f"per-call deadline of {DEADLINE:g} s",
+                 UACTOR: "Actor.connect() client proxy, authkey, no deadline",
+                 DEADLINE_SET: f"Actor.connect(..., timeout={DEADLINE:g}) proxy",
                  "Pyro5 serpent": "127.0.0.1, no authentication",
                  "Pyro5 marshal": "127.0.0.1, no authentication",
                  "RPyC": "ThreadedServer on 127.0.0.1, no authentication"}
         uactor_targets = [target(BASEMANAGER, "<=", 1.05, "<= 1.05x BaseManager")]
         uactor_targets += [target(peer, "<=", 0.5, f">= 2x faster than {peer}")
-                           for peer in peer_names]
+                           for peer in PEERS]
         extra = {BASEMANAGER: {"floor": True}, UACTOR: {"targets": uactor_targets}}
         return _latency_rows(group, budget, calls, notes, extra, skipped)
     finally:

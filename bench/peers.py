@@ -13,6 +13,7 @@ import importlib.util
 import multiprocessing
 import multiprocessing.connection
 import threading
+import time
 from typing import Any, Callable
 
 from bench._floors import READY_TIMEOUT
@@ -84,11 +85,17 @@ def _rpyc_server(report: multiprocessing.connection.Connection,
     # auto_register stays off: no registry broadcasts, loopback only.
     server = ThreadedServer(EchoService, hostname=LOOPBACK_HOST, port=0,
                             auto_register=False)
+    # The port is bound in __init__ but listened on only in start(): report
+    # it once the server is accepting, or a fast client is refused.
+    serving = threading.Thread(target=server.start, name="bench-rpyc-serve")
+    serving.start()
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not server.active and serving.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.001)
     report.send(server.port)
     report.close()
-    watcher = _wait_for_close_then(control, server.close)
-    server.start()
-    watcher.join(READY_TIMEOUT)
+    _wait_for_close_then(control, server.close).join()
+    serving.join(READY_TIMEOUT)
 
 
 # --------------------------------------------------------------------------
