@@ -17,7 +17,6 @@ from one thread at a time.
 from __future__ import annotations
 
 __all__ = [
-    "DEFAULT_SERIALIZER",
     "Actor",
     "ActorConnectionError",
     "ActorDeadError",
@@ -27,6 +26,7 @@ __all__ = [
     "AuthkeyError",
     "BaseProxy",
     "CallTimeoutError",
+    "DEFAULT_SERIALIZER",
     "ProxyError",
     "UActorException",
     "current_address",
@@ -63,7 +63,7 @@ from typing import Any, Callable, Optional, Tuple, Type, TypeVar, Union
 
 __version__ = "0.2.0.dev0"
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------
 # Constants
@@ -74,26 +74,26 @@ DEFAULT_SERIALIZER = "pickle"
 
 #: Seconds a TCP/unix connect may take before the address is reported
 #: unreachable (a blackholed host would otherwise block for minutes).
-CONNECT_TIMEOUT = 10.0
+_CONNECT_TIMEOUT = 10.0
 
 #: Seconds either side may take to complete the authkey handshake; bounds
 #: what a silent or garbage-speaking peer can hold a thread for.
-HANDSHAKE_TIMEOUT = 10.0
+_HANDSHAKE_TIMEOUT = 10.0
 
 #: Seconds a new actor process may take to report its address.
-START_TIMEOUT = 60.0
+_START_TIMEOUT = 60.0
 
 #: Seconds an actor is given to exit after being asked to, before it is
 #: terminated (SIGTERM), and then again before it is killed (SIGKILL).
-STOP_TIMEOUT = 5.0
+_STOP_TIMEOUT = 5.0
 
 #: Seconds a background reference release (decref) may take; these run from
 #: garbage collection and at exit, so they must never block for long.
-RELEASE_TIMEOUT = 2.0
+_RELEASE_TIMEOUT = 2.0
 
-Address = Union[Tuple[str, int], str, bytes, int]
-TActor = TypeVar("TActor", bound="Actor")
-TActorProxy = TypeVar("TActorProxy", bound="ActorProxy")
+_Address = Union[Tuple[str, int], str, bytes, int]
+_TActor = TypeVar("_TActor", bound="Actor")
+_TActorProxy = TypeVar("_TActorProxy", bound="ActorProxy")
 
 # --------------------------------------------------------------------------
 # Exceptions
@@ -151,7 +151,7 @@ def _describe(address: Any) -> str:
     return repr(address)
 
 
-def _normalize_address(address: Any) -> Address:
+def _normalize_address(address: Any) -> _Address:
     """Validate an address and return it in the form tokens carry.
 
     Accepts ``(host, port)`` (list or tuple, from xmlrpc or JSON too) and unix
@@ -239,7 +239,7 @@ def _wrap_connection(conn: Any, serializer: str) -> Any:
     return conn
 
 
-def _open_socket(address: Address, timeout: float) -> socket.socket:
+def _open_socket(address: _Address, timeout: float) -> socket.socket:
     if isinstance(address, tuple):
         return socket.create_connection(address, timeout=timeout)
     sock = socket.socket(socket.AF_UNIX)
@@ -253,7 +253,7 @@ def _open_socket(address: Address, timeout: float) -> socket.socket:
 
 
 def _connect(
-    address: Address,
+    address: _Address,
     authkey: bytes,
     serializer: str = DEFAULT_SERIALIZER,
     timeout: Optional[float] = None,
@@ -263,7 +263,7 @@ def _connect(
     Every lower-level failure is translated here, once, into a uactor error
     naming the address and what to do about it.
     """
-    timeout = CONNECT_TIMEOUT if timeout is None else timeout
+    timeout = _CONNECT_TIMEOUT if timeout is None else timeout
     where = _describe(address)
     try:
         sock = _open_socket(address, timeout)
@@ -279,7 +279,7 @@ def _connect(
         ) from exc
     sock.settimeout(None)
     fileno = sock.fileno()
-    _set_socket_timeout(fileno, min(timeout, HANDSHAKE_TIMEOUT))
+    _set_socket_timeout(fileno, min(timeout, _HANDSHAKE_TIMEOUT))
     conn = mp_connection.Connection(sock.detach())
     try:
         mp_connection.answer_challenge(conn, authkey)
@@ -331,7 +331,7 @@ def _request(conn: Any, funcname: str, args: tuple = (), kwds: Optional[dict] = 
 
 
 def _request_once(
-    address: Address,
+    address: _Address,
     authkey: bytes,
     serializer: str,
     funcname: str,
@@ -424,7 +424,7 @@ _address_states: dict = {}
 _address_states_lock = threading.Lock()
 
 
-def _address_state(address: Address) -> _AddressState:
+def _address_state(address: _Address) -> _AddressState:
     try:
         return _address_states[address]
     except KeyError:
@@ -443,9 +443,9 @@ def _release_reference(token: Any, authkey: bytes, serializer: str, state: Any,
     if state is None or state.value == mp_managers.State.STARTED:
         try:
             _request_once(token.address, authkey, serializer, "decref",
-                          (token.id,), timeout=RELEASE_TIMEOUT)
+                          (token.id,), timeout=_RELEASE_TIMEOUT)
         except Exception as exc:  # the actor may be gone: nothing to release
-            logger.debug("releasing %s at %s failed: %r",
+            _logger.debug("releasing %s at %s failed: %r",
                          token.id, _describe(token.address), exc)
     if not address_state.idents:
         conn = getattr(address_state.local, "connection", None)
@@ -547,6 +547,8 @@ class BaseProxy(mp_managers.BaseProxy):
             if self._timeout is not None or _deadline.at is not None:
                 self._wait_reply(conn, methodname)
             kind, result = conn.recv()
+        except CallTimeoutError:  # a TimeoutError, hence an OSError: not a death
+            raise
         except (EOFError, OSError) as exc:
             self._drop_connection()
             raise ActorDeadError(
@@ -633,7 +635,7 @@ class _Route:
 
     __slots__ = ("address", "authkey", "manager")
 
-    def __init__(self, address: Address, authkey: bytes, manager: Any) -> None:
+    def __init__(self, address: _Address, authkey: bytes, manager: Any) -> None:
         self.address = address
         self.authkey = authkey
         self.manager = manager
@@ -785,7 +787,7 @@ class ActorProxy(BaseProxy):
     _exposed_: Tuple[str, ...] = ("__enter__", "__exit__", "shutdown")
 
     @property
-    def connection_address(self) -> Address:
+    def connection_address(self) -> _Address:
         """Get connection address to Actor process."""
         return self._token.address
 
@@ -799,7 +801,7 @@ class ActorProxy(BaseProxy):
         manager = self._owner_manager()
         return manager is not None and manager._state.value == mp_managers.State.SHUTDOWN
 
-    def __enter__(self: TActorProxy, *args: Any, **kwargs: Any) -> TActorProxy:
+    def __enter__(self: _TActorProxy, *args: Any, **kwargs: Any) -> _TActorProxy:
         """Call Actor.__enter__() method."""
         return self._callmethod("__enter__", args, kwargs)
 
@@ -819,7 +821,7 @@ class ActorProxy(BaseProxy):
             suppress = self._callmethod(
                 "__exit__", _sendable_exc_info(exc_type, exc_value))
         except ActorConnectionError as exc:
-            logger.debug("Actor.__exit__ unreachable on %s: %r", self._describe(), exc)
+            _logger.debug("Actor.__exit__ unreachable on %s: %r", self._describe(), exc)
             suppress = None
         if self._owner_manager() is not None:
             self.shutdown()
@@ -844,7 +846,7 @@ class ActorProxy(BaseProxy):
         try:
             self._callmethod("shutdown")
         except ActorConnectionError as exc:
-            logger.debug("Actor.shutdown unreachable on %s: %r", self._describe(), exc)
+            _logger.debug("Actor.shutdown unreachable on %s: %r", self._describe(), exc)
         finally:
             manager.shutdown()
 
@@ -873,10 +875,10 @@ _warned_peers: set = set()
 def _warn_once(key: Any, message: str, *args: Any) -> None:
     """Hostile network input: warn the first time, then only debug."""
     if key in _warned_peers:
-        logger.debug(message, *args)
+        _logger.debug(message, *args)
     else:
         _warned_peers.add(key)
-        logger.warning(message, *args)
+        _logger.warning(message, *args)
 
 
 def _is_method(attribute: Any) -> bool:
@@ -925,7 +927,7 @@ class _ActorServer(mp_managers.Server):
 
     def _watch_owner(self, parent: Any) -> None:
         parent.join()
-        logger.debug("owner process %s is gone: stopping actor", parent.pid)
+        _logger.debug("owner process %s is gone: stopping actor", parent.pid)
         self.stop_event.set()
 
     def _stop_actor(self) -> None:
@@ -933,7 +935,7 @@ class _ActorServer(mp_managers.Server):
             try:
                 self.actor._actor_stopping_()
             except Exception:
-                logger.exception("Actor._actor_stopping_ failed")
+                _logger.exception("Actor._actor_stopping_ failed")
 
     def accepter(self) -> None:
         while not self.stop_event.is_set():
@@ -960,7 +962,7 @@ class _ActorServer(mp_managers.Server):
 
     def _authenticate(self, conn: Any) -> None:
         fileno = conn.fileno()
-        _set_socket_timeout(fileno, HANDSHAKE_TIMEOUT)
+        _set_socket_timeout(fileno, _HANDSHAKE_TIMEOUT)
         mp_connection.deliver_challenge(conn, self.authkey)
         mp_connection.answer_challenge(conn, self.authkey)
         _set_socket_timeout(fileno, 0)
@@ -1178,19 +1180,19 @@ class _ActorServer(mp_managers.Server):
 _State = mp_managers.State
 
 
-def _stop_process(process: Any, address: Address, authkey: bytes, serializer: str) -> None:
+def _stop_process(process: Any, address: _Address, authkey: bytes, serializer: str) -> None:
     """Ask an actor process to stop, then terminate, then kill; join it."""
     if process.exitcode is None:
         try:
-            _request_once(address, authkey, serializer, "shutdown", timeout=RELEASE_TIMEOUT)
+            _request_once(address, authkey, serializer, "shutdown", timeout=_RELEASE_TIMEOUT)
         except Exception as exc:
-            logger.debug("asking %s to stop failed: %r", _describe(address), exc)
-        process.join(STOP_TIMEOUT)
+            _logger.debug("asking %s to stop failed: %r", _describe(address), exc)
+        process.join(_STOP_TIMEOUT)
     if process.exitcode is None:
-        logger.warning("actor process %s did not stop in %g s: terminating",
-                       process.pid, STOP_TIMEOUT)
+        _logger.warning("actor process %s did not stop in %g s: terminating",
+                       process.pid, _STOP_TIMEOUT)
         process.terminate()
-        process.join(STOP_TIMEOUT)
+        process.join(_STOP_TIMEOUT)
     if process.exitcode is None:
         process.kill()
         process.join()
@@ -1200,7 +1202,7 @@ _retired: list = []
 _retired_lock = threading.Lock()
 
 
-def _finalize_owner(process: Any, address: Address, authkey: bytes, serializer: str,
+def _finalize_owner(process: Any, address: _Address, authkey: bytes, serializer: str,
                     state: Any) -> None:
     """Finalizer of an owning manager (garbage-collected or at exit).
 
@@ -1215,9 +1217,9 @@ def _finalize_owner(process: Any, address: Address, authkey: bytes, serializer: 
         _stop_process(process, address, authkey, serializer)
         return
     try:
-        _request_once(address, authkey, serializer, "release_owner", timeout=RELEASE_TIMEOUT)
+        _request_once(address, authkey, serializer, "release_owner", timeout=_RELEASE_TIMEOUT)
     except Exception as exc:
-        logger.debug("releasing %s failed: %r", _describe(address), exc)
+        _logger.debug("releasing %s failed: %r", _describe(address), exc)
     with _retired_lock:
         _retired.append((process, address, authkey, serializer))
 
@@ -1286,7 +1288,7 @@ class ActorManager(mp_managers.BaseManager):
     _Server = _ActorServer
     _registry: dict = {}
 
-    def __init__(self, address: Optional[Address] = None, authkey: Optional[bytes] = None,
+    def __init__(self, address: Optional[_Address] = None, authkey: Optional[bytes] = None,
                  serializer: str = DEFAULT_SERIALIZER, *args: Any,
                  parent: Optional["ActorManager"] = None,
                  timeout: Optional[float] = None, **kwargs: Any) -> None:
@@ -1340,7 +1342,7 @@ class ActorManager(mp_managers.BaseManager):
         finally:
             reader.close()
         if kind != "#RETURN":
-            process.join(STOP_TIMEOUT)
+            process.join(_STOP_TIMEOUT)
             _raise_remote(kind, result)
         self._address = result
         self._process = process
@@ -1357,7 +1359,7 @@ class ActorManager(mp_managers.BaseManager):
 
     @staticmethod
     def _read_start_report(reader: Any, process: Any) -> tuple:
-        ready = mp_connection.wait([reader, process.sentinel], START_TIMEOUT)
+        ready = mp_connection.wait([reader, process.sentinel], _START_TIMEOUT)
         if reader in ready:
             try:
                 return reader.recv()
@@ -1366,8 +1368,8 @@ class ActorManager(mp_managers.BaseManager):
         if not ready:
             process.kill()
             process.join()
-            raise ActorDeadError(f"actor process did not start within {START_TIMEOUT:g} s")
-        process.join(STOP_TIMEOUT)
+            raise ActorDeadError(f"actor process did not start within {_START_TIMEOUT:g} s")
+        process.join(_STOP_TIMEOUT)
         raise ActorDeadError(
             f"actor process exited during startup with code {process.exitcode}")
 
@@ -1587,14 +1589,14 @@ class Actor:
                                create_method=False)
         return manager_class
 
-    def __new__(cls: Type[TActor], *args: Any, **kwargs: Any) -> Any:
+    def __new__(cls: Type[_TActor], *args: Any, **kwargs: Any) -> Any:
         return start(cls, *args, **kwargs)
 
     def __reduce__(self) -> tuple:
         """Inside its process an actor pickles as a proxy to itself."""
         return proxy(self, "actor").__reduce__()
 
-    def __enter__(self: TActor) -> TActor:
+    def __enter__(self: _TActor) -> _TActor:
         """Enter context, return actor proxy."""
         return self
 
@@ -1626,9 +1628,9 @@ class Actor:
         """
 
     @classmethod
-    def connect(cls: Type[TActor], address: Address, authkey: bytes,
+    def connect(cls: Type[_TActor], address: _Address, authkey: bytes,
                 serializer: str = DEFAULT_SERIALIZER,
-                capture: Iterable[Address] = (), *,
+                capture: Iterable[_Address] = (), *,
                 timeout: Optional[float] = None) -> Any:
         """Get actor proxy instance connected to address.
 
@@ -1726,8 +1728,8 @@ def typeid(proxy: mp_managers.BaseProxy) -> str:
     return proxy._token.typeid
 
 
-def current_address() -> Address:
-    """Address the actor hosted by the current process listens on.
+def current_address() -> _Address:
+    """_Address the actor hosted by the current process listens on.
 
     :raises ProxyError: outside an actor process.
     """
