@@ -994,15 +994,15 @@ class _ActorServer(mp_managers.Server):
             return False
         except Exception as exc:
             text = traceback.format_exc()
-            if msg[0] in ("#RAISE", "#FOREIGN"):
-                fallback: tuple = _foreign_payload(exc, text)
-                if msg[0] == "#RAISE":
-                    fallback = _foreign_payload(msg[1][0], msg[1][1])
+            if msg[0] == "#RAISE":
+                fallback: tuple = _foreign_payload(msg[1][0], msg[1][1])
+            elif msg[0] == "#FOREIGN":
+                fallback = _foreign_payload(exc, text)
             else:
-                fallback = ("#RAISE", (ProxyError(
-                    f"the result cannot be serialized ({exc!r}); return plain "
-                    "data, or a proxy through uactor.proxy() or "
-                    "_method_to_typeid_"), text))
+                fallback = _foreign_payload(ProxyError(
+                    f"the result cannot be serialized with {self.serializer_name} "
+                    f"({exc!r}); return plain data, or a proxy through "
+                    "uactor.proxy() or _method_to_typeid_"), text)
             try:
                 conn.send(fallback)
             except Exception:

@@ -279,6 +279,7 @@ class SharedActor(uactor.Actor):
 
 class XmlActor(uactor.Actor):
     _options_ = {"serializer": "xmlrpclib"}
+    _method_to_typeid_ = {"items": "list"}
 
     def add(self, a, b):
         return a + b
@@ -287,6 +288,9 @@ class XmlActor(uactor.Actor):
         raise ValueError("nope")
 
     def items(self):
+        return [1, 2]
+
+    def proxied(self):
         return uactor.proxy([1, 2], "list")
 
 
