@@ -45,7 +45,6 @@ extensions = [
 
 exclude_patterns = ['_build']
 nitpicky = False
-highlight_language = 'python'
 
 autodoc_member_order = 'bysource'
 autodoc_typehints = 'signature'
