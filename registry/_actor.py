@@ -73,6 +73,7 @@ class Registry(uactor.Actor):
         "pick_entry",
         "register",
         "register_entry",
+        "stats",
         "unregister",
         "wait",
     )
@@ -94,6 +95,8 @@ class Registry(uactor.Actor):
         self._default_ttl = ttl
         self._sweep_interval = float(sweep_interval)
         self._table = Table()
+        self._counters = dict.fromkeys(
+            ("registered", "renewed", "unregistered", "expired", "picks"), 0)
         self._lock = threading.Lock()
         self._finished = threading.Event()
         self._sweeper_stop = threading.Event()
@@ -155,6 +158,7 @@ class Registry(uactor.Actor):
         for entry, new in entries:
             created += new
             self._log_added(entry, new)
+        self._count(registered=created, renewed=len(entries) - created)
         self._log_expired(expired)
         return created
 
@@ -183,6 +187,7 @@ class Registry(uactor.Actor):
             expired = self._drain_expired()
         self._log_added(entry, new)
         self._log_expired(expired)
+        self._count(registered=int(new), renewed=int(not new))
         return entry
 
     def unregister(self, *addresses: Address) -> int:
@@ -197,6 +202,7 @@ class Registry(uactor.Actor):
         for entry in removed:
             logger.info("unregistered %s (%s)", _describe(entry.address), entry.name)
         self._log_expired(expired)
+        self._count(unregistered=len(removed))
         return len(removed)
 
     # -- queries ---------------------------------------------------------------
@@ -214,6 +220,7 @@ class Registry(uactor.Actor):
         """Like :meth:`pick` but return the whole :class:`registry.Entry`."""
         with self._lock:
             entry = self._table.pick(name)
+            self._counters["picks"] += 1
             expired = self._drain_expired()
         self._log_expired(expired)
         return entry
@@ -238,6 +245,17 @@ class Registry(uactor.Actor):
         self._log_expired(expired)
         return entries
 
+    def stats(self) -> dict[str, int]:
+        """Counters for monitoring; unlike the listings, does not sweep.
+
+        ``entries`` (held now, including expired ones not yet dropped),
+        ``names`` (known service names) and the running totals
+        ``registered``, ``renewed``, ``unregistered``, ``expired``, ``picks``.
+        """
+        with self._lock:
+            return {"entries": len(self._table), "names": self._table.known_count(),
+                    **self._counters}
+
     def default_ttl(self) -> float:
         """The lease (s) helpers use when registering without a ``ttl``."""
         return self._default_ttl
@@ -256,7 +274,13 @@ class Registry(uactor.Actor):
         expired = self._table.expired
         if expired:
             self._table.expired = []
+            self._counters["expired"] += len(expired)
         return expired
+
+    def _count(self, **increments: int) -> None:
+        with self._lock:
+            for key, value in increments.items():
+                self._counters[key] += value
 
     @staticmethod
     def _log_added(entry: Entry, new: bool) -> None:

@@ -8,13 +8,14 @@ returns a connected proxy, skipping dead entries.
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import multiprocessing.util
 import socket
 import threading
 import time
-import weakref
-from typing import Any, TypeVar, Union
+from typing import Any, Callable, TypeVar, Union
 
 import uactor
 
@@ -49,12 +50,16 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 #: heartbeats can be lost before the entry expires.
 HEARTBEATS_PER_TTL = 3
 
-#: How long a TCP probe of the actor's port may take before the actor is
-#: assumed alive anyway (s).  A refused connection means it is gone.
+#: How long a liveness probe of a connected actor may take before the actor
+#: is assumed alive anyway (s).  A refused connection means it is gone.
 _PROBE_TIMEOUT = 1.0
 
 #: How long :meth:`Registration.close` waits for the heartbeat thread (s).
 _CLOSE_TIMEOUT = 10.0
+
+#: multiprocessing.util.Finalize priority of the exit-time unregistration:
+#: above uactor's proxies (10) and owner managers (0), so it runs first.
+_EXIT_PRIORITY = 20
 
 _UNSPECIFIED_HOSTS = frozenset({"", "0.0.0.0", "::", "0:0:0:0:0:0:0:0"})
 
@@ -127,20 +132,33 @@ def _local_probe_address(bind_address: Address) -> Address:
     return host, port
 
 
-def _listening(address: Address, timeout: float = _PROBE_TIMEOUT) -> bool:
-    """Whether something accepts TCP connections at ``address``.
+def _liveness_check(actor: Any, address: Address) -> Callable[[], bool]:
+    """A callable telling whether ``actor`` still runs, without holding it.
 
-    Only a refused or unreachable connection counts as "not listening"; a
-    timeout is inconclusive and reported as listening, so a slow actor is not
-    unregistered by mistake.
+    For an actor this process started, its process is asked (free).  For a
+    connected one, an authenticated handshake with its server at
+    ``address``: refused or rejected means gone; no answer in time is
+    inconclusive and counts as alive, so a slow actor is not unregistered by
+    mistake.  The callable keeps no reference to the proxy, so registering an
+    actor does not keep it alive.
     """
-    try:
-        with socket.create_connection(address, timeout=timeout):
-            return True
-    except (ConnectionRefusedError, ConnectionResetError):
-        return False
-    except OSError as exc:
-        return bool(isinstance(exc, socket.timeout))
+    manager = getattr(actor, "_manager", None)
+    process = getattr(manager, "process", None)
+    if process is not None:
+        return lambda: process.exitcode is None
+    authkey = getattr(actor, "_authkey", None)
+    key = b"" if authkey is None else bytes(authkey)
+
+    def answers() -> bool:
+        try:
+            uactor.ActorManager(address, key, timeout=_PROBE_TIMEOUT).connect()
+        except uactor.AuthkeyError:
+            return False  # another process listens there now
+        except uactor.ActorConnectionError as exc:
+            return isinstance(exc.__cause__, (socket.timeout, TimeoutError))
+        return True
+
+    return answers
 
 
 def _proxy_address(proxy: Any) -> Address:
@@ -226,7 +244,6 @@ class Registration:
     def __init__(self, *, entry: Entry, worker: _Heartbeat) -> None:
         self._entry = entry
         self._worker = worker
-        self._finalizer = weakref.finalize(self, worker.stop, _CLOSE_TIMEOUT)
 
     @property
     def address(self) -> Address:
@@ -258,7 +275,6 @@ class Registration:
 
         Waits at most ``timeout`` seconds for the heartbeat thread.
         """
-        self._finalizer.detach()
         self._worker.stop(timeout)
 
     def __enter__(self) -> Registration:
@@ -280,19 +296,21 @@ class _Heartbeat:
 
     def __init__(self, *, registry: Any, registry_address: Address | None,
                  authkey: bytes | None, kwargs: dict[str, Any],
-                 probe_address: Address, interval: float,
+                 alive: Callable[[], bool], interval: float,
                  timeout: float | None) -> None:
         self._registry = registry
         self._registry_address = registry_address
         self._authkey = authkey
         self.ttl: float = kwargs["ttl"]
         self._kwargs = kwargs
-        self._probe_address = probe_address
+        self._alive = alive
         self._interval = interval
         self._timeout = timeout
+        self._call_timeout = timeout or DEFAULT_CONNECT_TIMEOUT
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._stopped = False
+        self._finalizer: Any = None
         self._thread = threading.Thread(
             target=self._run, name=f"registry-heartbeat-{kwargs['address'][1]}",
             daemon=True,
@@ -303,6 +321,11 @@ class _Heartbeat:
         return self._thread.is_alive() and not self._stop.is_set()
 
     def start(self) -> None:
+        # Unregister at exit, also in multiprocessing children (which skip
+        # atexit), before uactor's own exit finalizers (priorities 10 and 0)
+        # so that a registry this process owns still answers.
+        self._finalizer = multiprocessing.util.Finalize(
+            None, self.stop, args=(_CLOSE_TIMEOUT,), exitpriority=_EXIT_PRIORITY)
         self._thread.start()
 
     def stop(self, timeout: float = _CLOSE_TIMEOUT) -> None:
@@ -325,11 +348,12 @@ class _Heartbeat:
         delay = self._interval
         try:
             while not self._stop.wait(delay):
-                if not _listening(self._probe_address):
-                    logger.info("actor at %s stopped listening; unregistering", address)
+                if not self._alive():
+                    logger.info("actor at %s is gone; unregistering it", address)
                     break
                 try:
-                    self._registry.register_entry(**self._kwargs)
+                    with uactor.deadline(self._call_timeout):
+                        self._registry.register_entry(**self._kwargs)
                 except (OSError, EOFError, uactor.UActorException) as exc:
                     failures += 1
                     log = logger.warning if failures == 1 else logger.debug
@@ -346,6 +370,8 @@ class _Heartbeat:
         finally:
             self._unregister()
             self._registry = None
+            if self._finalizer is not None:
+                self._finalizer.cancel()
 
     def _reconnect(self, failures: int) -> None:
         if self._registry_address is None or self._authkey is None:
@@ -360,7 +386,8 @@ class _Heartbeat:
     def _unregister(self) -> None:
         address = self._kwargs["address"]
         try:
-            self._registry.unregister(address)
+            with uactor.deadline(self._call_timeout):
+                self._registry.unregister(address)
         except (OSError, EOFError, uactor.UActorException) as exc:
             logger.debug("could not unregister %s (%s); it will expire", address, exc)
 
@@ -402,10 +429,11 @@ def register_actor(
     service = check_name(_actor_class_name(actor) if name is None else name)
     if advertise_host is not None:
         check_address((advertise_host, bind_address[1]), "advertise_host")
-    proxy, registry_address = _resolve_registry(registry, authkey, timeout)
     lease = check_ttl(ttl)
-    if lease is None:
-        lease = float(proxy.default_ttl())
+    proxy, registry_address = _resolve_registry(registry, authkey, timeout)
+    with _bounded(timeout):
+        if lease is None:
+            lease = float(proxy.default_ttl())
     registry_host = registry_address[0] if registry_address else "127.0.0.1"
     address = _advertised_address(bind_address, registry_host, advertise_host)
     kwargs: dict[str, Any] = {
@@ -416,15 +444,29 @@ def register_actor(
         "hostname": socket.gethostname() or None,
         "ttl": lease,
     }
-    entry = proxy.register_entry(**kwargs)
+    with _bounded(timeout):
+        entry = proxy.register_entry(**kwargs)
     worker = _Heartbeat(
-        registry=proxy, registry_address=registry_address, authkey=authkey,
-        kwargs=kwargs, probe_address=_local_probe_address(bind_address),
+        registry=proxy, registry_address=registry_address,
+        authkey=authkey if authkey is not None else _proxy_authkey(proxy),
+        kwargs=kwargs,
+        alive=_liveness_check(actor, _local_probe_address(bind_address)),
         interval=lease / HEARTBEATS_PER_TTL, timeout=timeout,
     )
     worker.start()
     logger.debug("registered %s as %r with a %g s lease", address, service, lease)
     return Registration(entry=entry, worker=worker)
+
+
+def _proxy_authkey(proxy: Any) -> bytes | None:
+    """The authkey a proxy authenticates with, to reconnect after failures."""
+    authkey = getattr(proxy, "_authkey", None)
+    return None if authkey is None else bytes(authkey)
+
+
+def _bounded(timeout: float | None) -> contextlib.AbstractContextManager[None]:
+    """A uactor call deadline of ``timeout`` seconds, or none."""
+    return contextlib.nullcontext() if timeout is None else uactor.deadline(timeout)
 
 
 def _actor_pid(actor: Any) -> int | None:
@@ -458,14 +500,16 @@ def connect_actor(
 
     :param registry: a :class:`Registry` proxy or its ``(host, port)``
         address (connected to with ``registry_authkey``, default ``authkey``).
-    :param timeout: overall bound (s) on the whole call; ``None`` bounds each
-        connection attempt by the default connect timeout.
+    :param timeout: as for :meth:`uactor.Actor.connect`: seconds for
+        connecting and the default deadline of every call through the
+        returned proxy (``None``: no call deadline); it also bounds the whole
+        search.
     :raises UnknownNameError: nothing ever registered under ``name``.
     :raises NoActorAvailableError: no entry, or none could be connected to
         (the message lists each address tried and why it failed).
     :raises uactor.AuthkeyError: an actor rejected ``authkey``.
     """
-    if not isinstance(actor_class, type) or not hasattr(actor_class, "connect"):
+    if not isinstance(actor_class, type) or not issubclass(actor_class, uactor.Actor):
         raise InvalidArgumentError(
             f"actor_class must be a uactor.Actor subclass, got {actor_class!r}"
         )
@@ -474,19 +518,19 @@ def connect_actor(
     proxy, _ = _resolve_registry(registry, registry_authkey or authkey, timeout)
     tried: dict[Address, str] = {}
     while True:
-        entry = proxy.pick_entry(service)
-        if entry is None or tuple(entry.address) in tried:
-            break
-        address = tuple(entry.address)
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
-            tried[address] = "not tried: timeout exhausted"
             break
-        attempt = DEFAULT_CONNECT_TIMEOUT if remaining is None else remaining
-        capture = [] if tuple(entry.bind_address) == address else [entry.bind_address]
+        with _bounded(remaining):
+            entry = proxy.pick_entry(service)
+        if entry is None or tuple(entry.address) in tried:
+            break
+        address = check_address(tuple(entry.address), "registered address")
+        bind_address = tuple(entry.bind_address)
+        capture = [] if bind_address == address else [bind_address]
         try:
-            return actor_class.connect(address, authkey, capture=capture,  # type: ignore[attr-defined]
-                                       timeout=attempt)
+            return actor_class.connect(  # type: ignore[attr-defined,no-any-return]
+                address, authkey, capture=capture, timeout=timeout)
         except uactor.AuthkeyError:
             raise
         except (OSError, EOFError, uactor.UActorException) as exc:

@@ -398,6 +398,10 @@ class Table:
         self.sweep()
         return sorted(name for name, group in self._groups.items() if group)
 
+    def known_count(self) -> int:
+        """Number of names ever registered (the default included)."""
+        return len(self._groups)
+
     def known(self, name: str) -> bool:
         """Whether ``name`` has ever been registered (the default always is)."""
         return name in self._groups

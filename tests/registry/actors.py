@@ -53,3 +53,29 @@ def serve_registered_worker(registry_address, ttl, ready,
     ) as handle:
         ready.put((handle.address, worker.getpid()))
         (stop or threading.Event()).wait(60)
+
+
+class LocalActor(uactor.Actor):
+    """An actor on the default local transport (not reachable over TCP)."""
+
+    def getpid(self) -> int:
+        return os.getpid()
+
+
+class FakeUnspecifiedProxy:
+    """Stands for a proxy of an actor bound to ``0.0.0.0``.
+
+    Tests may not bind ``0.0.0.0`` (machine rule), so a real actor listens on
+    127.0.0.1 and this object claims the unspecified bind address of the same
+    port, which is all the helpers look at.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.connection_address = ("0.0.0.0", port)
+        self._authkey = KEY  # what a real proxy carries, for liveness probes
+
+
+def register_and_exit(registry_address, worker_address, ttl):
+    """Process entry point: register an actor and return without closing."""
+    proxy = FakeUnspecifiedProxy(worker_address[1])
+    registry.register_actor(registry_address, proxy, authkey=KEY, name="Exiting", ttl=ttl)

@@ -1,0 +1,270 @@
+"""Client helpers: register_actor heartbeats and connect_actor failover."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import time
+
+import psutil
+import pytest
+import uactor
+
+import registry
+from tests.conftest import wait_until
+from tests.registry.actors import (
+    KEY,
+    FakeUnspecifiedProxy,
+    LocalActor,
+    OtherWorker,
+    Worker,
+    register_and_exit,
+    serve_registered_worker,
+    start_registry,
+)
+
+
+@pytest.fixture
+def reg():
+    with start_registry() as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def worker():
+    with Worker() as proxy:
+        yield proxy
+
+
+def free_port() -> int:
+    """A port with nothing listening on it (right now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- register_actor -------------------------------------------------------------
+
+
+def test_register_actor_records_name_bind_address_and_metadata(reg, worker):
+    with registry.register_actor(reg, worker, ttl=5) as handle:
+        assert handle.name == "Worker"
+        assert handle.address == worker.connection_address
+        assert handle.ttl == 5.0
+        assert not handle.closed
+        assert "Worker" in repr(handle) and "active" in repr(handle)
+        (entry,) = reg.entries("Worker")
+        assert entry.address == worker.connection_address
+        assert entry.bind_address == worker.connection_address
+        assert entry.pid == worker.getpid()
+        assert entry.hostname == socket.gethostname()
+        assert entry.ttl == 5.0
+    assert handle.closed
+
+
+def test_close_unregisters_at_once_and_is_idempotent(reg, worker):
+    handle = registry.register_actor(reg, worker, ttl=60)
+    assert reg.addresses("Worker") == [worker.connection_address]
+    handle.close()
+    assert reg.addresses("Worker") == []
+    handle.close()
+    assert "closed" in repr(handle)
+
+
+def test_default_ttl_comes_from_the_registry(worker):
+    with start_registry(default_ttl=2.5) as reg, \
+            registry.register_actor(reg, worker) as handle:
+        assert handle.ttl == 2.5
+        assert reg.entries("Worker")[0].ttl == 2.5
+
+
+def test_heartbeats_keep_the_entry_alive_beyond_its_ttl(reg, worker):
+    with registry.register_actor(reg, worker, ttl=0.3):
+        # 6 renewals take at least 0.5 s: well past the 0.3 s lease.
+        assert wait_until(lambda: reg.stats()["renewed"] >= 6, timeout=10)
+        assert reg.pick("Worker") == worker.connection_address
+    assert reg.addresses("Worker") == []
+
+
+def test_heartbeat_re_registers_an_entry_the_registry_forgot(reg, worker):
+    with registry.register_actor(reg, worker, ttl=0.3):
+        reg.unregister(worker.connection_address)  # as if the registry restarted
+        assert wait_until(lambda: reg.addresses("Worker") != [], timeout=5)
+        assert reg.addresses("Worker") == [worker.connection_address]
+
+
+def test_actor_shutdown_unregisters_without_waiting_for_the_ttl(reg):
+    actor = Worker()
+    handle = registry.register_actor(reg, actor, ttl=0.6)
+    try:
+        actor.shutdown()
+        assert wait_until(lambda: handle.closed, timeout=10)
+        # Unregistered by the helper, not expired: the lease had no time to
+        # run out unnoticed, and the registry counts an unregistration.
+        assert reg.addresses("Worker") == []
+        assert reg.stats()["unregistered"] == 1
+    finally:
+        handle.close()
+        actor.shutdown()
+
+
+def test_register_by_registry_address_needs_the_authkey(reg, worker):
+    with pytest.raises(registry.InvalidArgumentError, match="authkey"):
+        registry.register_actor(reg.connection_address, worker)
+    with pytest.raises(uactor.AuthkeyError):
+        registry.register_actor(reg.connection_address, worker, authkey=b"wrong")
+    with registry.register_actor(reg.connection_address, worker, authkey=KEY,
+                                 name="ByAddress", ttl=1):
+        assert reg.addresses("ByAddress") == [worker.connection_address]
+    assert reg.addresses("ByAddress") == []
+
+
+def test_register_actor_rejects_bad_input(reg, worker):
+    with LocalActor() as local:
+        with pytest.raises(registry.InvalidAddressError, match="TCP"):
+            registry.register_actor(reg, local)
+    with pytest.raises(registry.InvalidArgumentError, match="connection_address"):
+        registry.register_actor(reg, object())
+    with pytest.raises(registry.InvalidAddressError, match="ttl"):
+        registry.register_actor(reg, worker, ttl=-1)
+    with pytest.raises(registry.InvalidArgumentError, match="registry"):
+        registry.register_actor("127.0.0.1:5000", worker, authkey=KEY)
+    assert reg.names() == []
+
+
+def test_unspecified_bind_host_is_translated_and_captured(reg, worker):
+    port = worker.connection_address[1]
+    claimed = FakeUnspecifiedProxy(port)
+    with registry.register_actor(reg, claimed, name="Worker", ttl=5) as handle:
+        assert handle.address == ("127.0.0.1", port)
+        assert handle.bind_address == ("0.0.0.0", port)
+        entry = reg.pick_entry("Worker")
+        assert (entry.address, entry.bind_address) == (("127.0.0.1", port),
+                                                       ("0.0.0.0", port))
+        with registry.connect_actor(reg, Worker, KEY) as connected:
+            assert connected.getpid() == worker.getpid()
+
+
+def test_advertise_host_overrides_the_translation(reg, worker):
+    claimed = FakeUnspecifiedProxy(worker.connection_address[1])
+    with registry.register_actor(reg, claimed, name="W", advertise_host="localhost",
+                                 ttl=5) as handle:
+        assert handle.address == ("localhost", worker.connection_address[1])
+
+
+def test_local_address_towards():
+    assert registry.local_address_towards("127.0.0.1") == "127.0.0.1"
+    assert registry.local_address_towards("0.0.0.0") == "127.0.0.1"
+    assert registry.local_address_towards("::") == "::1"
+    with pytest.raises(registry.InvalidAddressError, match="resolve"):
+        registry.local_address_towards("no-such-host.invalid")
+
+
+def test_process_exit_unregisters_at_once(reg, worker):
+    ctx = multiprocessing.get_context("fork")
+    process = ctx.Process(target=register_and_exit,
+                          args=(reg.connection_address, worker.connection_address, 60))
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0
+    # A 60 s lease: only the exit-time unregistration can explain its absence.
+    assert reg.stats()["registered"] == 1
+    assert reg.addresses("Exiting") == []
+
+
+# -- liveness ---------------------------------------------------------------------
+
+
+def test_sigkilled_actor_is_not_picked_after_ttl_plus_one_second(reg):
+    ttl = 1.0
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Queue()
+    process = ctx.Process(target=serve_registered_worker,
+                          args=(reg.connection_address, ttl, ready))
+    process.start()
+    worker_pid = None
+    try:
+        address, worker_pid = ready.get(timeout=30)
+        assert reg.pick("Worker") == address
+        os.kill(process.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        process.join(10)
+
+        def forgotten():
+            return all(reg.pick("Worker") != address for _ in range(3))
+
+        assert wait_until(forgotten, timeout=ttl + 1.0)
+        assert time.monotonic() - killed_at <= ttl + 1.5  # bounded, not a speed test
+        assert reg.addresses("Worker") == []
+    finally:
+        if process.is_alive():
+            process.kill()
+            process.join(10)
+        ready.close()
+        ready.join_thread()
+        _reap_orphan(worker_pid)
+
+
+def _reap_orphan(pid):
+    """The killed owner's actor notices and exits; make sure it is gone."""
+    if pid is None:
+        return
+    try:
+        orphan = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    try:
+        orphan.wait(10)
+    except psutil.TimeoutExpired:
+        orphan.kill()
+
+
+# -- connect_actor -----------------------------------------------------------------
+
+
+def test_connect_actor_returns_a_connected_proxy(reg, worker):
+    with registry.register_actor(reg, worker, ttl=5):
+        with registry.connect_actor(reg, Worker, KEY, timeout=10) as proxy:
+            assert proxy.getpid() == worker.getpid()
+        with registry.connect_actor(reg.connection_address, Worker, KEY) as proxy:
+            assert proxy.getpid() == worker.getpid()
+
+
+def test_connect_actor_skips_dead_entries(reg, worker):
+    dead = [("127.0.0.1", free_port()) for _ in range(2)]
+    reg.register(dead[0], name="Worker")
+    with registry.register_actor(reg, worker, ttl=5):
+        reg.register(dead[1], name="Worker")
+        for _ in range(3):  # whatever the rotation's position
+            with registry.connect_actor(reg, Worker, KEY) as proxy:
+                assert proxy.getpid() == worker.getpid()
+
+
+def test_connect_actor_errors(reg, worker):
+    with pytest.raises(registry.UnknownNameError):
+        registry.connect_actor(reg, Worker, KEY)
+    dead = [("127.0.0.1", free_port()) for _ in range(2)]
+    reg.register(*dead, name="Worker")
+    with pytest.raises(registry.NoActorAvailableError) as info:
+        registry.connect_actor(reg, Worker, KEY)
+    assert isinstance(info.value, ConnectionError)
+    assert all(f"127.0.0.1:{port}" in str(info.value) for _, port in dead)
+    reg.unregister(*reg.addresses("Worker"))
+    with pytest.raises(registry.NoActorAvailableError, match="no 'Worker' actor"):
+        registry.connect_actor(reg, Worker, KEY)
+    with registry.register_actor(reg, worker, ttl=5):
+        with pytest.raises(uactor.AuthkeyError):
+            registry.connect_actor(reg, Worker, b"wrong key")
+    with pytest.raises(registry.InvalidArgumentError):
+        registry.connect_actor(reg, object, KEY)
+
+
+def test_connect_actor_only_returns_the_requested_class(reg, worker):
+    with OtherWorker() as other, \
+            registry.register_actor(reg, other, ttl=5), \
+            registry.register_actor(reg, worker, ttl=5):
+        assert reg.names() == ["OtherWorker", "Worker"]
+        for _ in range(3):
+            with registry.connect_actor(reg, OtherWorker, KEY) as proxy:
+                assert proxy.getpid() == other.getpid()
