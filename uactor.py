@@ -950,9 +950,8 @@ class _ActorServer(mp_managers.Server):
     def handle_request(self, conn: Any) -> None:
         try:
             self._authenticate(conn)
-        except Exception as exc:
-            _warn_once(("auth", type(exc)), "rejected a connection that failed "
-                       "the authkey handshake: %r", exc)
+        except Exception as exc:  # a wrong key is routine (forwarding): not a warning
+            _logger.info("rejected a connection that failed the authkey handshake: %r", exc)
             conn.close()
             return
         try:
