@@ -1,0 +1,52 @@
+"""Find uactor actors on the local network with mDNS/DNS-SD (zeroconf).
+
+Publish a networked actor, browse the adverts, and resolve one into a
+connected, verified proxy::
+
+    with discovery.publish(actor, authkey=b'secret'):        # server side
+        ...
+    proxy = discovery.discover(Worker, b'secret', timeout=5)  # client side
+
+or let actors advertise themselves with the :class:`Advertised` mixin.
+Adverts use the service type ``_uactor._tcp.local.``; every entry point takes
+``interfaces=`` (default: all interfaces, as python-zeroconf).  The asyncio
+flavour lives in :mod:`discovery.aio`.
+"""
+from __future__ import annotations
+
+import logging as _logging
+
+from ._advert import SERVICE_TYPE, Entry
+from ._browse import (
+    Browser,
+    DiscoveryError,
+    DiscoveryTimeoutError,
+    browse,
+    discover,
+    find_registry,
+)
+from ._publish import (
+    Advertised,
+    Publication,
+    PublicationError,
+    publish,
+    publish_address,
+)
+
+__all__ = [
+    "SERVICE_TYPE",
+    "Advertised",
+    "Browser",
+    "DiscoveryError",
+    "DiscoveryTimeoutError",
+    "Entry",
+    "Publication",
+    "PublicationError",
+    "browse",
+    "discover",
+    "find_registry",
+    "publish",
+    "publish_address",
+]
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

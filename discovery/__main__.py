@@ -1,0 +1,168 @@
+"""``python -m discovery`` / ``uactor-discover``: list advertised actors.
+
+Examples::
+
+    uactor-discover --interface 192.0.2.7              # table after 2 s
+    uactor-discover --json --timeout 1 --interface 127.0.0.1
+    uactor-discover --watch --interface 127.0.0.1      # live changes
+    UACTOR_AUTHKEY=secret uactor-discover --verify     # check signatures and liveness
+
+Exit status: 0 on success, 1 on a runtime error, 2 on bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from ._advert import Entry, format_address
+from ._browse import browse
+
+#: How long a listing waits for adverts to arrive (s).  A fresh browser
+#: hears answers on one host in about 0.1 s; a LAN may take longer.
+DEFAULT_LIST_TIMEOUT = 2.0
+
+#: Table columns: header and how to get the cell from an entry.
+_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("INSTANCE", lambda entry: entry.label),
+    ("CLASS", lambda entry: entry.actor_class),
+    ("ROLE", lambda entry: entry.role),
+    ("HOST", lambda entry: entry.hostname or entry.server),
+    ("ADDRESSES", lambda entry: ",".join(entry.addresses)),
+    ("PORT", lambda entry: str(entry.port)),
+    ("BIND", lambda entry: format_address(entry.bind)),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="uactor-discover",
+        description="List uactor actors advertised over mDNS/DNS-SD "
+                    "(_uactor._tcp.local.).")
+    parser.add_argument("--interface", "-i", action="append", metavar="ADDRESS",
+                        help="listen on this interface address (repeatable; "
+                             "default: all interfaces)")
+    parser.add_argument("--timeout", "-t", type=float, metavar="SECONDS",
+                        help=f"how long to collect adverts (default "
+                             f"{DEFAULT_LIST_TIMEOUT:g} s); with --watch, how "
+                             "long to watch (default: until interrupted)")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON (a list; with --watch, one event per line)")
+    parser.add_argument("--watch", "-w", action="store_true",
+                        help="print adverts as they appear, change and vanish")
+    parser.add_argument("--class", dest="actor_class", metavar="MODULE:QUALNAME",
+                        help="only this actor class")
+    parser.add_argument("--name", help="only this service name")
+    parser.add_argument("--role", help="only this role (actor, registry)")
+    parser.add_argument("--verify", action="store_true",
+                        help="check signatures and liveness with the authkey from "
+                             "--authkey-file or UACTOR_AUTHKEY (importing the "
+                             "advertised classes)")
+    parser.add_argument("--authkey-file", metavar="PATH",
+                        help="file holding the authkey (for --verify)")
+    parser.add_argument("--debug", action="store_true",
+                        help="log what discovery does (to stderr)")
+    return parser
+
+
+def _authkey(args: argparse.Namespace, parser: argparse.ArgumentParser) -> bytes | None:
+    if not args.verify:
+        if args.authkey_file:
+            parser.error("--authkey-file is only used with --verify")
+        return None
+    if args.authkey_file:
+        try:
+            with open(args.authkey_file, "rb") as handle:
+                key = handle.read().strip()
+        except OSError as exc:
+            parser.error(f"cannot read --authkey-file: {exc.strerror or exc}")
+    else:
+        key = os.environ.get("UACTOR_AUTHKEY", "").encode()
+    if not key:
+        parser.error("--verify needs an authkey: --authkey-file PATH or "
+                     "UACTOR_AUTHKEY in the environment")
+    return key
+
+
+def _table(entries: Sequence[Entry], with_status: bool) -> str:
+    columns = list(_COLUMNS)
+    if with_status:
+        columns.append(("STATUS", lambda entry: entry.status))
+    rows = [[header for header, _ in columns]]
+    rows += [[cell(entry) for _, cell in columns] for entry in entries]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    return "\n".join("  ".join(value.ljust(width) for value, width in
+                               zip(row, widths)).rstrip() for row in rows)
+
+
+def _print_event(kind: str, entry: Entry, as_json: bool) -> None:
+    if as_json:
+        line = json.dumps({"event": kind, "entry": entry.as_dict()}, sort_keys=True)
+    else:
+        mark = {"add": "+", "update": "~", "remove": "-"}[kind]
+        line = (f"{mark} {entry.label}  {entry.actor_class}  "
+                f"{','.join(entry.addresses)}:{entry.port}  {entry.status}")
+    print(line, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.timeout is not None and args.timeout <= 0:
+        parser.error("--timeout must be a positive number of seconds")
+    authkey = _authkey(args, parser)
+    if args.debug:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {signum: signal.signal(signum, on_signal)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    lock = threading.Lock()
+
+    def event(kind: str) -> Any:
+        def callback(entry: Entry) -> None:
+            with lock:
+                _print_event(kind, entry, args.json)
+        return callback if args.watch else None
+
+    try:
+        with browse(args.actor_class, name=args.name, role=args.role,
+                    interfaces=args.interface, authkey=authkey,
+                    require_signature=authkey is not None,
+                    on_add=event("add"), on_update=event("update"),
+                    on_remove=event("remove")) as browser:
+            if args.watch:
+                stop.wait(args.timeout)
+            else:
+                stop.wait(DEFAULT_LIST_TIMEOUT if args.timeout is None
+                          else args.timeout)
+                entries = sorted(browser.entries, key=lambda entry: entry.instance)
+                if args.json:
+                    print(json.dumps([entry.as_dict() for entry in entries],
+                                     indent=2, sort_keys=True))
+                elif entries:
+                    print(_table(entries, authkey is not None))
+                else:
+                    print("no uactor actors advertised", file=sys.stderr)
+    except OSError as exc:
+        print(f"uactor-discover: cannot listen for mDNS: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

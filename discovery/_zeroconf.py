@@ -1,0 +1,169 @@
+"""Zeroconf instances shared per process, and running work on their loop.
+
+A :class:`zeroconf.Zeroconf` owns sockets on UDP 5353 and a thread running
+its event loop.  Publications and browsers of one process that ask for the
+same interfaces share one instance (reference counted: the last
+:meth:`ZeroconfHandle.release` closes it and joins its thread), so a process
+publishing 200 actors still holds one socket set and one thread.  A caller
+may pass its own instance instead; discovery then never closes it.
+
+Thread affinity: zeroconf's records, cache and registry belong to its event
+loop.  Everything here that touches them runs there (:meth:`call` and
+:meth:`run`), and nothing scheduled there blocks.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, Callable, TypeVar
+
+import zeroconf
+from zeroconf import InterfaceChoice
+
+from ._advert import InterfacesType
+
+log = logging.getLogger("discovery")
+
+T = TypeVar("T")
+
+# --------------------------------------------------------------------------
+# Constants
+# --------------------------------------------------------------------------
+
+#: Upper bound for a task we hand to zeroconf's loop and wait for (s); the
+#: loop never blocks, so hitting it means the process is badly overloaded.
+LOOP_CALL_TIMEOUT = 10.0
+
+
+def interfaces_choice(interfaces: InterfacesType) -> Any:
+    """What :class:`zeroconf.Zeroconf` takes for our ``interfaces`` argument."""
+    if interfaces is None:
+        return InterfaceChoice.All
+    if isinstance(interfaces, (str, bytes, int)):
+        raise TypeError("interfaces must be a list of addresses or interface "
+                        f"indexes (e.g. ['127.0.0.1']), not {interfaces!r}")
+    return list(interfaces)
+
+
+def _key(interfaces: InterfacesType) -> tuple[str, ...]:
+    if interfaces is None:
+        return ("<all>",)
+    return tuple(sorted({str(choice) for choice in interfaces}))
+
+
+class ZeroconfHandle:
+    """One user's reference to a (possibly shared) Zeroconf instance."""
+
+    def __init__(self, zc: zeroconf.Zeroconf, key: tuple[str, ...] | None) -> None:
+        self.zeroconf = zc
+        self._key = key  # None: the caller's own instance, never closed here
+        self._released = False
+        loop = zc.loop
+        if loop is None:  # pragma: no cover - zeroconf always sets it
+            raise RuntimeError("zeroconf instance has no event loop")
+        self.loop: asyncio.AbstractEventLoop = loop
+
+    @property
+    def owned(self) -> bool:
+        """True when the instance is one of discovery's shared instances."""
+        return self._key is not None
+
+    def in_loop(self) -> bool:
+        """True when called from the thread running zeroconf's loop."""
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    def run(self, coro: Coroutine[Any, Any, T],
+            timeout: float = LOOP_CALL_TIMEOUT) -> T:
+        """Run ``coro`` on zeroconf's loop and wait (from another thread)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"zeroconf's event loop did not finish a task in "
+                               f"{timeout} s; is the process overloaded?") from None
+
+    def call(self, func: Callable[[], T], timeout: float = LOOP_CALL_TIMEOUT) -> T:
+        """Run plain ``func`` on zeroconf's loop (directly if already there)."""
+        if self.in_loop():
+            return func()
+
+        async def wrapper() -> T:
+            return func()
+
+        return self.run(wrapper(), timeout)
+
+    def release(self) -> None:
+        """Drop this reference; the last one closes a shared instance."""
+        if self._released:
+            return
+        self._released = True
+        if self._key is not None:
+            _release(self._key, self.zeroconf)
+
+
+_lock = threading.Lock()
+_shared: dict[tuple[str, ...], list[Any]] = {}  # key -> [Zeroconf, refcount]
+
+
+def acquire(interfaces: InterfacesType,
+            zc: zeroconf.Zeroconf | None = None) -> ZeroconfHandle:
+    """A handle on ``zc``, or on the shared instance for ``interfaces``."""
+    if zc is not None:
+        return ZeroconfHandle(zc, None)
+    key = _key(interfaces)
+    with _lock:
+        slot = _shared.get(key)
+        if slot is None:
+            # use_asyncio=False: our instances always run their own thread, so
+            # the blocking API works even when the caller runs an event loop.
+            instance = zeroconf.Zeroconf(interfaces=interfaces_choice(interfaces),
+                                         use_asyncio=False)
+            slot = _shared[key] = [instance, 0]
+            log.debug("started zeroconf on interfaces %s", list(key))
+        slot[1] += 1
+        return ZeroconfHandle(slot[0], key)
+
+
+def _release(key: tuple[str, ...], zc: zeroconf.Zeroconf) -> None:
+    with _lock:
+        slot = _shared.get(key)
+        if slot is None or slot[0] is not zc:
+            return  # already closed (e.g. forgotten after fork)
+        slot[1] -= 1
+        if slot[1] > 0:
+            return
+        del _shared[key]
+    zc.close()
+    log.debug("closed zeroconf on interfaces %s", list(key))
+
+
+def _forget_after_fork() -> None:
+    """In a forked child, drop the parent's instances (their thread is gone).
+
+    The child also closes its copies of their sockets, so a socket the parent
+    later closes is not kept joined to the multicast group by the child.
+    """
+    global _lock
+    _lock = threading.Lock()
+    for zc, _count in _shared.values():
+        engine = getattr(zc, "engine", None)
+        sockets = [getattr(engine, "_listen_socket", None),
+                   *getattr(engine, "_respond_sockets", ())]
+        for sock in sockets:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+    _shared.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
