@@ -547,8 +547,8 @@ class BaseProxy(mp_managers.BaseProxy):
             if self._timeout is not None or _deadline.at is not None:
                 self._wait_reply(conn, methodname)
             kind, result = conn.recv()
-        except CallTimeoutError:  # a TimeoutError, hence an OSError: not a death
-            raise
+        except UActorException:  # a deadline, or raised unpickling the reply:
+            raise                # some are OSErrors, none means the actor died
         except (EOFError, OSError) as exc:
             self._drop_connection()
             raise ActorDeadError(
