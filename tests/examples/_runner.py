@@ -2,7 +2,9 @@
 
 Each script runs with ``sys.executable`` in ``examples/`` (so the docs'
 ``from network_actor import ...`` imports work), unbuffered, with the
-repository root on ``PYTHONPATH`` (so it runs without installing), and in a
+repository root on ``PYTHONPATH`` (so it runs without installing), with
+``loopback_guard/sitecustomize.py`` refusing zeroconf on any interface but
+loopback (so no test can multicast on a real network), and in a
 new session: its process group holds the script and every actor it starts,
 even an actor orphaned by its owner, so cleanup can find them all.
 
@@ -24,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / 'examples'
+#: Holds a sitecustomize.py refusing zeroconf on anything but loopback.
+LOOPBACK_GUARD = Path(__file__).resolve().parent / 'loopback_guard'
 
 #: Longest an example may run before it is stopped (s).
 RUN_TIMEOUT = 30.0
@@ -37,7 +41,7 @@ def example_env() -> dict[str, str]:
     env = dict(os.environ)
     env['PYTHONUNBUFFERED'] = '1'
     env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (str(ROOT), env.get('PYTHONPATH')) if p)
+        p for p in (str(LOOPBACK_GUARD), str(ROOT), env.get('PYTHONPATH')) if p)
     return env
 
 
