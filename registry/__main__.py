@@ -181,8 +181,12 @@ def _format_address(host: str, port: int) -> str:
 # --------------------------------------------------------------------------
 
 def _advertise(node: Any, host: str, addresses: Sequence[str],
-               requested: bool | None) -> Any:
-    """Publish the node over mDNS when asked or by default; return the publication."""
+               requested: bool | None, authkey: bytes) -> Any:
+    """Publish the node over mDNS when asked or by default; return the publication.
+
+    Adverts are signed with the authkey when there is one (an HMAC: the key
+    itself is never advertised), so browsers holding it can drop forgeries.
+    """
     if requested is False:
         return None
     try:
@@ -195,7 +199,7 @@ def _advertise(node: Any, host: str, addresses: Sequence[str],
     interfaces = None if unspecified else list(addresses)
     try:
         publication = discovery.publish(  # type: ignore[attr-defined]
-            node, role="registry", interfaces=interfaces)
+            node, role="registry", interfaces=interfaces, authkey=authkey or None)
     except Exception as exc:  # advertising is best effort: keep serving
         logger.warning("could not advertise the registry over mDNS: %s", exc)
         return None
@@ -255,7 +259,7 @@ def _serve(args: argparse.Namespace) -> int:
     status = 0
     try:
         host, port = node.connection_address
-        publication = _advertise(node, args.host, addresses, args.advertise)
+        publication = _advertise(node, args.host, addresses, args.advertise, authkey)
         print(f"registry listening on {_format_address(host, port)}", flush=True)
         logger.info("default lease %g s", ttl)
         while not stop.is_set():
@@ -263,8 +267,13 @@ def _serve(args: argparse.Namespace) -> int:
                 logger.info("remote shutdown requested; stopping")
                 break
     except (OSError, EOFError, uactor.UActorException) as exc:
-        print(f"{PROG}: error: the registry actor failed: {exc}", file=sys.stderr)
-        status = 1
+        if stop.is_set():
+            # A signal sent to the whole process group (systemd, timeout(1),
+            # a terminal's job control) may end the actor process first.
+            logger.debug("registry actor ended with the signal: %s", exc)
+        else:
+            print(f"{PROG}: error: the registry actor failed: {exc}", file=sys.stderr)
+            status = 1
     finally:
         if publication is not None:
             try:

@@ -106,7 +106,7 @@ class Registry(uactor.Actor):
 
     def _actor_started_(self) -> None:
         """Start the background expiry sweep (runs in the actor process)."""
-        super()._actor_started_()
+        super()._actor_started_()  # type: ignore[misc]  # missing from the stubs
         self._sweeper = threading.Thread(
             target=self._sweep_loop, name="registry-sweep", daemon=True
         )
@@ -117,7 +117,7 @@ class Registry(uactor.Actor):
         self._sweeper_stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=5.0)
-        super()._actor_stopping_()
+        super()._actor_stopping_()  # type: ignore[misc]  # missing from the stubs
 
     def shutdown(self) -> None:
         """Ask the registry to stop (the spec's "remote shutdown" pattern).

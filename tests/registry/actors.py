@@ -78,4 +78,65 @@ class FakeUnspecifiedProxy:
 def register_and_exit(registry_address, worker_address, ttl):
     """Process entry point: register an actor and return without closing."""
     proxy = FakeUnspecifiedProxy(worker_address[1])
-    registry.register_actor(registry_address, proxy, authkey=KEY, name="Exiting", ttl=ttl)
+    registry.register_actor(registry_address, proxy, authkey=KEY, name="Exiting",
+                            ttl=ttl)
+
+
+#: Service name and address universe of the concurrency test.
+LOAD = "load"
+
+
+def load_addresses(process_index: int, thread_index: int) -> list[tuple[str, int]]:
+    """The addresses one concurrent test client owns."""
+    return [(f"10.{process_index}.{thread_index}.{i}", 1000 + i) for i in range(5)]
+
+
+def load_client_process(address, process_index, threads, duration, results):
+    """Process entry point: ``threads`` clients registering, renewing,
+    unregistering and picking on one registry for ``duration`` seconds.
+
+    Puts one dict per client on ``results``: its final addresses, how many
+    picks it made and any pick that returned an address outside the test's
+    universe.
+    """
+    import random
+    import time
+
+    proxy = registry.Registry.connect(address, KEY, timeout=30)
+    stop_at = time.monotonic() + duration
+    reports: list = []
+
+    def client(thread_index: int) -> None:
+        own = load_addresses(process_index, thread_index)
+        rng = random.Random(process_index * 100 + thread_index)
+        picks = 0
+        strange = []
+        while time.monotonic() < stop_at:
+            roll = rng.random()
+            if roll < 0.4:
+                proxy.register_entry(rng.choice(own), name=LOAD, ttl=30,
+                                     pid=os.getpid(), hostname="load-test")
+            elif roll < 0.5:
+                proxy.unregister(rng.choice(own))
+            else:
+                picked = proxy.pick(LOAD)
+                picks += 1
+                if picked is not None and not _in_load_universe(picked):
+                    strange.append(picked)
+        proxy.register(*own, name=LOAD, ttl=30)
+        reports.append({"own": own, "picks": picks, "strange": strange})
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(duration + 60)
+    for report in reports:
+        results.put(report)
+
+
+def _in_load_universe(address) -> bool:
+    host, port = address
+    parts = host.split(".")
+    return (len(parts) == 4 and parts[0] == "10" and 1000 <= port < 1005
+            and int(parts[3]) == port - 1000) or address == ("10.255.0.1", 1)

@@ -9,9 +9,9 @@ import time
 
 import psutil
 import pytest
-import uactor
 
 import registry
+import uactor
 from tests.conftest import wait_until
 from tests.registry.actors import (
     KEY,
@@ -121,9 +121,9 @@ def test_register_by_registry_address_needs_the_authkey(reg, worker):
 
 
 def test_register_actor_rejects_bad_input(reg, worker):
-    with LocalActor() as local:
-        with pytest.raises(registry.InvalidAddressError, match="TCP"):
-            registry.register_actor(reg, local)
+    with LocalActor() as local, \
+            pytest.raises(registry.InvalidAddressError, match="TCP"):
+        registry.register_actor(reg, local)
     with pytest.raises(registry.InvalidArgumentError, match="connection_address"):
         registry.register_actor(reg, object())
     with pytest.raises(registry.InvalidAddressError, match="ttl"):
@@ -157,8 +157,15 @@ def test_local_address_towards():
     assert registry.local_address_towards("127.0.0.1") == "127.0.0.1"
     assert registry.local_address_towards("0.0.0.0") == "127.0.0.1"
     assert registry.local_address_towards("::") == "::1"
+
+
+def test_local_address_towards_an_unresolvable_host(monkeypatch):
+    def unresolvable(*args, **kwargs):  # no DNS query may leave this machine
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unresolvable)
     with pytest.raises(registry.InvalidAddressError, match="resolve"):
-        registry.local_address_towards("no-such-host.invalid")
+        registry.local_address_towards("registry.example")
 
 
 def test_process_exit_unregisters_at_once(reg, worker):
@@ -253,9 +260,9 @@ def test_connect_actor_errors(reg, worker):
     reg.unregister(*reg.addresses("Worker"))
     with pytest.raises(registry.NoActorAvailableError, match="no 'Worker' actor"):
         registry.connect_actor(reg, Worker, KEY)
-    with registry.register_actor(reg, worker, ttl=5):
-        with pytest.raises(uactor.AuthkeyError):
-            registry.connect_actor(reg, Worker, b"wrong key")
+    with registry.register_actor(reg, worker, ttl=5), \
+            pytest.raises(uactor.AuthkeyError):
+        registry.connect_actor(reg, Worker, b"wrong key")
     with pytest.raises(registry.InvalidArgumentError):
         registry.connect_actor(reg, object, KEY)
 

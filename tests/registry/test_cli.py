@@ -1,0 +1,264 @@
+"""The registry node CLI (``python -m registry``) as a subprocess."""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import registry
+import uactor
+from tests.conftest import wait_until
+from tests.registry.actors import KEY, Worker, serve_registered_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Seconds the node may take to print its ready line or to exit.
+STARTUP_TIMEOUT = 30.0
+EXIT_TIMEOUT = 15.0
+
+
+def _env(authkey: bytes | None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "UACTOR_AUTHKEY"}
+    paths = [str(ROOT), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
+    if authkey is not None:
+        env["UACTOR_AUTHKEY"] = authkey.decode()
+    return env
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "registry", *args]
+
+
+def _read_line(proc: subprocess.Popen, timeout: float) -> str:
+    """The first stdout line of ``proc``, waiting at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while b"\n" not in data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise AssertionError(f"no ready line within {timeout} s (got {data!r})")
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise AssertionError(f"node exited before its ready line ({data!r})")
+            data += chunk
+    line, _, rest = data.partition(b"\n")
+    assert rest == b"", f"unexpected extra output {rest!r}"
+    return line.decode()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """terminate -> wait -> kill, whatever state the node is in."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(EXIT_TIMEOUT)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+@contextlib.contextmanager
+def running_node(*args: str, authkey: bytes | None = KEY):
+    """Start a node on a free port; yield ``(proc, (host, port))``."""
+    proc = subprocess.Popen(
+        _command("--port", "0", "--no-advertise", *args), env=_env(authkey),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        line = _read_line(proc, STARTUP_TIMEOUT)
+        prefix = "registry listening on "
+        assert line.startswith(prefix), line
+        host, _, port = line[len(prefix):].rpartition(":")
+        yield proc, (host, int(port))
+    finally:
+        _stop(proc)
+
+
+def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
+    """Wait for the node to exit; return its status, remaining stdout, stderr."""
+    stdout, stderr = proc.communicate(timeout=EXIT_TIMEOUT)
+    return proc.returncode, stdout.decode(), stderr.decode()
+
+
+def _run(*args: str, authkey: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(_command(*args), env=_env(authkey), cwd=ROOT,
+                          capture_output=True, text=True, timeout=STARTUP_TIMEOUT)
+
+
+# -- serving ------------------------------------------------------------------
+
+
+def _pick_and_call(address, results):
+    """Process entry point: find a Worker through the registry, call it."""
+    with registry.Registry.connect(address, KEY, timeout=10) as reg:
+        results.put(reg.names())
+        with registry.connect_actor(reg, Worker, KEY, timeout=10) as worker:
+            results.put(worker.getpid())
+
+
+def test_node_serves_other_processes_and_stops_on_sigterm():
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    stop = ctx.Event()
+    with running_node("--ttl", "1") as (proc, address):
+        assert address[0] == "127.0.0.1"
+        server = ctx.Process(target=serve_registered_worker,
+                             args=(address, None, queue, stop))
+        client = ctx.Process(target=_pick_and_call, args=(address, queue))
+        server.start()
+        try:
+            worker_address, worker_pid = queue.get(timeout=30)
+            with registry.Registry.connect(address, KEY, timeout=10) as reg:
+                entry = reg.pick_entry("Worker")
+                assert entry.address == worker_address
+                assert entry.ttl == 1.0  # the node's --ttl is the helpers' default
+            client.start()
+            assert queue.get(timeout=30) == ["Worker"]
+            assert queue.get(timeout=30) == worker_pid
+            client.join(30)
+            assert client.exitcode == 0
+            stop.set()
+            server.join(30)
+            assert server.exitcode == 0
+        finally:
+            for process in (server, client):
+                if process.is_alive():
+                    process.kill()
+                    process.join(10)
+            queue.close()
+            queue.join_thread()
+        proc.send_signal(signal.SIGTERM)
+        status, stdout, stderr = _finish(proc)
+    assert status == 0, stderr
+    assert stdout == ""  # the ready line was the only output
+    assert "registered 127.0.0.1:" in stderr and "'Worker'" in stderr
+    assert "unregistered 127.0.0.1:" in stderr
+    assert "SIGTERM" in stderr
+    assert KEY.decode() not in stderr
+
+
+def test_node_stops_on_sigint():
+    with running_node() as (proc, _):
+        proc.send_signal(signal.SIGINT)
+        status, _, stderr = _finish(proc)
+    assert status == 0, stderr
+
+
+def test_node_remote_shutdown_and_authkey_file(tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"file-key\n")
+    key_file.chmod(0o600)
+    with running_node("--authkey-file", str(key_file), "--ttl", "0.2",
+                      authkey=b"ignored-env-key") as (proc, address):
+        with pytest.raises(uactor.AuthkeyError):
+            registry.Registry.connect(address, b"ignored-env-key", timeout=10)
+        reg = registry.Registry.connect(address, b"file-key", timeout=10)
+        reg.register(("10.3.0.1", 1), ttl=0.2)
+        assert wait_until(lambda: reg.stats()["expired"] == 1, timeout=10)
+        reg.shutdown()
+        status, _, stderr = _finish(proc)
+    assert status == 0, stderr
+    assert "remote shutdown" in stderr
+    assert "expired 10.3.0.1:1" in stderr
+    assert "file-key" not in stderr and "readable by other users" not in stderr
+
+
+def test_node_on_loopback_without_authkey_warns_and_serves():
+    with running_node(authkey=None) as (proc, address):
+        with registry.Registry.connect(address, b"", timeout=10) as reg:
+            assert reg.pick() is None
+        proc.terminate()
+        status, _, stderr = _finish(proc)
+    assert status == 0
+    assert "no authkey" in stderr
+
+
+# -- refusing to run ------------------------------------------------------------
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if "error:" in line]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("uactor-registry: error: ")
+    return lines[0]
+
+
+def test_port_taken_is_a_one_line_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run("--port", str(port), "--no-advertise", authkey=KEY)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    line = _one_error_line(result.stderr)
+    assert f"port {port}" in line and "already in use" in line
+
+
+def test_listening_beyond_loopback_needs_an_authkey():
+    # Refused before anything is bound: no socket on 0.0.0.0 is ever opened.
+    result = _run("--host", "0.0.0.0", "--port", "0", "--no-advertise")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    line = _one_error_line(result.stderr)
+    assert "0.0.0.0" in line and "UACTOR_AUTHKEY" in line and "--authkey-file" in line
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--authkey-file", "/nonexistent/key"], ["cannot read authkey file"]),
+    (["--ttl", "-1"], ["--ttl", "ttl"]),
+    (["--port", "70000"], ["--port", "0-65535"]),
+])
+def test_bad_configuration_is_a_one_line_error(args, words):
+    result = _run(*args, "--no-advertise", authkey=KEY)
+    assert result.returncode == 2
+    line = _one_error_line(result.stderr)
+    for word in words:
+        assert word in line
+
+
+def test_empty_authkey_file_and_environment_are_refused(tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"\n")
+    result = _run("--authkey-file", str(empty), "--no-advertise")
+    assert result.returncode == 2
+    assert "empty" in _one_error_line(result.stderr)
+    result = _run("--no-advertise", authkey=b"")
+    assert result.returncode == 2
+    assert "UACTOR_AUTHKEY" in _one_error_line(result.stderr)
+
+
+# -- advertising ------------------------------------------------------------------
+
+
+def test_node_advertises_itself_on_loopback_when_discovery_is_available():
+    discovery = pytest.importorskip("discovery")
+    if not hasattr(discovery, "publish"):
+        pytest.skip("discovery.publish is not available")
+    proc = subprocess.Popen(
+        _command("--port", "0", "--advertise"), env=_env(KEY), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        _read_line(proc, STARTUP_TIMEOUT)
+        proc.terminate()
+        status, _, stderr = _finish(proc)
+    finally:
+        _stop(proc)
+    assert status == 0, stderr
+    assert "advertising over mDNS on 127.0.0.1" in stderr
