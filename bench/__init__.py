@@ -25,6 +25,10 @@ everything else lower-is-better).  Optional keys the harness understands:
 
 ``p10``, ``p90``
     spread of the samples, same unit as ``value``.
+``raw``
+    the samples themselves (same unit); rows of one group with equally many
+    raw samples taken in the same rounds get a confidence interval on their
+    target ratios.
 ``floor``
     ``True`` on the row the group's other rows are compared to (ratio 1.00).
 ``targets``

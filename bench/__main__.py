@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.from_json:
         with open(args.from_json, encoding="utf-8") as handle:
             saved = json.load(handle)
+        saved["targets"] = _harness.annotate(saved["rows"])  # current rules
         print(_harness.format_report(saved, args.format))
         return 0
 

@@ -95,6 +95,21 @@ def summarize(samples: Sequence[float]) -> dict[str, float | int]:
             "samples": len(data)}
 
 
+def median_ci(values: Sequence[float], z: float = 1.96
+              ) -> tuple[float, float] | None:
+    """Distribution-free ~95% confidence interval of the median of ``values``.
+
+    Order statistics ``k`` and ``n - 1 - k`` with ``k = (n - z*sqrt(n)) / 2``
+    (normal approximation of the binomial); ``None`` below 6 values.
+    """
+    n = len(values)
+    if n < 6:
+        return None
+    data = sorted(values)
+    k = max(0, int(math.floor((n - z * math.sqrt(n)) / 2)))
+    return data[k], data[n - 1 - k]
+
+
 def make_row(group: str, name: str, samples: Sequence[float], unit: str,
              note: str = "", *, scale: float = 1.0, **extra: Any) -> dict:
     """A result row from raw ``samples`` (each multiplied by ``scale``).
@@ -103,10 +118,11 @@ def make_row(group: str, name: str, samples: Sequence[float], unit: str,
     microseconds.  Extra keyword arguments (``floor=True``, ``targets=[...]``)
     are copied into the row.
     """
-    stats = summarize([s * scale for s in samples])
+    scaled = [s * scale for s in samples]
+    stats = summarize(scaled)
     row = {"group": group, "name": name, "value": stats["value"], "unit": unit,
            "samples": stats["samples"], "note": note,
-           "p10": stats["p10"], "p90": stats["p90"]}
+           "p10": stats["p10"], "p90": stats["p90"], "raw": scaled}
     row.update(extra)
     return row
 
@@ -543,6 +559,27 @@ def higher_is_better(unit: str) -> bool:
     return unit in RATE_UNITS or unit.endswith("/s")
 
 
+def _paired_ci(row: Mapping[str, Any], ref: Mapping[str, Any],
+               limit: float) -> dict[str, Any]:
+    """CI of the ratio from round-paired samples, and whether it is clear.
+
+    Rows of one group sampled in the same rounds (``raw`` of equal length,
+    same group) are paired sample by sample; the CI is that of the median of
+    the per-round ratios.  ``clear`` is False when the CI contains the limit:
+    PASS or MISS is then within the noise of this run.
+    """
+    raw, ref_raw = row.get("raw"), ref.get("raw")
+    if (not raw or not ref_raw or len(raw) != len(ref_raw)
+            or row["group"] != ref["group"]):
+        return {}
+    ratios = [a / b for a, b in zip(raw, ref_raw) if b]
+    ci = median_ci(ratios)
+    if ci is None:
+        return {}
+    return {"ci_low": ci[0], "ci_high": ci[1],
+            "clear": not (ci[0] <= limit <= ci[1])}
+
+
 def annotate(rows: list[dict]) -> list[dict]:
     """Add ``ratio`` (to the group floor) and evaluated ``target_results``.
 
@@ -574,6 +611,7 @@ def annotate(rows: list[dict]) -> list[dict]:
                     ok = ratio <= limit if spec["op"] == "<=" else ratio >= limit
                     result["status"] = "PASS" if ok else "MISS"
                     result["ratio"] = ratio
+                    result.update(_paired_ci(row, ref, limit))
                 evaluated.append(result)
             if evaluated:
                 row["target_results"] = evaluated
@@ -622,10 +660,23 @@ def _table(header: Sequence[str], right: Sequence[bool],
     return lines
 
 
+def _ci_text(result: Mapping[str, Any]) -> str:
+    if result.get("ci_low") is None:
+        return ""
+    return f"{result['ci_low']:.2f}-{result['ci_high']:.2f}"
+
+
+def _verdict(result: Mapping[str, Any]) -> str:
+    if result.get("clear") is None:
+        return ""
+    return "clear" if result["clear"] else "within noise"
+
+
 def _target_text(result: Mapping[str, Any]) -> str:
     if result["status"] == "N/A":
         return f"N/A {result['label']}"
-    return f"{result['status']} {result['label']} ({result['ratio']:.2f}x)"
+    noise = "" if result.get("clear", True) else ", within noise"
+    return f"{result['status']} {result['label']} ({result['ratio']:.2f}x{noise})"
 
 
 def format_group(group: str, rows: Sequence[dict], style: str = "markdown") -> str:
@@ -672,11 +723,17 @@ def format_report(payload: Mapping[str, Any], style: str = "markdown") -> str:
     targets = payload.get("targets") or []
     if targets:
         body = [(r["status"], r["group"], r["name"], r["label"],
-                 f"{r['ratio']:.2f}x" if r.get("ratio") is not None else "")
+                 f"{r['ratio']:.2f}x" if r.get("ratio") is not None else "",
+                 _ci_text(r), _verdict(r))
                 for r in targets]
         parts += _heading("targets", 3, style)
-        parts += _table(("status", "group", "benchmark", "target", "measured"),
-                        (False, False, False, False, True), body, style)
+        parts += ["Measured = median / median of the reference; 95% CI of the "
+                  "median of round-paired ratios; within noise = the CI "
+                  "contains the target.", ""]
+        parts += _table(("status", "group", "benchmark", "target", "measured",
+                         "95% CI", "verdict"),
+                        (False, False, False, False, True, True, False), body,
+                        style)
         parts.append("")
     errors = payload.get("errors") or []
     if errors:
