@@ -282,6 +282,8 @@ def usable_address(text: str) -> str | None:
         ip = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return None
+    if ip.is_loopback:
+        return str(ip)
     if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         return None
     if ip.version == 4 and ip == ipaddress.IPv4Address("255.255.255.255"):
@@ -361,14 +363,15 @@ def instance_label(name: str, hostname: str, bind: Address, suffix: int = 1) -> 
     """The instance label (no type), unique per (host, port) by construction.
 
     ``'Worker @ myhost:4711'``, with the bind host when it is specific
-    (``'Worker @ myhost/10.0.0.5:4711'``) since one host may bind one port on
-    several addresses, and ``' (2)'`` etc. after a conflict.  The label part
-    is cut so the whole fits one DNS label.
+    (``'Worker @ myhost/10-0-0-5:4711'``: one host may bind one port on
+    several addresses; dots become dashes, as other mDNS stacks would read a
+    dot as a label separator), and ``' (2)'`` etc. after a conflict.  The
+    label part is cut so the whole fits one DNS label.
     """
     host, port = bind
     where = _clean_label(hostname) or "host"
     if host not in UNSPECIFIED_HOSTS:
-        where = f"{where}/{host}"
+        where = f"{where}/{host.replace('.', '-')}"
     tail = f" @ {where}:{port}" + (f" ({suffix})" if suffix > 1 else "")
     room = MAX_LABEL_BYTES - len(tail.encode("utf-8"))
     if room < 1:  # absurdly long host name: keep it short but unique

@@ -449,6 +449,16 @@ class Browser:
         with self._lock:
             return len(self._catalog.entries)
 
+    @property
+    def rejected(self) -> dict[str, str]:
+        """Adverts that passed the filters but not the signature check.
+
+        ``{instance: reason}``: forged, replayed, unsigned or signed with
+        another key.  Malformed adverts are only logged.
+        """
+        with self._lock:
+            return dict(self._catalog.rejected.values())
+
     def get(self, instance: str) -> Entry | None:
         """The entry with this full instance name, if any."""
         with self._lock:

@@ -41,6 +41,7 @@ from ._advert import (
     server_name,
     sign,
 )
+from ._registry import RegistryLink
 from ._zeroconf import ZeroconfHandle, acquire
 
 log = logging.getLogger("discovery")
@@ -97,6 +98,8 @@ class _PublicationState:
         self.timer: asyncio.TimerHandle | None = None
         self.sentinel: int | None = None
         self.withdrawn = False
+        #: A :class:`~discovery._registry.RegistryLink` when asked to register.
+        self.link: Any = None
 
     # -- on zeroconf's loop -------------------------------------------------
 
@@ -160,7 +163,9 @@ class _PublicationState:
 
 
 def _close_publication(state: _PublicationState) -> None:
-    """Finalizer: withdraw, then drop the zeroconf reference."""
+    """Finalizer: unregister, withdraw, then drop the zeroconf reference."""
+    if state.link is not None:
+        state.link.close()
     try:
         if not state.handle.zeroconf.done:
             state.handle.call(state.withdraw_in_loop)
@@ -319,7 +324,7 @@ def publish_address(actor_class: type | str, bind: Address, *,
 def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
             interfaces: InterfacesType = None,
             properties: Mapping[str, object] | None = None,
-            authkey: bytes | None = None,
+            authkey: bytes | None = None, register: bool = False,
             zeroconf: Zeroconf | None = None) -> Publication:
     """Advertise the networked actor behind ``proxy`` over mDNS/DNS-SD.
 
@@ -335,21 +340,30 @@ def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
     :param properties: extra TXT properties (short strings).
     :param authkey: when given, adverts carry an HMAC keyed by it (never the
         key itself), and browsers holding the key drop forged adverts.
+    :param register: also register the actor with a registry node found
+        over mDNS (:func:`discovery.find_registry`, same ``authkey`` and
+        ``interfaces``), searching in the background until one answers and
+        keeping the registration alive until the publication is closed.
     :param zeroconf: a :class:`zeroconf.Zeroconf` to use instead of the
         process's shared one (it is not closed).
     :returns: a :class:`Publication`; close it (or use ``with``) to withdraw.
         When ``proxy`` owns its actor, the advert is also withdrawn as soon
         as the actor process ends.
     """
+    if register and authkey is None:
+        raise ValueError("register=True needs the authkey (registries only "
+                         "accept registrations from key holders)")
     details = _core.proxy_details(proxy)
     publication = publish_address(
         details.actor_class, details.address, name=name, role=role,
         interfaces=interfaces, properties=properties, authkey=authkey,
         serializer=details.serializer, pid=details.pid, zeroconf=zeroconf)
+    state = publication._state
     sentinel = details.sentinel
     if sentinel is not None:
-        state = publication._state
         state.handle.call(lambda: _watch_sentinel(state, sentinel))
+    if register and authkey is not None:
+        state.link = RegistryLink(proxy, authkey, interfaces=interfaces, name=name)
     return publication
 
 
@@ -414,19 +428,19 @@ class Advertised:
             log.exception("could not advertise %s at %s", type(self).__qualname__,
                           format_address((address[0], address[1])))
             return
-        self.__dict__["_discovery_publication"] = publication
         if settings.get("register"):
-            from ._registry import keep_registered
-
-            self.__dict__["_discovery_registration"] = keep_registered(
-                type(self), (address[0], address[1]), authkey,
-                interfaces=settings.get("interfaces"), name=settings.get("name"))
+            key = _core.current_authkey()
+            if key is None:
+                log.error("%s cannot register with a registry: no authkey",
+                          type(self).__qualname__)
+            else:
+                publication._state.link = RegistryLink(
+                    uactor.proxy(self, "actor"), key,
+                    interfaces=settings.get("interfaces"), name=settings.get("name"))
+        self.__dict__["_discovery_publication"] = publication
 
     def _actor_stopping_(self) -> None:
         try:
-            registration = self.__dict__.pop("_discovery_registration", None)
-            if registration is not None:
-                registration.close()
             publication = self.__dict__.pop("_discovery_publication", None)
             if publication is not None:
                 publication.close()

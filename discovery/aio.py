@@ -182,6 +182,11 @@ class AsyncBrowser:
     def __len__(self) -> int:
         return len(self._catalog.entries)
 
+    @property
+    def rejected(self) -> dict[str, str]:
+        """Adverts refused by the signature check: ``{instance: reason}``."""
+        return dict(self._catalog.rejected.values())
+
     def get(self, instance: str) -> Entry | None:
         """The entry with this full instance name, if any."""
         return self._catalog.entries.get(instance.lower())
