@@ -12,9 +12,8 @@ import argparse
 import json
 import sys
 
-import uactor
-
 import discovery
+import uactor
 from tests.discovery import actors
 
 

@@ -209,7 +209,8 @@ def test_instance_labels_are_unique_per_host_and_port_and_fit_a_dns_label():
     assert instance_label("Echo", "host", ("127.0.0.1", 4711)) == \
         "Echo @ host/127-0-0-1:4711"
     assert instance_label("Echo", "host", ("0.0.0.0", 4712)) != a
-    assert instance_label("Echo", "host", ("0.0.0.0", 4711), 2) == "Echo @ host:4711 (2)"
+    assert instance_label("Echo", "host", ("0.0.0.0", 4711), 2) == \
+        "Echo @ host:4711 (2)"
     long = instance_label("É" * 100 + ".\x01", "h" * 30, ("0.0.0.0", 65535), 12)
     assert len(long.encode()) <= MAX_LABEL_BYTES and long.endswith(":65535 (12)")
     assert "." not in long and "\x01" not in long

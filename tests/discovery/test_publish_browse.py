@@ -13,9 +13,8 @@ import threading
 
 import pytest
 
-import uactor
-
 import discovery
+import uactor
 from discovery import _core
 from tests.conftest import wait_until
 from tests.discovery.actors import (
@@ -207,8 +206,10 @@ def test_sigkilled_publisher_is_skipped_for_a_live_one(start_publisher, unique_n
 def test_publishing_the_same_actor_twice_gets_two_names(unique_name):
     with Echo() as actor, discovery.browse(Echo, name=unique_name,
                                            interfaces=LOOPBACK) as browser:
-        with discovery.publish(actor, name=unique_name, interfaces=LOOPBACK) as first, \
-                discovery.publish(actor, name=unique_name, interfaces=LOOPBACK) as second:
+        with discovery.publish(actor, name=unique_name,
+                               interfaces=LOOPBACK) as first, \
+                discovery.publish(actor, name=unique_name,
+                                  interfaces=LOOPBACK) as second:
             assert first.instance != second.instance
             assert second.instance == first.instance.replace(
                 "._uactor", " (2)._uactor")
