@@ -151,14 +151,14 @@ class Registry(uactor.Actor):
         """
         checked = [Table.validated(address, name=name, ttl=ttl)
                    for address in addresses]
-        created = 0
         with self._lock:
             entries = [self._table.add(**kwargs) for kwargs in checked]
+            created = sum(new for _, new in entries)
+            self._counters["registered"] += created
+            self._counters["renewed"] += len(entries) - created
             expired = self._drain_expired()
         for entry, new in entries:
-            created += new
             self._log_added(entry, new)
-        self._count(registered=created, renewed=len(entries) - created)
         self._log_expired(expired)
         return created
 
@@ -184,10 +184,10 @@ class Registry(uactor.Actor):
                                   pid=pid, hostname=hostname, ttl=ttl)
         with self._lock:
             entry, new = self._table.add(**checked)
+            self._counters["registered" if new else "renewed"] += 1
             expired = self._drain_expired()
         self._log_added(entry, new)
         self._log_expired(expired)
-        self._count(registered=int(new), renewed=int(not new))
         return entry
 
     def unregister(self, *addresses: Address) -> int:
@@ -198,11 +198,11 @@ class Registry(uactor.Actor):
         checked = [check_address(address) for address in addresses]
         with self._lock:
             removed = [entry for entry in map(self._table.remove, checked) if entry]
+            self._counters["unregistered"] += len(removed)
             expired = self._drain_expired()
         for entry in removed:
             logger.info("unregistered %s (%s)", _describe(entry.address), entry.name)
         self._log_expired(expired)
-        self._count(unregistered=len(removed))
         return len(removed)
 
     # -- queries ---------------------------------------------------------------
@@ -276,11 +276,6 @@ class Registry(uactor.Actor):
             self._table.expired = []
             self._counters["expired"] += len(expired)
         return expired
-
-    def _count(self, **increments: int) -> None:
-        with self._lock:
-            for key, value in increments.items():
-                self._counters[key] += value
 
     @staticmethod
     def _log_added(entry: Entry, new: bool) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import logging
 import multiprocessing.util
+import os
 import socket
 import threading
 import time
@@ -142,6 +143,8 @@ def _liveness_check(actor: Any, address: Address) -> Callable[[], bool]:
     mistake.  The callable keeps no reference to the proxy, so registering an
     actor does not keep it alive.
     """
+    if _hosted_here(actor):
+        return lambda: True  # the heartbeat thread ends with this process
     manager = getattr(actor, "_manager", None)
     process = getattr(manager, "process", None)
     if process is not None:
@@ -423,7 +426,9 @@ def register_actor(
         manager) to unregister at once.
 
     The first registration happens before this returns, so errors (bad
-    arguments, unreachable registry, wrong authkey) raise here.
+    arguments, unreachable registry, wrong authkey) raise here.  An actor
+    may register itself from its ``_actor_started_`` hook by passing
+    ``uactor.proxy(self, 'actor')``.
     """
     bind_address = _proxy_address(actor)
     service = check_name(_actor_class_name(actor) if name is None else name)
@@ -469,8 +474,19 @@ def _bounded(timeout: float | None) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext() if timeout is None else uactor.deadline(timeout)
 
 
+def _hosted_here(actor: Any) -> bool:
+    """Whether ``actor`` is the actor of this very process (self-registration)."""
+    try:
+        here = uactor.current_address()
+    except uactor.ProxyError:
+        return False
+    return getattr(actor, "connection_address", None) == here
+
+
 def _actor_pid(actor: Any) -> int | None:
-    """The actor's process id when this process started it (owner proxy), else None."""
+    """The actor's process id when this process hosts or started it, else None."""
+    if _hosted_here(actor):
+        return os.getpid()
     manager = getattr(actor, "_manager", None)
     process = getattr(manager, "process", None)
     pid = getattr(process, "pid", None)

@@ -25,7 +25,7 @@ import math
 import operator
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, Callable, NamedTuple
 
 __all__ = [
@@ -401,13 +401,6 @@ class Table:
     def known_count(self) -> int:
         """Number of names ever registered (the default included)."""
         return len(self._groups)
-
-    def known(self, name: str) -> bool:
-        """Whether ``name`` has ever been registered (the default always is)."""
-        return name in self._groups
-
-    def __iter__(self) -> Iterator[Address]:
-        return iter(list(self._records))
 
     # -- validation ----------------------------------------------------------
 

@@ -140,3 +140,26 @@ def _in_load_universe(address) -> bool:
     parts = host.split(".")
     return (len(parts) == 4 and parts[0] == "10" and 1000 <= port < 1005
             and int(parts[3]) == port - 1000) or address == ("10.255.0.1", 1)
+
+
+class SelfRegistering(uactor.Actor):
+    """A networked actor that registers itself once it is reachable."""
+
+    _options_ = NETWORK
+
+    def __init__(self, registry_address) -> None:
+        self._registry_address = registry_address
+        self._registration = None
+
+    def _actor_started_(self) -> None:
+        super()._actor_started_()
+        self._registration = registry.register_actor(
+            self._registry_address, uactor.proxy(self, "actor"), authkey=KEY,
+            name="SelfRegistering", ttl=30)
+
+    def _actor_stopping_(self) -> None:
+        self._registration.close()
+        super()._actor_stopping_()
+
+    def getpid(self) -> int:
+        return os.getpid()

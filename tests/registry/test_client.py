@@ -18,6 +18,7 @@ from tests.registry.actors import (
     FakeUnspecifiedProxy,
     LocalActor,
     OtherWorker,
+    SelfRegistering,
     Worker,
     register_and_exit,
     serve_registered_worker,
@@ -275,3 +276,17 @@ def test_connect_actor_only_returns_the_requested_class(reg, worker):
         for _ in range(3):
             with registry.connect_actor(reg, OtherWorker, KEY) as proxy:
                 assert proxy.getpid() == other.getpid()
+
+
+def test_an_actor_can_register_itself(reg):
+    actor = SelfRegistering(reg.connection_address)
+    try:
+        (entry,) = reg.entries("SelfRegistering")
+        assert entry.address == actor.connection_address
+        assert entry.pid == actor.getpid()
+        with registry.connect_actor(reg, SelfRegistering, KEY) as proxy:
+            assert proxy.getpid() == entry.pid
+    finally:
+        actor.shutdown()
+    # Its _actor_stopping_ closed the registration: gone at once (30 s lease).
+    assert reg.addresses("SelfRegistering") == []
