@@ -168,7 +168,7 @@ class Catalog:
             entry, txt = parse_advert(
                 info.name, info.server, info.port,
                 info.parsed_addresses(IPVersion.All), info.properties)
-        except BadAdvertError as exc:
+        except Exception as exc:  # BadAdvertError, or zeroconf choking on it
             log_bad_advert(name, exc)
             return self.remove(name)  # an advert that went bad is gone
         if not self.matches(entry):
@@ -389,25 +389,31 @@ class Browser:
                 item = None
             if item is _STOP:
                 return
-            events: list[tuple[str, Entry]] = []
-            with self._lock:
-                if item is not None and item[0] == "removed":
-                    removed_at[item[1].lower()] = item[2]
-                    event = self._catalog.remove(item[1])
+            try:
+                self._process(item, removed_at)
+            except Exception:  # keep browsing whatever one advert did
+                log.exception("discovery browser failed to handle %r", item)
+
+    def _process(self, item: Any, removed_at: dict[str, int]) -> None:
+        events: list[tuple[str, Entry]] = []
+        with self._lock:
+            if item is not None and item[0] == "removed":
+                removed_at[item[1].lower()] = item[2]
+                event = self._catalog.remove(item[1])
+                events += [event] if event else []
+            elif item is not None:
+                _, name, generation, info = item
+                if generation > removed_at.get(name.lower(), 0):
+                    event = self._catalog.apply_info(name, info)
                     events += [event] if event else []
-                elif item is not None:
-                    _, name, generation, info = item
-                    if generation > removed_at.get(name.lower(), 0):
-                        event = self._catalog.apply_info(name, info)
-                        events += [event] if event else []
-                events += self._catalog.expire(time.time())
-                if events:
-                    self._version += 1
-                    self._changed.notify_all()
-            for kind, entry in events:
-                _fire(self._callbacks[kind], entry)
-                if kind != "remove" and self._verify:
-                    self._check(entry)
+            events += self._catalog.expire(time.time())
+            if events:
+                self._version += 1
+                self._changed.notify_all()
+        for kind, entry in events:
+            _fire(self._callbacks[kind], entry)
+            if kind != "remove" and self._verify:
+                self._check(entry)
 
     def _check(self, entry: Entry) -> Entry:
         """Connect to ``entry`` and record whether it answered."""
