@@ -74,7 +74,8 @@ def test_hostile_packets_never_break_the_browser(loopback_sender, unique_name):
         "header only": b"\x00" * 12,
         "empty": b"",
         "loop": b"\x00\x00\x84\x00\x00\x00\x00\x01\x00\x00\x00\x00\xc0\x0c",
-        "truncated": advert_packet(f"{name}-t.{TYPE}", txt=txt_bytes(good_txt(name)))[:40],
+        "truncated": advert_packet(f"{name}-t.{TYPE}",
+                                   txt=txt_bytes(good_txt(name)))[:40],
         "ptr only": advert_packet(f"{name}-ptr.{TYPE}", txt=None, srv=False),
         "no txt": advert_packet(f"{name}-notxt.{TYPE}", txt=None),
         "garbled txt": advert_packet(f"{name}-garbled.{TYPE}",
@@ -170,7 +171,8 @@ def test_forged_and_replayed_adverts_are_dropped(forger, unique_name):
     forger(instance("genuine"), signed("genuine"), port, server)
     forger(instance("unsigned"), good_txt(name), port, server)
     forger(instance("wrongkey"), signed("wrongkey", key=b"guess"), port, server)
-    forger(instance("replayed"), signed("replayed", ts=time.time() - 3600), port, server)
+    forger(instance("replayed"), signed("replayed", ts=time.time() - 3600),
+           port, server)
     forger(instance("renamed"), signed("renamed", for_instance=instance("genuine")),
            port, server)
     altered = signed("altered")
