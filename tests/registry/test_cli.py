@@ -188,6 +188,43 @@ def test_node_on_loopback_without_authkey_warns_and_serves():
     assert "no authkey" in stderr
 
 
+def _wait_for_stderr(proc: subprocess.Popen, needle: str, timeout: float) -> str:
+    """Read the node's stderr until ``needle`` shows up; return what was read."""
+    deadline = time.monotonic() + timeout
+    data = ""
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stderr, selectors.EVENT_READ)
+        while needle not in data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise AssertionError(f"{needle!r} not logged within {timeout} s:\n{data}")
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            if not chunk:
+                raise AssertionError(f"node exited before logging {needle!r}:\n{data}")
+            data += chunk.decode()
+    return data
+
+
+def test_heartbeats_re_register_with_a_restarted_node():
+    with Worker() as worker:
+        with running_node() as (proc, address):
+            handle = registry.register_actor(address, worker, authkey=KEY, ttl=0.3)
+            proc.terminate()
+            assert _finish(proc)[0] == 0
+        try:
+            # The same port: a new node that knows nothing; heartbeats refill it.
+            with running_node("--port", str(address[1])) as (proc, _):
+                host, port = worker.connection_address
+                _wait_for_stderr(proc, f"registered {host}:{port} as 'Worker'", 10)
+                handle.close()
+                proc.terminate()
+                status, _, stderr = _finish(proc)
+        finally:
+            handle.close()
+    assert status == 0
+    assert f"unregistered {host}:{port}" in stderr
+
+
 # -- refusing to run ------------------------------------------------------------
 
 

@@ -290,3 +290,4 @@ def test_an_actor_can_register_itself(reg):
         actor.shutdown()
     # Its _actor_stopping_ closed the registration: gone at once (30 s lease).
     assert reg.addresses("SelfRegistering") == []
+
