@@ -197,7 +197,7 @@ def _wait_for_stderr(proc: subprocess.Popen, needle: str, timeout: float) -> str
         while needle not in data:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not selector.select(remaining):
-                raise AssertionError(f"{needle!r} not logged within {timeout} s:\n{data}")
+                raise AssertionError(f"{needle!r} not logged in {timeout} s:\n{data}")
             chunk = os.read(proc.stderr.fileno(), 4096)
             if not chunk:
                 raise AssertionError(f"node exited before logging {needle!r}:\n{data}")
