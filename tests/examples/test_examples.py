@@ -308,3 +308,35 @@ def test_network_actor_zeroconf(unique_name):
 
         assert server.interrupt() == 0
         assert server.check()[-1] == 'Stopped'
+
+
+# -- the main job: registry node, mDNS publication, discovery -------------------
+
+def test_demo():
+    lines, pid = run('demo.py', timeout=120)
+    text = '\n'.join(lines)
+    node_port = re.fullmatch(r'registry node listening on 127\.0\.0\.1:(\d+)',
+                             lines[0]).group(1)
+
+    workers = dict(re.findall(r'^publisher: worker (\d+) listening on '
+                              r'127\.0\.0\.1:(\d+), published and registered$',
+                              text, re.MULTILINE))
+    assert len(workers) == 2 and pid not in map(int, workers), text
+    assert 'publisher: ready' in lines
+
+    port = re.search(r'^client: discovered a worker at 127\.0\.0\.1:(\d+) '
+                     r'over mDNS$', text, re.MULTILINE).group(1)
+    assert port in workers.values()
+    called = re.search(r'^client: worker (\d+) says 6 \* 7 = 42$', text,
+                       re.MULTILINE).group(1)
+    assert workers[called] == port, 'the discovered worker answered'
+
+    assert (f'client: found the registry node at 127.0.0.1:{node_port} over mDNS'
+            in lines)
+    picks = re.findall(r'^client: registry picked worker (\d+) at '
+                       r'127\.0\.0\.1:(\d+)$', text, re.MULTILINE)
+    assert len(picks) == 4 and all(workers[w] == p for w, p in picks), text
+    assert sorted(w for w, _ in picks) == sorted(2 * list(workers)), 'round-robin'
+
+    assert lines[-2:] == ['publisher: stopped, adverts withdrawn',
+                          'registry node stopped']
