@@ -34,6 +34,11 @@ DEFAULT_TTL = 5.0
 DEFAULT_SWEEP_INTERVAL = 1.0
 
 
+#: A ``register()`` call adding more addresses than this logs one summary
+#: line instead of one line per address.
+_LOG_EACH_UP_TO = 10
+
+
 class Registry(uactor.Actor):
     """Actor holding a directory of networked actor addresses.
 
@@ -157,8 +162,12 @@ class Registry(uactor.Actor):
             self._counters["registered"] += created
             self._counters["renewed"] += len(entries) - created
             expired = self._drain_expired()
-        for entry, new in entries:
-            self._log_added(entry, new)
+        if created > _LOG_EACH_UP_TO:
+            logger.info("registered %d addresses as %r (ttl %s)", created, name,
+                        _describe_ttl(checked[0]["ttl"]))
+        else:
+            for entry, new in entries:
+                self._log_added(entry, new)
         self._log_expired(expired)
         return created
 
