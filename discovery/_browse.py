@@ -141,6 +141,9 @@ class Catalog:
         else:
             self.class_path = class_path(actor_class)
         self.actor_class = actor_class if isinstance(actor_class, type) else None
+        #: Class to connect with when none was given (the actor server checks
+        #: that the actor is one, or a subclass), instead of importing TXT's.
+        self.connect_as: type | None = None
         self.name = name
         self.role = role
         self.authkey = None if authkey is None else bytes(authkey)
@@ -216,6 +219,8 @@ class Catalog:
         """The class to connect with: the caller's, else imported from TXT."""
         if self.actor_class is not None:
             return self.actor_class
+        if self.connect_as is not None:
+            return self.connect_as
         try:
             return import_class(entry.actor_class)
         except Exception as exc:  # any import-time error of foreign code
@@ -576,7 +581,8 @@ def discover(actor_class: type | None, authkey: bytes, *,
              timeout: float = DISCOVER_TIMEOUT, interfaces: InterfacesType = None,
              name: str | None = None, role: str | None = None,
              require_signature: bool | None = None,
-             zeroconf: Zeroconf | None = None) -> Any:
+             zeroconf: Zeroconf | None = None,
+             _connect_as: type | None = None) -> Any:
     """A connected proxy to the first advertised actor that answers.
 
     Browses for adverts of ``actor_class`` (any class importable here when
@@ -597,6 +603,7 @@ def discover(actor_class: type | None, authkey: bytes, *,
                  authkey=authkey, verify=False, require_signature=require_signature,
                  zeroconf=zeroconf) as browser:
         catalog = browser._catalog
+        catalog.connect_as = _connect_as
         seen_version = -1
         while True:
             with browser._changed:
@@ -676,12 +683,13 @@ def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
                   zeroconf: Zeroconf | None = None) -> Any:
     """A connected :class:`registry.Registry` proxy to an advertised registry node.
 
-    Looks for adverts with role ``'registry'`` (as the registry node
-    publishes itself); raises :class:`DiscoveryTimeoutError` like
-    :func:`discover`.
+    Looks for adverts with role ``'registry'`` (as ``uactor-registry``
+    publishes its node), of any class: the actor server confirms it is a
+    :class:`registry.Registry` (or subclass) when connecting.  Raises
+    :class:`DiscoveryTimeoutError` like :func:`discover`.
     """
     import registry
 
-    return discover(registry.Registry, authkey, timeout=timeout,
-                    interfaces=interfaces, name=name, role="registry",
-                    require_signature=require_signature, zeroconf=zeroconf)
+    return discover(None, authkey, timeout=timeout, interfaces=interfaces,
+                    name=name, role="registry", require_signature=require_signature,
+                    zeroconf=zeroconf, _connect_as=registry.Registry)

@@ -324,7 +324,7 @@ def publish_address(actor_class: type | str, bind: Address, *,
 def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
             interfaces: InterfacesType = None,
             properties: Mapping[str, object] | None = None,
-            authkey: bytes | None = None, register: bool = False,
+            authkey: bytes | None = None, register: bool | str = False,
             zeroconf: Zeroconf | None = None) -> Publication:
     """Advertise the networked actor behind ``proxy`` over mDNS/DNS-SD.
 
@@ -342,8 +342,9 @@ def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
         key itself), and browsers holding the key drop forged adverts.
     :param register: also register the actor with a registry node found
         over mDNS (:func:`discovery.find_registry`, same ``authkey`` and
-        ``interfaces``), searching in the background until one answers and
-        keeping the registration alive until the publication is closed.
+        ``interfaces``; a string picks the node published under that name),
+        searching in the background until one answers and keeping the
+        registration alive until the publication is closed.
     :param zeroconf: a :class:`zeroconf.Zeroconf` to use instead of the
         process's shared one (it is not closed).
     :returns: a :class:`Publication`; close it (or use ``with``) to withdraw.
@@ -363,7 +364,9 @@ def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
     if sentinel is not None:
         state.handle.call(lambda: _watch_sentinel(state, sentinel))
     if register and authkey is not None:
-        state.link = RegistryLink(proxy, authkey, interfaces=interfaces, name=name)
+        state.link = RegistryLink(
+            proxy, authkey, interfaces=interfaces, name=name,
+            registry_name=register if isinstance(register, str) else None)
     return publication
 
 
@@ -391,8 +394,9 @@ class Advertised:
 
     Keys: ``name``, ``role``, ``interfaces``, ``properties`` (as for
     :func:`publish`); ``sign`` (default True: sign with the actor's authkey);
-    ``register`` (default False: also register with a registry found by
-    :func:`discovery.find_registry`, keeping the registration alive).
+    ``register`` (default False: True or a registry name to also register
+    with a registry node found by :func:`discovery.find_registry`, keeping
+    the registration alive).
 
     The advert is made from inside the actor process once it listens (its
     ``_actor_started_`` hook) and withdrawn when the process is about to exit
@@ -434,9 +438,11 @@ class Advertised:
                 log.error("%s cannot register with a registry: no authkey",
                           type(self).__qualname__)
             else:
+                register = settings["register"]
                 publication._state.link = RegistryLink(
                     uactor.proxy(self, "actor"), key,
-                    interfaces=settings.get("interfaces"), name=settings.get("name"))
+                    interfaces=settings.get("interfaces"), name=settings.get("name"),
+                    registry_name=register if isinstance(register, str) else None)
         self.__dict__["_discovery_publication"] = publication
 
     def _actor_stopping_(self) -> None:

@@ -33,8 +33,10 @@ class RegistryLink:
     """Keeps ``actor`` registered with a discovered registry until closed."""
 
     def __init__(self, actor: Any, authkey: bytes, *,
-                 interfaces: InterfacesType = None, name: str | None = None) -> None:
+                 interfaces: InterfacesType = None, name: str | None = None,
+                 registry_name: str | None = None) -> None:
         self._actor = actor
+        self._registry_name = registry_name
         self._authkey = bytes(authkey)
         self._interfaces = interfaces
         self._name = name
@@ -58,7 +60,8 @@ class RegistryLink:
         while not self._stop.is_set():
             try:
                 node = find_registry(self._authkey, timeout=FIND_TIMEOUT,
-                                     interfaces=self._interfaces)
+                                     interfaces=self._interfaces,
+                                     name=self._registry_name)
                 registration = registry.register_actor(
                     node, self._actor, authkey=self._authkey, name=self._name)
             except (DiscoveryError, uactor.UActorException, OSError, EOFError) as exc:

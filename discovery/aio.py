@@ -282,7 +282,8 @@ async def discover(actor_class: type | None, authkey: bytes, *,
                    timeout: float = DISCOVER_TIMEOUT,
                    interfaces: InterfacesType = None, name: str | None = None,
                    role: str | None = None, require_signature: bool | None = None,
-                   zeroconf: AsyncZeroconf | None = None) -> Any:
+                   zeroconf: AsyncZeroconf | None = None,
+                   _connect_as: type | None = None) -> Any:
     """A connected proxy to the first advertised actor that answers.
 
     The coroutine form of :func:`discovery.discover`, same arguments and
@@ -299,6 +300,7 @@ async def discover(actor_class: type | None, authkey: bytes, *,
                             require_signature=require_signature,
                             zeroconf=zeroconf) as browser:
         catalog = browser._catalog
+        catalog.connect_as = _connect_as
         while True:
             fresh = [entry for entry in catalog.entries.values()
                      if entry.instance.lower() not in tried]
@@ -336,9 +338,10 @@ async def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
     """The coroutine form of :func:`discovery.find_registry`."""
     import registry
 
-    return await discover(registry.Registry, authkey, timeout=timeout,
-                          interfaces=interfaces, name=name, role="registry",
-                          require_signature=require_signature, zeroconf=zeroconf)
+    return await discover(None, authkey, timeout=timeout, interfaces=interfaces,
+                          name=name, role="registry",
+                          require_signature=require_signature, zeroconf=zeroconf,
+                          _connect_as=registry.Registry)
 
 
 async def publish(proxy: Any, *, name: str | None = None, role: str = "actor",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import discovery
 import uactor
@@ -63,3 +64,19 @@ class AdvertisedEcho(discovery.Advertised, uactor.Actor):
 
     def getpid(self):
         return os.getpid()
+
+
+#: Registry name RegisteredEcho looks for: unique per test session, inherited
+#: by actor processes through the environment (fork or spawn alike).
+REGISTRY_NAME = os.environ.setdefault("DISCOVERY_TEST_REGISTRY",
+                                      f"registry-{uuid.uuid4().hex[:10]}")
+
+
+class RegisteredEcho(discovery.Advertised, uactor.Actor):
+    """Advertises itself and registers with the registry named REGISTRY_NAME."""
+
+    _options_ = {"address": ("127.0.0.1", 0), "authkey": AUTHKEY}
+    _advertise_ = {"interfaces": LOOPBACK, "register": REGISTRY_NAME}
+
+    def echo(self, value):
+        return value

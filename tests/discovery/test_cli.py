@@ -1,0 +1,98 @@
+"""``python -m discovery``: listing, JSON, watching, verifying, bad arguments."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import discovery
+from discovery.__main__ import main
+from tests.discovery.actors import AUTHKEY, LOOPBACK, Echo
+from tests.discovery.conftest import ROOT, python_env, read_line, stop_process
+
+TIMEOUT = 30.0
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "discovery", *args],
+                          capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT,
+                          env={**python_env(), **(env or {})})
+
+
+def test_json_lists_the_advertised_actors(unique_name):
+    with Echo() as actor, discovery.publish(actor, name=unique_name,
+                                            interfaces=LOOPBACK,
+                                            properties={"zone": "b"}) as publication:
+        result = run_cli("--json", "--interface", "127.0.0.1", "--timeout", "1",
+                         "--name", unique_name)
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["instance"] == publication.instance
+    assert entry["actor_class"] == "tests.discovery.actors:Echo"
+    assert entry["addresses"] == ["127.0.0.1"]
+    assert entry["port"] == actor.connection_address[1]
+    assert entry["bind"] == list(actor.connection_address)
+    assert entry["properties"] == {"zone": "b"}
+    assert (entry["status"], entry["alive"], entry["signed"]) == (
+        "advertised", False, False)
+
+
+def test_table_with_verification(unique_name):
+    with Echo() as actor, discovery.publish(actor, name=unique_name,
+                                            interfaces=LOOPBACK, authkey=AUTHKEY):
+        result = run_cli("-i", "127.0.0.1", "-t", "1.5", "--name", unique_name,
+                         "--verify", env={"UACTOR_AUTHKEY": AUTHKEY.decode()})
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.split() == ["INSTANCE", "CLASS", "ROLE", "HOST", "ADDRESSES",
+                              "PORT", "BIND", "STATUS"]
+    assert row.startswith(unique_name + " @ ")
+    assert row.split()[-1] == "alive" and str(actor.connection_address[1]) in row
+
+
+def test_nothing_found_is_said_on_stderr(unique_name):
+    result = run_cli("-i", "127.0.0.1", "-t", "0.3", "--name", unique_name)
+    assert (result.returncode, result.stdout) == (0, "")
+    assert "no uactor actors advertised" in result.stderr
+
+
+def test_watch_prints_changes_until_interrupted(unique_name):
+    with Echo() as actor:
+        publication = discovery.publish(actor, name=unique_name, interfaces=LOOPBACK)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "discovery", "--watch", "--json", "-i",
+             "127.0.0.1", "--name", unique_name],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            env=python_env())
+        try:
+            added = json.loads(read_line(proc, TIMEOUT))
+            publication.close()
+            removed = json.loads(read_line(proc, TIMEOUT))
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(TIMEOUT) == 0
+        finally:
+            publication.close()
+            stop_process(proc)
+    assert (added["event"], removed["event"]) == ("add", "remove")
+    assert added["entry"]["instance"] == removed["entry"]["instance"] == \
+        publication.instance
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--timeout", "0"], "--timeout must be a positive"),
+    (["--verify"], "--verify needs an authkey"),
+    (["--authkey-file", "/nonexistent"], "only used with --verify"),
+    (["--verify", "--authkey-file", "/nonexistent/key"], "cannot read --authkey-file"),
+    (["--bogus"], "unrecognized arguments"),
+])
+def test_bad_arguments_exit_with_status_2(argv, message, capsys, monkeypatch):
+    monkeypatch.delenv("UACTOR_AUTHKEY", raising=False)
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
