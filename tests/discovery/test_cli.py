@@ -16,7 +16,8 @@ from tests.discovery.conftest import ROOT, python_env, read_line, stop_process
 TIMEOUT = 30.0
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "discovery", *args],
                           capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT,
                           env={**python_env(), **(env or {})})
