@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,8 @@ def example_env() -> dict[str, str]:
 class Example:
     """One example script running in a subprocess; use as a context manager."""
 
-    def __init__(self, script: str, *args: str) -> None:
+    def __init__(self, script: str, *args: str, prefix: Sequence[str] = (),
+                 env: Mapping[str, str] | None = None) -> None:
         self.script = script
         self.args = args
         self._lines: list[str] = []
@@ -56,9 +58,9 @@ class Example:
         self._changed = threading.Condition()
         self.orphans = False
         self.proc = subprocess.Popen(
-            [sys.executable, script, *args],
+            [*prefix, sys.executable, script, *args],
             cwd=EXAMPLES,
-            env=example_env(),
+            env={**example_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -184,8 +186,12 @@ class Example:
         return self.lines
 
 
-def run(script: str, *args: str, timeout: float = RUN_TIMEOUT) -> tuple[list[str], int]:
-    """Run ``script`` to completion; return its stdout lines and its pid."""
-    with Example(script, *args) as example:
+def run(script: str, *args: str, timeout: float = RUN_TIMEOUT,
+        **options: object) -> tuple[list[str], int]:
+    """Run ``script`` to completion; return its stdout lines and its pid.
+
+    ``options`` go to :class:`Example` (``prefix``, ``env``).
+    """
+    with Example(script, *args, **options) as example:  # type: ignore[arg-type]
         example.wait(timeout)
         return example.check(), example.pid

@@ -7,7 +7,11 @@ instance name unique to the test.
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -312,14 +316,29 @@ def test_network_actor_zeroconf(unique_name):
 
 # -- the main job: registry node, mDNS publication, discovery -------------------
 
-def test_demo():
-    lines, pid = run('demo.py', timeout=120)
+ISOLATED_NET = Path('/work/shared/isolated-net')
+
+
+def isolated_net_works() -> bool:
+    """Whether ``isolated-net`` can make a private network namespace here."""
+    if os.geteuid() != 0 or not shutil.which('unshare') or not ISOLATED_NET.exists():
+        return False
+    try:
+        return subprocess.run([str(ISOLATED_NET), 'true'], timeout=10,
+                              capture_output=True).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def check_demo(lines: list[str], pid: int, bind: str) -> None:
+    """The demo's output: who listened where, what was found and called."""
     text = '\n'.join(lines)
-    node_port = re.fullmatch(r'registry node listening on 127\.0\.0\.1:(\d+)',
+    bind = re.escape(bind)
+    node_port = re.fullmatch(rf'registry node listening on {bind}:(\d+)',
                              lines[0]).group(1)
 
-    workers = dict(re.findall(r'^publisher: worker (\d+) listening on '
-                              r'127\.0\.0\.1:(\d+), published and registered$',
+    workers = dict(re.findall(rf'^publisher: worker (\d+) listening on '
+                              rf'{bind}:(\d+), published and registered$',
                               text, re.MULTILINE))
     assert len(workers) == 2 and pid not in map(int, workers), text
     assert 'publisher: ready' in lines
@@ -340,3 +359,20 @@ def test_demo():
 
     assert lines[-2:] == ['publisher: stopped, adverts withdrawn',
                           'registry node stopped']
+
+
+def test_demo():
+    # Loopback only: the loopback guard fails any zeroconf on another interface.
+    lines, pid = run('demo.py', timeout=120)
+    check_demo(lines, pid, bind='127.0.0.1')
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(not isolated_net_works(),
+                    reason='needs root and unshare for a private network namespace')
+def test_demo_lan_in_private_network_namespace():
+    # --lan listens on 0.0.0.0 and multicasts on every interface: run it
+    # where the only interface is a private loopback.
+    lines, pid = run('demo.py', '--lan', timeout=120, prefix=[str(ISOLATED_NET)],
+                     env={'UACTOR_TEST_NETNS': '1'})
+    check_demo(lines, pid, bind='0.0.0.0')
