@@ -163,3 +163,12 @@ class SelfRegistering(uactor.Actor):
 
     def getpid(self) -> int:
         return os.getpid()
+
+
+class WildcardWorker(uactor.Actor):
+    """A Worker bound to every interface (only inside a private netns)."""
+
+    _options_ = {"address": ("0.0.0.0", 0), "authkey": KEY}
+
+    def getpid(self) -> int:
+        return os.getpid()

@@ -17,9 +17,12 @@ import pytest
 import registry
 import uactor
 from tests.conftest import wait_until
-from tests.registry.actors import KEY, Worker, serve_registered_worker
+from tests.registry.actors import KEY, WildcardWorker, Worker, serve_registered_worker
 
 ROOT = Path(__file__).resolve().parents[2]
+
+#: Only a private network namespace (loopback alone) may see 0.0.0.0 binds.
+ISOLATED = [name for _, name in socket.if_nameindex()] == ["lo"]
 
 #: Seconds the node may take to print its ready line or to exit.
 STARTUP_TIMEOUT = 30.0
@@ -223,6 +226,23 @@ def test_heartbeats_re_register_with_a_restarted_node():
             handle.close()
     assert status == 0
     assert f"unregistered {host}:{port}" in stderr
+
+
+@pytest.mark.skipif(not ISOLATED, reason="binds 0.0.0.0: runs only inside a "
+                                         "private network namespace")
+def test_lan_node_and_wildcard_actor_inside_a_private_namespace():
+    with running_node("--host", "0.0.0.0") as (proc, address), \
+            WildcardWorker() as worker:
+        assert address[0] == "0.0.0.0"
+        node = ("127.0.0.1", address[1])
+        port = worker.connection_address[1]
+        with registry.register_actor(node, worker, authkey=KEY) as handle:
+            assert handle.address == ("127.0.0.1", port)  # the route to the node
+            assert handle.bind_address == ("0.0.0.0", port)
+            with registry.connect_actor(node, WildcardWorker, KEY) as proxy:
+                assert proxy.getpid() == worker.getpid()
+        proc.terminate()
+        assert _finish(proc)[0] == 0
 
 
 # -- refusing to run ------------------------------------------------------------

@@ -81,9 +81,9 @@ def test_default_ttl_comes_from_the_registry(worker):
 
 
 def test_heartbeats_keep_the_entry_alive_beyond_its_ttl(reg, worker):
-    with registry.register_actor(reg, worker, ttl=0.3):
-        # 6 renewals take at least 0.5 s: well past the 0.3 s lease.
-        assert wait_until(lambda: reg.stats()["renewed"] >= 6, timeout=10)
+    with registry.register_actor(reg, worker, ttl=1.0):
+        # 4 renewals, one every third of the lease, take at least 1.33 s.
+        assert wait_until(lambda: reg.stats()["renewed"] >= 4, timeout=15)
         assert reg.pick("Worker") == worker.connection_address
     assert reg.addresses("Worker") == []
 
@@ -97,7 +97,7 @@ def test_heartbeat_re_registers_an_entry_the_registry_forgot(reg, worker):
 
 def test_actor_shutdown_unregisters_without_waiting_for_the_ttl(reg):
     actor = Worker()
-    handle = registry.register_actor(reg, actor, ttl=0.6)
+    handle = registry.register_actor(reg, actor, ttl=1.5)
     try:
         actor.shutdown()
         assert wait_until(lambda: handle.closed, timeout=10)
