@@ -92,7 +92,9 @@ class Registry(uactor.Actor):
         ttl = check_ttl(default_ttl)
         if ttl is None:
             raise TypeError("default_ttl must be a number of seconds, not None")
-        if not 0 < sweep_interval <= 3600:
+        if (isinstance(sweep_interval, bool)
+                or not isinstance(sweep_interval, (int, float))
+                or not 0 < sweep_interval <= 3600):
             raise ValueError(
                 f"sweep_interval must be within (0, 3600] seconds, "
                 f"got {sweep_interval!r}"

@@ -173,3 +173,14 @@ def test_remote_shutdown_sets_the_event_but_only_the_owner_stops_the_process(reg
     remote.shutdown()
     assert reg.wait(5) is True
     assert reg.pick() is None  # still serving: only the owner ends it
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"default_ttl": -1}, registry.InvalidAddressError),
+    ({"default_ttl": None}, TypeError),
+    ({"sweep_interval": 0}, ValueError),
+    ({"sweep_interval": "1"}, ValueError),
+])
+def test_bad_registry_settings_fail_at_start(kwargs, error):
+    with pytest.raises(error):
+        start_registry(**kwargs)
