@@ -32,6 +32,7 @@ pytestmark = [
 REMOTE_HOST = textwrap.dedent("""
     import socket, subprocess, sys, time
     sys.path.insert(0, {root!r})
+    print("in namespace", flush=True)  # the veth may be moved here from now on
     deadline = time.monotonic() + 20
     while {peer!r} not in [name for _, name in socket.if_nameindex()]:
         if time.monotonic() > deadline:
@@ -63,6 +64,7 @@ def test_capture_routes_wildcard_tokens_to_the_remote_host():
          REMOTE_HOST.format(root=ROOT, peer=peer_if, remote=remote)],
         stdout=subprocess.PIPE, text=True)
     try:
+        assert host.stdout.readline() == "in namespace\n"
         run("ip", "link", "add", local_if, "type", "veth", "peer", "name", peer_if,
             "netns", str(host.pid))
         run("ip", "addr", "add", f"{local}/24", "dev", local_if)
