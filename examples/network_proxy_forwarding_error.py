@@ -4,12 +4,14 @@ Run (from examples/)::
 
     python network_proxy_forwarding_error.py
 
-Prints (the message text may vary)::
+Prints (the address varies)::
 
-    AuthkeyError: ...
+    AuthkeyError: received a proxy to 'actor' at ... whose authkey this process
+    does not know; connect to that actor first with ActorClass.connect(...)
 """
-import uactor
 from network_proxy_forwarding import MyActor
+
+import uactor
 
 if __name__ == '__main__':
     with MyActor() as actor:
@@ -17,4 +19,4 @@ if __name__ == '__main__':
             my_other_actor = actor.my_other_actor
         except uactor.AuthKeyError as e:
             print(f'{type(e).__name__}: {e}')
-            # AuthkeyError: ...
+            # AuthkeyError: received a proxy to 'actor' at ... whose authkey ...

@@ -8,10 +8,11 @@ Run (from examples/)::
 
     python result_proxies.py
 
-Prints (the proxy class may be uactor's own subclass of ListProxy)::
+Prints (uActor 0.1.1 printed multiprocessing's ``ListProxy`` class here;
+uactor's proxy classes are its own, one per typeid)::
 
-    <class 'multiprocessing.managers.ListProxy'> list [1, 2, 3]
-    <class 'multiprocessing.managers.ListProxy'> list [1, 2, 3]
+    <class 'uactor.Proxy[list]'> list [1, 2, 3]
+    <class 'uactor.Proxy[list]'> list [1, 2, 3]
 """
 import uactor
 
@@ -34,8 +35,8 @@ if __name__ == '__main__':
 
         proxy = actor.get_declarative_proxy_to_data()
         print(type(proxy), uactor.typeid(proxy), list(proxy))
-        # <class 'multiprocessing.managers.ListProxy'> list [1, 2, 3]
+        # <class 'uactor.Proxy[list]'> list [1, 2, 3]
 
         proxy = actor.get_serialized_proxy_to_data()
         print(type(proxy), uactor.typeid(proxy), list(proxy))
-        # <class 'multiprocessing.managers.ListProxy'> list [1, 2, 3]
+        # <class 'uactor.Proxy[list]'> list [1, 2, 3]

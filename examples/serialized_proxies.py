@@ -4,10 +4,11 @@ Run (from examples/)::
 
     python serialized_proxies.py
 
-Prints (the proxy class may be uactor's own subclass of ListProxy)::
+Prints (uActor 0.1.1 printed multiprocessing's ``ListProxy`` class here;
+uactor's proxy classes are its own, one per typeid)::
 
     <class 'list'> [1, 2, 3]
-    <class 'multiprocessing.managers.ListProxy'> [1, 2, 3]
+    <class 'uactor.Proxy[list]'> [1, 2, 3]
 """
 import uactor
 
@@ -30,4 +31,4 @@ if __name__ == '__main__':
 
         proxy = actor.get_data(as_proxy=True)
         print(type(proxy), list(proxy))
-        # <class 'multiprocessing.managers.ListProxy'> [1, 2, 3]
+        # <class 'uactor.Proxy[list]'> [1, 2, 3]
