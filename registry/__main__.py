@@ -261,7 +261,8 @@ def _serve(args: argparse.Namespace) -> int:
         host, port = node.connection_address
         publication = _advertise(node, args.host, addresses, args.advertise, authkey)
         print(f"registry listening on {_format_address(host, port)}", flush=True)
-        logger.info("default lease %g s", ttl)
+        logger.info("serving on %s, default lease %g s",
+                    _format_address(host, port), ttl)
         while not stop.is_set():
             if node.wait(_POLL_INTERVAL):
                 logger.info("remote shutdown requested; stopping")
