@@ -93,7 +93,7 @@ class Budget:
 # machine a neighbour's time slice then spoils a few samples, which the median
 # ignores, instead of shifting a few long ones.
 QUICK = Budget(latency_samples=150, latency_batch=20, throughput_samples=7,
-               throughput_calls=300, payload_samples=8, coldstart_samples=12,
+               throughput_calls=300, payload_samples=5, coldstart_samples=12,
                memory_samples=2)
 FULL = Budget(latency_samples=600, latency_batch=50, throughput_samples=25,
               throughput_calls=2000, payload_samples=40, coldstart_samples=60,
