@@ -14,9 +14,12 @@ Groups (``python -m bench --only GROUP``):
     ``Registry.register_entry()`` of a new address with a lease (ops/s), the
     call the helpers' heartbeats make, same clients and sizes.
 
-The registry actor runs in its own process; client processes are forked and
-released together by an event, and the clock runs from that release until the
-last one reports.  Every loop is bounded by the budget below.
+The registry actors (one per size) run in their own processes and are sampled
+in turn, order rotated every round, so drift on the machine hits both sizes
+alike.  Client processes are forked and released together by an event; the
+clock runs from that release until the last one reports.  Registrations use
+fresh addresses, removed again between samples, so sizes stay as stated.
+Every loop is bounded by the budget below.
 """
 from __future__ import annotations
 
@@ -26,7 +29,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench._harness import group_selected, make_row, progress, target, time_batch
+from bench._harness import (
+    gc_paused,
+    group_selected,
+    make_row,
+    progress,
+    target,
+    time_batch,
+)
 
 GROUPS = ("registry-table", "registry-pick", "registry-register")
 
@@ -70,40 +80,56 @@ def _addresses(count: int, first_octet: int = 10) -> list[tuple[str, int]]:
 # In-process data structure
 # --------------------------------------------------------------------------
 
-def _table_contenders(size: int, fresh_count: int) -> dict[str, Callable[[], Any]]:
-    """Operations on a Table holding ``size`` entries, by row name."""
+def _timed_new_registrations(table: Any, fresh: list[tuple[str, int]]) -> float:
+    """Seconds per registration of ``fresh`` addresses, removed again after
+    (untimed), so the table keeps its size from one sample to the next."""
+    with gc_paused():
+        start = time.perf_counter()
+        for address in fresh:
+            table.add(address, name="bench", ttl=TTL)
+        elapsed = time.perf_counter() - start
+    for address in fresh:
+        table.remove(address)
+    return elapsed / len(fresh)
+
+
+def _table_samplers(size: int, batch: int) -> dict[str, Callable[[], float]]:
+    """One sampler per operation on a Table of ``size`` entries, by row name."""
     from registry._table import Table
 
     table = Table()
     for address in _addresses(size):
         table.add(address, name="bench", ttl=TTL)
     known = _addresses(size)[size // 2]
-    fresh = iter(_addresses(fresh_count, 11))
+    fresh = _addresses(batch, 11)
     return {
-        "pick": lambda: table.pick("bench"),
-        "renew (known address)": lambda: table.add(known, name="bench", ttl=TTL),
-        "register (new address)": lambda: table.add(next(fresh), name="bench",
-                                                    ttl=TTL),
+        "pick": lambda: time_batch(lambda: table.pick("bench"), batch),
+        "renew (known address)": lambda: time_batch(
+            lambda: table.add(known, name="bench", ttl=TTL), batch),
+        "register (new address)": lambda: _timed_new_registrations(table, fresh),
     }
 
 
 def bench_table(budget: Budget) -> list[dict]:
     group = "registry-table"
+    samplers = {size: _table_samplers(size, budget.table_batch) for size in SIZES}
+    samples: dict[tuple[int, str], list[float]] = {
+        (size, op): [] for size in SIZES for op in samplers[size]}
+    for round_index in range(budget.table_samples):
+        # Sizes sampled in turn, order rotated, so drift hits both alike.
+        for size in SIZES[round_index % 2:] + SIZES[:round_index % 2]:
+            for op, sampler in samplers[size].items():
+                samples[size, op].append(sampler())
     rows: list[dict] = []
-    for size in SIZES:
-        contenders = _table_contenders(
-            size, budget.table_samples * budget.table_batch + 1)
-        for op, call in contenders.items():
-            samples = [time_batch(call, budget.table_batch)
-                       for _ in range(budget.table_samples)]
-            extra: dict[str, Any] = {}
-            if size == SIZES[-1]:
-                # 1000x the entries: O(n) would cost ~1000x; cache misses
-                # alone may cost a little, hence 2x.
-                extra["targets"] = [target(f"{op}, {SIZES[0]} entries", "<=", 2.0,
-                                           "O(1): <= 2x the 10-entry cost")]
-            rows.append(make_row(group, f"{op}, {size} entries", samples, "us",
-                                 "in-process Table, no IPC", scale=1e6, **extra))
+    for (size, op), values in samples.items():
+        extra: dict[str, Any] = {}
+        if size == SIZES[-1]:
+            # 1000x the entries: O(n) would cost ~1000x; cache misses alone
+            # may cost a little, hence 2x.
+            extra["targets"] = [target(f"{op}, {SIZES[0]} entries", "<=", 2.0,
+                                       "O(1): <= 2x the 10-entry cost")]
+        rows.append(make_row(group, f"{op}, {size} entries", values, "us",
+                             "in-process Table, no IPC", scale=1e6, **extra))
     return rows
 
 
@@ -169,56 +195,75 @@ def _registrar(reg: Any, addresses: list[tuple[str, int]]) -> Callable[[], Any]:
     return lambda: register(next(fresh), name="bench", ttl=TTL)
 
 
+def _proxy_sample(ctx: Any, reg: Any, op: str, calls: int, tag: int
+                  ) -> tuple[float, float]:
+    """One single-client and one multi-client rate (ops/s) of ``op`` on ``reg``.
+
+    Registrations use fresh addresses, unregistered again afterwards
+    (untimed), so the registry keeps its size.
+    """
+    if op == "pick":
+        single = 1.0 / time_batch(lambda: reg.pick("bench"), calls)
+    else:
+        fresh = _addresses(calls, 30 + tag % 200)
+        single = 1.0 / time_batch(_registrar(reg, fresh), calls)
+        reg.unregister(*fresh)
+    multi, registered = _multi_client_rate(ctx, reg.connection_address, op, calls)
+    for start in range(0, len(registered), 1000):
+        reg.unregister(*registered[start:start + 1000])
+    return single, multi
+
+
 def bench_proxy(budget: Budget, only_groups: Sequence[str]) -> list[dict]:
     import registry
     import uactor
 
     ctx = multiprocessing.get_context("fork")
-    rows: list[dict] = []
     options = {"address": ("127.0.0.1", 0), "authkey": KEY}
-    for size in SIZES:
-        with uactor.start(registry.Registry, options=options) as reg:
+    ops = [(op, group) for op, group in (("pick", "registry-pick"),
+                                         ("register", "registry-register"))
+           if group in only_groups]
+    rates: dict[tuple[str, int, int], list[float]] = {
+        (op, size, clients): [] for op, _ in ops for size in SIZES
+        for clients in (1, CLIENTS)}
+    registries = {}
+    try:
+        for size in SIZES:
+            reg = registries[size] = uactor.start(registry.Registry, options=options)
             base = _addresses(size)
             for start in range(0, size, 1000):  # bounded message sizes
                 reg.register(*base[start:start + 1000], name="bench", ttl=TTL)
-            address = reg.connection_address
-            for op, group in (("pick", "registry-pick"),
-                              ("register", "registry-register")):
-                if group not in only_groups:
-                    continue
-                progress(f"{group}: {size} entries")
-                single: list[float] = []
-                multi: list[float] = []
-                for sample in range(budget.proxy_samples):
-                    fresh = _addresses(budget.proxy_calls, 30 + sample % 200)
-                    if op == "pick":
-                        elapsed = time_batch(lambda: reg.pick("bench"),
-                                             budget.proxy_calls)
-                    else:
-                        elapsed = time_batch(_registrar(reg, fresh), budget.proxy_calls)
-                        reg.unregister(*fresh)
-                    single.append(1.0 / elapsed)
-                    rate, registered = _multi_client_rate(ctx, address, op,
-                                                          budget.proxy_calls)
-                    for start in range(0, len(registered), 1000):
-                        reg.unregister(*registered[start:start + 1000])
-                    multi.append(rate)
-                assert reg.stats()["entries"] == size  # nothing left behind
-                what = "picks" if op == "pick" else "new registrations (ttl)"
-                for clients, samples in ((1, single), (CLIENTS, multi)):
-                    extra: dict[str, Any] = {}
-                    if size == SIZES[-1]:
-                        extra["targets"] = [target(
-                            f"{clients} client{'s' if clients > 1 else ''}, "
-                            f"{SIZES[0]} entries", ">=", 0.75,
-                            "flat: >= 0.75x the 10-entry rate")]
-                    rows.append(make_row(
-                        group,
-                        f"{clients} client{'s' if clients > 1 else ''}, {size} entries",
-                        samples, "ops/s",
-                        f"{what} over TCP loopback; "
-                        f"{'one thread' if clients == 1 else f'{clients} processes'}",
-                        **extra))
+        for round_index in range(budget.proxy_samples):
+            progress(f"registry-pick/register: round {round_index + 1} of "
+                     f"{budget.proxy_samples}")
+            # Both sizes in every round, order rotated: drift hits both alike.
+            for size in SIZES[round_index % 2:] + SIZES[:round_index % 2]:
+                for op, _ in ops:
+                    single, multi = _proxy_sample(ctx, registries[size], op,
+                                                  budget.proxy_calls, round_index)
+                    rates[op, size, 1].append(single)
+                    rates[op, size, CLIENTS].append(multi)
+        for size, reg in registries.items():
+            if reg.stats()["entries"] != size:
+                raise RuntimeError("the benchmark left entries behind")
+    finally:
+        for reg in registries.values():
+            reg.shutdown()
+    rows: list[dict] = []
+    for op, group in ops:
+        what = "picks" if op == "pick" else "new registrations (ttl)"
+        for size in SIZES:
+            for clients in (1, CLIENTS):
+                who = "1 client" if clients == 1 else f"{clients} clients"
+                how = "one thread" if clients == 1 else f"{clients} processes"
+                extra: dict[str, Any] = {}
+                if size == SIZES[-1]:
+                    extra["targets"] = [target(
+                        f"{who}, {SIZES[0]} entries", ">=", 0.75,
+                        "flat: >= 0.75x the 10-entry rate")]
+                rows.append(make_row(group, f"{who}, {size} entries",
+                                     rates[op, size, clients], "ops/s",
+                                     f"{what} over TCP loopback; {how}", **extra))
     return rows
 
 
