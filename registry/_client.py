@@ -9,7 +9,6 @@ returns a connected proxy, skipping dead entries.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import multiprocessing.util
 import os
@@ -85,13 +84,6 @@ def _is_unspecified(host: str) -> bool:
     return host in _UNSPECIFIED_HOSTS
 
 
-def _is_ipv6(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).version == 6
-    except ValueError:
-        return False
-
-
 def local_address_towards(host: str, port: int = 9) -> str:
     """Return this host's address on the route towards ``host``.
 
@@ -129,7 +121,7 @@ def _advertised_address(bind_address: Address, registry_host: str,
 def _local_probe_address(bind_address: Address) -> Address:
     host, port = bind_address
     if _is_unspecified(host):
-        host = "::1" if _is_ipv6(host) or ":" in host else "127.0.0.1"
+        host = "::1" if ":" in host else "127.0.0.1"
     return host, port
 
 
@@ -182,15 +174,14 @@ def _proxy_address(proxy: Any) -> Address:
 
 
 def _actor_class_name(proxy: Any) -> str:
-    """The qualified name of the actor class behind ``proxy``."""
-    actor_class = getattr(proxy, "_actor_class_", None) or getattr(
-        type(proxy), "_actor_class_", None)
-    if isinstance(actor_class, type):
-        return actor_class.__qualname__
-    qualname = type(proxy).__qualname__
-    for suffix in (".proxy_class", ".Proxy", "Proxy"):
-        if qualname.endswith(suffix) and len(qualname) > len(suffix):
-            return qualname[: -len(suffix)]
+    """The qualified name of the actor class behind ``proxy``.
+
+    uactor names an actor's proxy class ``<actor qualname>.proxy_class``.
+    """
+    qualname: str = type(proxy).__qualname__
+    suffix = ".proxy_class"
+    if qualname.endswith(suffix) and len(qualname) > len(suffix):
+        return qualname[: -len(suffix)]
     return qualname
 
 
