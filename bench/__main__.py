@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as _datetime
 import json
+import multiprocessing
 import sys
 import time
 from collections.abc import Sequence
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="time limit per area worker (default: "
                              f"{_harness.WORKER_TIMEOUT_QUICK:.0f} s quick, "
                              f"{_harness.WORKER_TIMEOUT:.0f} s full)")
+    parser.add_argument("--start-method", choices=("fork", "spawn", "forkserver"),
+                        help="multiprocessing start method for every server "
+                             "process (default: the platform's)")
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 1 if any area failed")
     parser.add_argument("--worker", metavar="AREA", help=argparse.SUPPRESS)
@@ -71,6 +75,8 @@ def _list_areas() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     only = _split_tokens(args.only) or None
+    if args.start_method:
+        multiprocessing.set_start_method(args.start_method, force=True)
     if args.worker:
         if not args.out:
             build_parser().error("--worker needs --out")
@@ -102,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for area, area_only in plan:
         _harness.progress(f"running bench_{area}"
                           + (f" (only {', '.join(area_only)})" if area_only else ""))
-        outcome = _harness.run_area_worker(area, args.quick, area_only, timeout)
+        outcome = _harness.run_area_worker(area, args.quick, area_only, timeout,
+                                           args.start_method)
         rows += outcome["rows"]
         errors += outcome["errors"]
         areas_run[area] = {"seconds": round(outcome["seconds"], 3),

@@ -502,7 +502,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def run_area_worker(area: str, quick: bool, only: Sequence[str] | None,
-                    timeout: float) -> dict[str, Any]:
+                    timeout: float, start_method: str | None = None
+                    ) -> dict[str, Any]:
     """Run one area in a fresh worker process (own session), bounded in time.
 
     Whatever the worker prints goes to our stderr as it comes (progress
@@ -515,6 +516,8 @@ def run_area_worker(area: str, quick: bool, only: Sequence[str] | None,
         cmd = [sys.executable, "-m", "bench", "--worker", area, "--out", out]
         if quick:
             cmd.append("--quick")
+        if start_method:
+            cmd += ["--start-method", start_method]
         for token in only or ():
             cmd += ["--only", token]
         env = dict(os.environ)
