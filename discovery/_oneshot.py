@@ -29,7 +29,7 @@ log = logging.getLogger("discovery")
 MDNS_GROUP, MDNS_PORT = "224.0.0.251", 5353
 
 #: How long the one-shot sockets listen for answers (s).
-ANSWER_WINDOW = 1.0
+ANSWER_WINDOW = 2.0
 
 #: Largest datagram read (bytes): mDNS packets stay under 9000 (RFC 6762 §17).
 MAX_PACKET = 9000

@@ -1,10 +1,11 @@
 """A publisher process for the discovery tests.
 
-``python -m tests.discovery.publisher CLASS [--unsigned] [--name N] [--host H]``
-starts an actor of ``tests.discovery.actors.CLASS``, publishes it on
-127.0.0.1 and prints one JSON line (``pid``, ``actor_pid``, ``instance``,
-``port``); then it waits until its stdin closes (or it is killed), closes the
-publication and shuts the actor down.
+``python -m tests.discovery.publisher CLASS [--unsigned] [--name N] [--host H]
+[--interface ADDRESS] [--register]`` starts an actor of
+``tests.discovery.actors.CLASS`` bound to H (default 127.0.0.1), publishes it
+on ADDRESS (default 127.0.0.1) and prints one JSON line (``pid``,
+``instance``, ``port``); then it waits until its stdin closes (or it is
+killed), closes the publication and shuts the actor down.
 """
 from __future__ import annotations
 
@@ -24,12 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name")
     parser.add_argument("--role", default="actor")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--interface", default="127.0.0.1")
+    parser.add_argument("--register", action="store_true")
     args = parser.parse_args(argv)
     actor_class = getattr(actors, args.actor_class)
     options = {"address": (args.host, 0), "authkey": actors.AUTHKEY}
     with uactor.start(actor_class, options=options) as actor, discovery.publish(
-            actor, name=args.name, role=args.role, interfaces=actors.LOOPBACK,
-            authkey=None if args.unsigned else actors.AUTHKEY) as publication:
+            actor, name=args.name, role=args.role, interfaces=[args.interface],
+            authkey=None if args.unsigned else actors.AUTHKEY,
+            register=args.register) as publication:
         print(json.dumps({"pid": actor_pid_of(actor), "instance": publication.instance,
                           "port": publication.port}), flush=True)
         sys.stdin.read()  # until the test closes our stdin

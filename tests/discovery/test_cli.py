@@ -27,7 +27,7 @@ def test_json_lists_the_advertised_actors(unique_name):
     with Echo() as actor, discovery.publish(actor, name=unique_name,
                                             interfaces=LOOPBACK,
                                             properties={"zone": "b"}) as publication:
-        result = run_cli("--json", "--interface", "127.0.0.1", "--timeout", "1",
+        result = run_cli("--json", "--interface", "127.0.0.1", "--timeout", "2",
                          "--name", unique_name)
     assert result.returncode == 0, result.stderr
     entries = json.loads(result.stdout)
@@ -46,7 +46,7 @@ def test_json_lists_the_advertised_actors(unique_name):
 def test_table_with_verification(unique_name):
     with Echo() as actor, discovery.publish(actor, name=unique_name,
                                             interfaces=LOOPBACK, authkey=AUTHKEY):
-        result = run_cli("-i", "127.0.0.1", "-t", "1.5", "--name", unique_name,
+        result = run_cli("-i", "127.0.0.1", "-t", "2", "--name", unique_name,
                          "--verify", env={"UACTOR_AUTHKEY": AUTHKEY.decode()})
     assert result.returncode == 0, result.stderr
     header, row = result.stdout.splitlines()
