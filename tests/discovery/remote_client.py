@@ -1,5 +1,6 @@
-"""The client host of the multi-host test: ``python -m tests.discovery.remote_client ADDRESS``.
+"""The client host of the multi-host test.
 
+``python -m tests.discovery.remote_client ADDRESS``:
 Finds the registry node and a ``Holder`` actor over mDNS on interface
 ADDRESS, calls them, and prints what it saw as one JSON line.
 """
@@ -9,9 +10,8 @@ import json
 import sys
 import time
 
-import registry
-
 import discovery
+import registry
 from tests.discovery.actors import AUTHKEY, Holder
 
 TIMEOUT = 20.0
