@@ -153,6 +153,9 @@ class Example:
         """Stop the script as Ctrl-C would, then clean up; return its status."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
+            # one Ctrl-C, then time to clean up; close() escalates after that
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(STEP_TIMEOUT)
         self.close()
         return self.proc.returncode
 
