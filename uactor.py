@@ -416,9 +416,10 @@ class _AddressState:
     ``idents`` the objects at that address this process holds references to.
     """
 
-    __slots__ = ("local", "idents")
+    __slots__ = ("local", "idents", "incarnation")
 
-    def __init__(self) -> None:
+    def __init__(self, incarnation: Optional[str] = None) -> None:
+        self.incarnation = incarnation
         self.local = mp_util.ForkAwareLocal()
         self.idents: set = mp_managers.ProcessLocalSet()
 
@@ -427,12 +428,23 @@ _address_states: dict = {}
 _address_states_lock = threading.Lock()
 
 
-def _address_state(address: _Address) -> _AddressState:
-    try:
-        return _address_states[address]
-    except KeyError:
-        with _address_states_lock:
-            return _address_states.setdefault(address, _AddressState())
+def _address_state(address: _Address, incarnation: Optional[str] = None) -> _AddressState:
+    """Connection state for ``address``; a new server there gets a fresh one.
+
+    Connections cached for an earlier actor at the same address are dead: new
+    proxies must not inherit them (old proxies keep their old state).
+    """
+    state = _address_states.get(address)
+    if state is not None and (incarnation is None or state.incarnation in (None, incarnation)):
+        if incarnation is not None:
+            state.incarnation = incarnation
+        return state
+    with _address_states_lock:
+        state = _address_states.get(address)
+        if state is None or (incarnation is not None
+                             and state.incarnation not in (None, incarnation)):
+            state = _address_states[address] = _AddressState(incarnation)
+        return state
 
 
 def _release_reference(token: Any, authkey: bytes, serializer: str, state: Any,
@@ -908,6 +920,8 @@ class _ActorServer(mp_managers.Server):
         super().__init__(registry, address, authkey, serializer)
         self.id_to_obj = {}
         self.serializer_name = serializer
+        #: Tells this server from an earlier one at the same address.
+        self.incarnation = os.urandom(8).hex()
         self.actor: Any = None
         self.actor_ident: Optional[str] = None
         self.owner_released = False
@@ -1130,7 +1144,7 @@ class _ActorServer(mp_managers.Server):
         ident, exposed = self.register_object(self.actor, "actor")
         kind = type(self.actor)
         lineage = [f"{k.__module__}:{k.__qualname__}" for k in kind.__mro__]
-        return [ident, list(exposed), self.address, lineage]
+        return [ident, list(exposed), self.address, lineage, self.incarnation]
 
     def accept_connection(self, c: Any, name: str) -> None:
         """Serve this connection's method calls until it closes."""
@@ -1274,7 +1288,7 @@ def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
         writer.send(("#RAISE", (exc, traceback.format_exc())))
         writer.close()
         sys.exit(1)
-    writer.send(("#RETURN", server.address))
+    writer.send(("#RETURN", (server.address, server.incarnation)))
     writer.close()
     server.serve_forever()
 
@@ -1346,7 +1360,8 @@ class ActorManager(mp_managers.BaseManager):
         if kind != "#RETURN":
             process.join(_STOP_TIMEOUT)
             _raise_remote(kind, result)
-        self._address = result
+        self._address, incarnation = result
+        _address_state(self._address, incarnation)
         self._process = process
         self._owned = True
         self._state.value = _State.STARTED
@@ -1454,6 +1469,24 @@ def _own_public_names(cls: type) -> list:
             names.update(dict.fromkeys(
                 name for name in vars(klass) if not name.startswith("_")))
     return [name for name in names if name not in vars(Actor)]
+
+
+_MAIN_MODULES = ("__main__", "__mp_main__")
+
+
+def _is_same_class(cls: type, lineage: Sequence[str]) -> bool:
+    """Whether ``cls`` is in a remote actor's class lineage (``module:qualname``).
+
+    A class defined in a script run as ``__main__`` is the same class as the
+    one clients import from that script's module: qualnames then decide.
+    """
+    for entry in lineage:
+        module, _, qualname = entry.partition(":")
+        if qualname == cls.__qualname__ and (
+                module == cls.__module__
+                or module in _MAIN_MODULES or cls.__module__ in _MAIN_MODULES):
+            return True
+    return False
 
 
 def _check_proxies(cls: type) -> None:
@@ -1654,12 +1687,14 @@ class Actor:
         manager = cls.manager_class(address=address, authkey=authkey,
                                     serializer=serializer, timeout=timeout)
         manager.connect()
-        ident, exposed, bind_address, lineage = manager._server_request("connect_actor")
-        wanted = f"{cls.__module__}:{cls.__qualname__}"
-        if cls is not Actor and wanted not in lineage:
+        ident, exposed, bind_address, lineage, incarnation = \
+            manager._server_request("connect_actor")
+        if cls is not Actor and not _is_same_class(cls, lineage):
             _request_once(address, bytes(manager._authkey), serializer, "decref", (ident,))
             raise ProxyError(f"the actor at {_describe(address)} is a {lineage[0]}, "
-                             f"not a {wanted}; connect with its class")
+                             f"not a {cls.__module__}:{cls.__qualname__}; "
+                             "connect with its class")
+        _address_state(address, incarnation)
         route = _Route(address, bytes(manager._authkey), manager)
         for captured_address in (address, _normalize_address(bind_address), *captured):
             _routes[captured_address] = route

@@ -187,3 +187,60 @@ def test_capture_translates_wildcard_addresses_of_forwarded_proxies():
         partner = client.get_partner()
         assert partner._token.address == ("127.0.0.1", partner_port)
         assert partner.getpid() != actor.getpid()
+
+
+def test_a_new_actor_at_the_same_address_gets_fresh_connections():
+    first = NetworkActor()
+    address = first.connection_address
+    assert NetworkActor.connect(address, b"SECRET").getpid() == first.getpid()
+    first.shutdown()
+    second = uactor.start(NetworkActor, options={"address": address})
+    try:
+        assert NetworkActor.connect(address, b"SECRET").getpid() == second.getpid()
+    finally:
+        second.shutdown()
+
+
+SCRIPT_SERVER = '''
+import os, sys, time, uactor
+
+class ScriptActor(uactor.Actor):
+    _options_ = {"address": ("127.0.0.1", 0), "authkey": b"SECRET"}
+    def getpid(self):
+        return os.getpid()
+
+if __name__ == "__main__":
+    with ScriptActor() as actor:
+        print(actor.connection_address[1], actor.getpid(), flush=True)
+        sys.stdin.readline()
+'''
+
+
+def test_connect_with_the_class_imported_from_a_script_running_as_main(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "script_actor.py").write_text(SCRIPT_SERVER)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root}
+    server = subprocess.Popen([sys.executable, "script_actor.py"], cwd=tmp_path, env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port, pid = map(int, server.stdout.readline().split())
+        sys.path.insert(0, str(tmp_path))
+        try:
+            from script_actor import ScriptActor
+
+            assert ScriptActor.connect(("127.0.0.1", port), b"SECRET").getpid() == pid
+        finally:
+            sys.path.remove(str(tmp_path))
+            sys.modules.pop("script_actor", None)
+        server.stdin.write("\n")
+        server.stdin.flush()
+        assert server.wait(30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        server.stdin.close()
+        server.stdout.close()

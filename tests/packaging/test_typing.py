@@ -16,11 +16,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 @pytest.mark.skipif(shutil.which("stubgen") is None, reason="mypy's stubgen not installed")
 def test_stub_package_matches_the_module(tmp_path):
-    subprocess.run(["stubgen", str(ROOT / "uactor.py"), "-o", str(tmp_path)],
+    subprocess.run(["stubgen", "--include-private", str(ROOT / "uactor.py"), "-o", str(tmp_path)],
                    check=True, capture_output=True, timeout=60)
     generated = (tmp_path / "uactor.pyi").read_text()
     shipped = (ROOT / "uactor-stubs" / "__init__.pyi").read_text()
-    assert shipped == generated, "regenerate: stubgen uactor.py -o /tmp/s && " \
+    assert shipped == generated, "regenerate: stubgen --include-private uactor.py -o /tmp/s && " \
         "cp /tmp/s/uactor.pyi uactor-stubs/__init__.pyi"
 
 
