@@ -22,8 +22,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
 
-import ifaddr
-
 __all__ = [
     "SERVICE_TYPE",
     "BadAdvertError",
@@ -304,6 +302,8 @@ def host_addresses(interfaces: InterfacesType, bind_host: str) -> list[str]:
     """
     if bind_host not in UNSPECIFIED_HOSTS:
         return [bind_host]
+    import ifaddr  # only now: it loads ctypes, and most callers never need it
+
     want_v6 = bind_host == "::"
     adapters = ifaddr.get_adapters()
     found: list[str] = []

@@ -6,7 +6,6 @@ at each); if the core grows public accessors, only this module changes.
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +31,8 @@ def version() -> str:
     found = getattr(uactor, "__version__", None)
     if isinstance(found, str):
         return found
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("uactor")
     except importlib.metadata.PackageNotFoundError:
