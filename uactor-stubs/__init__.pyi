@@ -1,6 +1,8 @@
 import contextlib
 import multiprocessing
 import multiprocessing.managers as mp_managers
+import multiprocessing.reduction as mp_reduction
+import pickle
 import threading
 import time
 from _typeshed import Incomplete
@@ -25,6 +27,28 @@ class CallTimeoutError(UActorException, TimeoutError): ...
 
 class _RemoteTraceback(Exception):
     def __str__(self) -> str: ...
+_ForkingPickler = mp_reduction.ForkingPickler
+
+class _OutOfBand(tuple):
+    __slots__: Incomplete
+
+class _Pickle5Connection:
+    __slots__: Incomplete
+    _conn: Incomplete
+    _buffers: list
+    _keep: Incomplete
+    _fd: Incomplete
+    fileno: Incomplete
+    poll: Incomplete
+    close: Incomplete
+    send_bytes: Incomplete
+    recv_bytes: Incomplete
+    def __init__(self, conn: Any) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def _keep_out_of_band(self, buffer: pickle.PickleBuffer) -> bool: ...
+    def send(self, obj: Any) -> None: ...
+    def recv(self) -> Any: ...
 
 class _Deadline(threading.local):
     at: float | None

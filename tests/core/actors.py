@@ -308,3 +308,13 @@ class UnpicklableError(Exception):
 class Raiser(uactor.Actor):
     def raise_unpicklable(self):
         raise UnpicklableError("with a lock", threading.Lock())
+
+
+class Sized(uactor.Actor):
+    def size(self, value):
+        return len(memoryview(value).cast("B"))
+
+    def make(self, size):
+        import pickle
+
+        return pickle.PickleBuffer(bytearray(b"x" * size))
