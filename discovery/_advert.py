@@ -451,7 +451,7 @@ def _txt_value(value: object) -> str:
 
 
 def build_txt(*, actor_class: str, name: str, role: str, bind: Address,
-              pid: int, hostname: str, version: str, serializer: str,
+              pid: int | None, hostname: str, version: str, serializer: str,
               properties: Mapping[str, object] | None = None,
               authkey: bytes | None = None) -> dict[str, str]:
     """The TXT properties of an advert (unsigned; see :func:`sign`).
@@ -464,6 +464,8 @@ def build_txt(*, actor_class: str, name: str, role: str, bind: Address,
         "role": role, "bind": format_address(bind), "pid": str(pid),
         "hostname": hostname, "uactor": version, "serializer": serializer,
     }
+    if pid is None:  # not known to the publisher (a connected proxy)
+        del txt["pid"]
     for key, value in (properties or {}).items():
         if not isinstance(key, str) or not key or "=" in key or not key.isascii():
             raise ValueError(f"TXT property key {key!r} must be a non-empty "

@@ -75,6 +75,9 @@ DEAD_ENDPOINT_MEMORY = 60.0
 #: Default time :func:`discover` waits for an answering actor (s).
 DISCOVER_TIMEOUT = 5.0
 
+#: How often a cancellable search checks whether it was cancelled (s).
+CANCEL_POLL = 0.1
+
 Callback = Callable[[Entry], Any]
 
 
@@ -582,7 +585,8 @@ def discover(actor_class: type | None, authkey: bytes, *,
              name: str | None = None, role: str | None = None,
              require_signature: bool | None = None,
              zeroconf: Zeroconf | None = None,
-             _connect_as: type | None = None) -> Any:
+             _connect_as: type | None = None,
+             _cancel: threading.Event | None = None) -> Any:
     """A connected proxy to the first advertised actor that answers.
 
     Browses for adverts of ``actor_class`` (any class importable here when
@@ -608,7 +612,10 @@ def discover(actor_class: type | None, authkey: bytes, *,
         while True:
             with browser._changed:
                 if browser._version == seen_version:
-                    browser._changed.wait(max(0.0, deadline - time.monotonic()))
+                    wait = max(0.0, deadline - time.monotonic())
+                    if _cancel is not None:
+                        wait = min(wait, CANCEL_POLL)
+                    browser._changed.wait(wait)
                 seen_version = browser._version
                 fresh = [entry for entry in catalog.entries.values()
                          if entry.instance.lower() not in tried]
@@ -633,6 +640,8 @@ def discover(actor_class: type | None, authkey: bytes, *,
                     continue
             if time.monotonic() >= deadline:
                 break
+            if _cancel is not None and _cancel.is_set():
+                raise DiscoveryError("discovery was cancelled")
     raise DiscoveryTimeoutError(
         _timeout_message(actor_class, name, role, interfaces, timeout, attempts,
                          rejected), attempts)
@@ -680,7 +689,8 @@ def check_timeout(timeout: object) -> None:
 def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
                   interfaces: InterfacesType = None, name: str | None = None,
                   require_signature: bool | None = None,
-                  zeroconf: Zeroconf | None = None) -> Any:
+                  zeroconf: Zeroconf | None = None,
+                  _cancel: threading.Event | None = None) -> Any:
     """A connected :class:`registry.Registry` proxy to an advertised registry node.
 
     Looks for adverts with role ``'registry'`` (as ``uactor-registry``
@@ -692,4 +702,5 @@ def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
 
     return discover(None, authkey, timeout=timeout, interfaces=interfaces,
                     name=name, role="registry", require_signature=require_signature,
-                    zeroconf=zeroconf, _connect_as=registry.Registry)
+                    zeroconf=zeroconf, _connect_as=registry.Registry,
+                    _cancel=_cancel)

@@ -283,7 +283,8 @@ def publish_address(actor_class: type | str, bind: Address, *,
     """Advertise an actor of ``actor_class`` listening on ``bind``.
 
     The building block of :func:`publish` and :class:`Advertised`, for
-    actors you know by address rather than by proxy.
+    actors you know by address rather than by proxy; ``pid`` is the actor
+    process's id when known.  Other arguments as for :func:`publish`.
     """
     path = actor_class if isinstance(actor_class, str) else class_path(actor_class)
     host, port = str(bind[0]), int(bind[1])
@@ -302,7 +303,7 @@ def publish_address(actor_class: type | str, bind: Address, *,
     if not isinstance(label, str) or not label.strip():
         raise ValueError(f"name must be a non-empty string, not {name!r}")
     txt = build_txt(actor_class=path, name=label, role=role, bind=(host, port),
-                    pid=os.getpid() if pid is None else pid, hostname=hostname,
+                    pid=pid, hostname=hostname,
                     version=_core.version(), serializer=serializer,
                     properties=properties, authkey=authkey)
     server = server_name(hostname, addresses)
@@ -427,7 +428,7 @@ class Advertised:
                 role=settings.get("role", "actor"),
                 interfaces=settings.get("interfaces"),
                 properties=settings.get("properties"), authkey=authkey,
-                serializer=_core.current_serializer())
+                serializer=_core.current_serializer(), pid=os.getpid())
         except Exception:
             log.exception("could not advertise %s at %s", type(self).__qualname__,
                           format_address((address[0], address[1])))

@@ -61,7 +61,7 @@ class RegistryLink:
             try:
                 node = find_registry(self._authkey, timeout=FIND_TIMEOUT,
                                      interfaces=self._interfaces,
-                                     name=self._registry_name)
+                                     name=self._registry_name, _cancel=self._stop)
                 registration = registry.register_actor(
                     node, self._actor, authkey=self._authkey, name=self._name)
             except (DiscoveryError, uactor.UActorException, OSError, EOFError) as exc:

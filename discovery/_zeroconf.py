@@ -83,6 +83,11 @@ class ZeroconfHandle:
     def run(self, coro: Coroutine[Any, Any, T],
             timeout: float = LOOP_CALL_TIMEOUT) -> T:
         """Run ``coro`` on zeroconf's loop and wait (from another thread)."""
+        if self.in_loop():
+            coro.close()
+            raise RuntimeError("discovery's blocking API was called from the "
+                               "zeroconf instance's own event loop; use "
+                               "discovery.aio there")
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(timeout)

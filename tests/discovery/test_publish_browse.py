@@ -249,3 +249,16 @@ def test_publish_refuses_what_it_cannot_advertise(unique_name):
         discovery.discover(Echo, AUTHKEY, interfaces=LOOPBACK, timeout=0)
     with pytest.raises(ValueError, match="authkey"):
         discovery.browse(Echo, interfaces=LOOPBACK, verify=True)
+
+
+def test_connected_proxies_can_be_published_without_a_pid(unique_name):
+    with Echo() as actor:
+        connected = Echo.connect(actor.connection_address, AUTHKEY)
+        with discovery.browse(Echo, name=unique_name, interfaces=LOOPBACK,
+                              authkey=AUTHKEY) as browser, \
+                discovery.publish(connected, name=unique_name, interfaces=LOOPBACK,
+                                  authkey=AUTHKEY):
+            entry = browser.wait_for(lambda entry: entry.alive, timeout=SOON)
+            assert entry is not None and entry.pid is None
+            assert entry.port == actor.connection_address[1]
+        del connected
