@@ -61,7 +61,7 @@ import traceback
 import weakref
 import xmlrpc.client
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Callable, Optional, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, TypeVar, Union
 
 __version__ = "0.2.0.dev0"
 
@@ -97,7 +97,7 @@ _STOP_TIMEOUT = 5.0
 #: garbage collection and at exit, so they must never block for long.
 _RELEASE_TIMEOUT = 2.0
 
-_Address = Union[Tuple[str, int], str, bytes, int]
+_Address = Union[tuple[str, int], str, bytes, int]
 _TActor = TypeVar("_TActor", bound="Actor")
 _TActorProxy = TypeVar("_TActorProxy", bound="ActorProxy")
 
@@ -201,7 +201,7 @@ def _check_serializer(serializer: Any) -> str:
     return serializer
 
 
-def _check_timeout(timeout: Any, name: str = "timeout") -> Optional[float]:
+def _check_timeout(timeout: Any, name: str = "timeout") -> float | None:
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
@@ -350,7 +350,7 @@ def _connect(
     address: _Address,
     authkey: bytes,
     serializer: str = DEFAULT_SERIALIZER,
-    timeout: Optional[float] = None,
+    timeout: float | None = None,
 ) -> Any:
     """Open an authenticated connection to an actor server.
 
@@ -410,7 +410,7 @@ def _raise_remote(kind: str, result: Any) -> None:
     raise ProxyError(f"unexpected reply kind {kind!r} from actor server")
 
 
-def _request(conn: Any, funcname: str, args: tuple = (), kwds: Optional[dict] = None) -> Any:
+def _request(conn: Any, funcname: str, args: tuple = (), kwds: dict | None = None) -> Any:
     """Send one server-level request (create, incref, ...) and return its result."""
     try:
         conn.send((None, funcname, args, kwds or {}))
@@ -430,7 +430,7 @@ def _request_once(
     serializer: str,
     funcname: str,
     args: tuple = (),
-    timeout: Optional[float] = None,
+    timeout: float | None = None,
 ) -> Any:
     conn = _connect(address, authkey, serializer, timeout)
     try:
@@ -453,7 +453,9 @@ def _foreign_payload(exc: BaseException, text: str) -> tuple:
     return ("#FOREIGN", [kind.__module__, kind.__qualname__, str(exc), text])
 
 
-def _rebuild_foreign_exception(module: str, qualname: str, message: str, text: str) -> BaseException:
+def _rebuild_foreign_exception(
+    module: str, qualname: str, message: str, text: str
+) -> BaseException:
     """Rebuild an exception from its type name and message, or a ProxyError."""
     exc: BaseException
     try:
@@ -484,7 +486,7 @@ def _sendable_exc_info(exc_type: Any, exc_value: Any) -> tuple:
 class _Deadline(threading.local):
     """Per-thread deadline set by :func:`deadline` (a ``time.monotonic`` value)."""
 
-    at: Optional[float] = None
+    at: float | None = None
 
 
 _deadline = _Deadline()
@@ -509,7 +511,7 @@ class _AddressState:
 
     __slots__ = ("local", "idents", "incarnation")
 
-    def __init__(self, incarnation: Optional[str] = None) -> None:
+    def __init__(self, incarnation: str | None = None) -> None:
         self.incarnation = incarnation
         self.local = mp_util.ForkAwareLocal()
         self.idents: set = mp_managers.ProcessLocalSet()
@@ -519,7 +521,7 @@ _address_states: dict = {}
 _address_states_lock = threading.Lock()
 
 
-def _address_state(address: _Address, incarnation: Optional[str] = None) -> _AddressState:
+def _address_state(address: _Address, incarnation: str | None = None) -> _AddressState:
     """Connection state for ``address``; a new server there gets a fresh one.
 
     Connections cached for an earlier actor at the same address are dead: new
@@ -574,7 +576,7 @@ class BaseProxy(mp_managers.BaseProxy):
     _isauto = False
 
     def __init__(self, token: Any, serializer: str, manager: Any = None,
-                 authkey: Optional[bytes] = None, exposed: Any = None,
+                 authkey: bytes | None = None, exposed: Any = None,
                  incref: bool = True, manager_owned: bool = False) -> None:
         state = _address_state(token.address)
         self._tls = state.local
@@ -700,7 +702,7 @@ class BaseProxy(mp_managers.BaseProxy):
             return self._adopt_result_proxy(token, exposed)
         _raise_remote(kind, result)
 
-    def _adopt_result_proxy(self, token: Any, exposed: Any) -> "BaseProxy":
+    def _adopt_result_proxy(self, token: Any, exposed: Any) -> BaseProxy:
         """Build the proxy for a result the server registered on our behalf."""
         proxytype = _proxy_type(token.typeid, self)
         result = proxytype(token, self._serializer, manager=self._manager,
@@ -750,11 +752,11 @@ class _Route:
 #: Token address -> route, from :meth:`Actor.connect` (incl. ``capture``).
 _routes: dict = {}
 #: Token address -> owning manager, for actors this process started.
-_owned_managers: "weakref.WeakValueDictionary[Any, ActorManager]" = weakref.WeakValueDictionary()
+_owned_managers: weakref.WeakValueDictionary[Any, ActorManager] = weakref.WeakValueDictionary()
 
 
 def _rebuild_proxy(kind: Any, token: Any, serializer: str, exposed: Any,
-                   authkey: Optional[bytes]) -> BaseProxy:
+                   authkey: bytes | None) -> BaseProxy:
     """Unpickle a proxy: translate its address, find its key, take a reference."""
     manager = None
     route = _routes.get(token.address)
@@ -784,7 +786,7 @@ def _rebuild_proxy(kind: Any, token: Any, serializer: str, exposed: Any,
         ) from exc
 
 
-def _make_proxy_method(name: str, doc: Optional[str] = None) -> Callable:
+def _make_proxy_method(name: str, doc: str | None = None) -> Callable:
     def method(self: BaseProxy, /, *args: Any, **kwargs: Any) -> Any:
         return self._callmethod(name, args, kwargs)
 
@@ -793,7 +795,7 @@ def _make_proxy_method(name: str, doc: Optional[str] = None) -> Callable:
     return method
 
 
-def _make_proxy_attribute(name: str, doc: Optional[str] = None) -> property:
+def _make_proxy_attribute(name: str, doc: str | None = None) -> property:
     def getter(self: BaseProxy) -> Any:
         return self._callmethod(name)
 
@@ -890,14 +892,14 @@ class ActorProxy(BaseProxy):
     process.  Proxies from :meth:`Actor.connect` never do.
     """
 
-    _exposed_: Tuple[str, ...] = ("__enter__", "__exit__", "shutdown")
+    _exposed_: tuple[str, ...] = ("__enter__", "__exit__", "shutdown")
 
     @property
     def connection_address(self) -> _Address:
         """Get connection address to Actor process."""
         return self._token.address
 
-    def _owner_manager(self) -> Optional["ActorManager"]:
+    def _owner_manager(self) -> ActorManager | None:
         manager = self._manager
         if manager is not None and manager._owned:
             return manager
@@ -912,7 +914,7 @@ class ActorProxy(BaseProxy):
         return self._callmethod("__enter__", args, kwargs)
 
     def __exit__(self, exc_type: Any = None, exc_value: Any = None,
-                 exc_tb: Any = None) -> Optional[bool]:
+                 exc_tb: Any = None) -> bool | None:
         """Call Actor.__exit__() method.
 
         When this proxy is the direct result from instanting the *Actor* class,
@@ -970,11 +972,11 @@ class _Serving(threading.local):
     taken its own references, so nothing is freed while in flight.
     """
 
-    held: Optional[list] = None
+    held: list | None = None
 
 
 _serving = _Serving()
-_current_server: Optional["_ActorServer"] = None
+_current_server: _ActorServer | None = None
 _warned_peers: set = set()
 
 
@@ -1014,7 +1016,7 @@ class _ActorServer(mp_managers.Server):
         #: Tells this server from an earlier one at the same address.
         self.incarnation = os.urandom(8).hex()
         self.actor: Any = None
-        self.actor_ident: Optional[str] = None
+        self.actor_ident: str | None = None
         self.owner_released = False
         self.stop_event = threading.Event()
         self._stopping = threading.Lock()
@@ -1184,7 +1186,7 @@ class _ActorServer(mp_managers.Server):
 
     # -- objects and references ---------------------------------------------
 
-    def register_object(self, obj: Any, typeid: str) -> Tuple[str, tuple]:
+    def register_object(self, obj: Any, typeid: str) -> tuple[str, tuple]:
         """Hold ``obj`` under ``typeid`` with one reference; return its ident."""
         try:
             _, exposed, method_to_typeid, _ = self.registry[typeid]
@@ -1210,14 +1212,14 @@ class _ActorServer(mp_managers.Server):
         ident, exposed = self.register_object(obj, typeid)
         return exposed, (typeid, self.address, ident)
 
-    def create(self, c: Any, typeid: str, /, *args: Any, **kwds: Any) -> Tuple[str, tuple]:
+    def create(self, c: Any, typeid: str, /, *args: Any, **kwds: Any) -> tuple[str, tuple]:
         """Create an object from a manager typeid (``manager.list()`` ...)."""
         callable_ = self.registry[typeid][0]
         if callable_ is None or typeid == "actor":
             raise ProxyError(f"typeid {typeid!r} cannot be created remotely")
         return self.register_object(callable_(*args, **kwds), typeid)
 
-    def create_actor(self, c: Any, args: tuple, kwargs: dict) -> Tuple[str, tuple]:
+    def create_actor(self, c: Any, args: tuple, kwargs: dict) -> tuple[str, tuple]:
         """Instantiate the actor (once); the owner holds the first reference."""
         if self.actor is not None:
             raise ProxyError("this actor process already hosts its actor")
@@ -1351,7 +1353,7 @@ def _reap_retired(stop: bool = False) -> None:
         _retired.extend(alive)
 
 
-_exit_hook_pid: Optional[int] = None
+_exit_hook_pid: int | None = None
 
 
 def _ensure_exit_hook() -> None:
@@ -1362,7 +1364,7 @@ def _ensure_exit_hook() -> None:
         mp_util.Finalize(None, _reap_retired, kwargs={"stop": True}, exitpriority=1)
 
 
-def _forget_inherited(manager: "ActorManager") -> None:
+def _forget_inherited(manager: ActorManager) -> None:
     """After fork, the child does not own its parent's actors."""
     manager._owned = False
     manager._process = None
@@ -1397,10 +1399,10 @@ class ActorManager(mp_managers.BaseManager):
     _Server = _ActorServer
     _registry: dict = {}
 
-    def __init__(self, address: Optional[_Address] = None, authkey: Optional[bytes] = None,
+    def __init__(self, address: _Address | None = None, authkey: bytes | None = None,
                  serializer: str = DEFAULT_SERIALIZER, *args: Any,
-                 parent: Optional["ActorManager"] = None,
-                 timeout: Optional[float] = None, **kwargs: Any) -> None:
+                 parent: ActorManager | None = None,
+                 timeout: float | None = None, **kwargs: Any) -> None:
         if address is not None:
             address = _normalize_address(address)
         if authkey is not None:
@@ -1413,12 +1415,12 @@ class ActorManager(mp_managers.BaseManager):
         self._finalizer: Any = None
 
     @classmethod
-    def typeids(cls) -> Tuple[str, ...]:
+    def typeids(cls) -> tuple[str, ...]:
         """Get tuple of typeid of all registered proxies."""
         return tuple(cls._registry)
 
     @property
-    def process(self) -> Optional[multiprocessing.process.BaseProcess]:
+    def process(self) -> multiprocessing.process.BaseProcess | None:
         """Get remote actor process if owned by this manager."""
         return self._process if self._owned else None
 
@@ -1610,10 +1612,10 @@ class Actor:
     """
 
     #: ``ActorManager`` subclass used to initialize the actor process.
-    manager_class: Type[ActorManager] = ActorManager
+    manager_class: type[ActorManager] = ActorManager
 
     #: ``ActorProxy`` subclass used to initialize the actor proxy.
-    proxy_class: Type[ActorProxy] = ActorProxy
+    proxy_class: type[ActorProxy] = ActorProxy
 
     #: Option ``dict`` passed to :attr:`manager_class` (address, authkey,
     #: serializer, ctx, timeout).
@@ -1621,10 +1623,10 @@ class Actor:
 
     #: Methods and properties made available by :attr:`proxy_class`; ``None``
     #: (or undefined) exposes all public ones.  Inheritance-aware.
-    _exposed_: Optional[Tuple[str, ...]] = _BASE_EXPOSED
+    _exposed_: tuple[str, ...] | None = _BASE_EXPOSED
 
     #: ``{typeid: proxy class}`` registered on :attr:`manager_class`.
-    _proxies_: Mapping[str, Type[BaseProxy]] = dict(_BUILTIN_PROXY_TYPES)
+    _proxies_: Mapping[str, type[BaseProxy]] = dict(_BUILTIN_PROXY_TYPES)
 
     #: ``{method name: typeid}``: results wrapped into proxies.
     _method_to_typeid_: Mapping[str, str] = {"__enter__": "actor"}
@@ -1717,7 +1719,7 @@ class Actor:
                                create_method=False)
         return manager_class
 
-    def __new__(cls: Type[_TActor], *args: Any, **kwargs: Any) -> Any:
+    def __new__(cls: type[_TActor], *args: Any, **kwargs: Any) -> Any:
         return start(cls, *args, **kwargs)
 
     def __reduce__(self) -> tuple:
@@ -1728,7 +1730,7 @@ class Actor:
         """Enter context, return actor proxy."""
         return self
 
-    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> Optional[bool]:
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool | None:
         """Leave context.
 
         Method :meth:`Actor.shutdown` will be called after this one when the
@@ -1756,10 +1758,10 @@ class Actor:
         """
 
     @classmethod
-    def connect(cls: Type[_TActor], address: _Address, authkey: bytes,
+    def connect(cls: type[_TActor], address: _Address, authkey: bytes,
                 serializer: str = DEFAULT_SERIALIZER,
                 capture: Iterable[_Address] = (), *,
-                timeout: Optional[float] = None) -> Any:
+                timeout: float | None = None) -> Any:
         """Get actor proxy instance connected to address.
 
         :param address: actor process connection address
@@ -1805,8 +1807,8 @@ Actor._configure()
 # --------------------------------------------------------------------------
 
 
-def start(actor_class: Type[Actor], /, *args: Any,
-          options: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> Any:
+def start(actor_class: type[Actor], /, *args: Any,
+          options: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
     """Start an actor process and return its owner proxy.
 
     ``actor_class(*args, **kwargs)`` is ``start(actor_class, *args, **kwargs)``;
@@ -1831,7 +1833,7 @@ def start(actor_class: Type[Actor], /, *args: Any,
     return owner
 
 
-def proxy(value: Any, typeid: str = "auto", serializer: Optional[str] = None) -> BaseProxy:
+def proxy(value: Any, typeid: str = "auto", serializer: str | None = None) -> BaseProxy:
     """Create serialized proxy from given value and typeid (defaults to ``auto``).
 
     This function can be only used from inside the actor process; the proxy

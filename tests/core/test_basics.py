@@ -53,6 +53,5 @@ def test_merged_exposed_tuple_and_undeclared_child():
 
 
 def test_calling_a_method_not_exposed_through_callmethod_is_an_attribute_error():
-    with Parent() as parent:
-        with pytest.raises(AttributeError, match="private"):
-            parent._callmethod("private")
+    with Parent() as parent, pytest.raises(AttributeError, match="private"):
+        parent._callmethod("private")

@@ -11,7 +11,6 @@ import textwrap
 import psutil
 import pytest
 
-import uactor
 from tests.conftest import wait_until
 from tests.core.actors import Echo, NetworkActor, Recorder
 
@@ -49,9 +48,8 @@ def test_explicit_shutdown_runs_actor_shutdown_once_and_is_idempotent(tmp_path):
 def test_exception_inside_with_reaches_exit_and_propagates_unchanged(tmp_path):
     log = tmp_path / "events"
     error = KeyError("inside")
-    with pytest.raises(KeyError) as raised:
-        with Recorder(str(log)):
-            raise error
+    with pytest.raises(KeyError) as raised, Recorder(str(log)):
+        raise error
     assert raised.value is error
     assert "Context exit KeyError" in read_events(log)
 
@@ -69,9 +67,8 @@ def test_unpicklable_exception_still_reaches_exit_and_propagates(tmp_path):
     class Local(Exception):
         pass
 
-    with pytest.raises(Local):
-        with Recorder(str(log)):
-            raise Local("local classes cannot be pickled")
+    with pytest.raises(Local), Recorder(str(log)):
+        raise Local("local classes cannot be pickled")
     assert "Context exit UActorException" in read_events(log)
 
 

@@ -142,9 +142,9 @@ def test_garbage_after_authentication_closes_only_that_connection():
 
 def test_deadline_raises_call_timeout_and_discards_the_connection():
     with NetworkActor() as actor:
-        with uactor.deadline(0.2):
-            with pytest.raises(uactor.CallTimeoutError, match="did not answer"):
-                actor.sleep(1.0)
+        with uactor.deadline(0.2), \
+                pytest.raises(uactor.CallTimeoutError, match="did not answer"):
+            actor.sleep(1.0)
         assert actor.sleep(0) == 0  # the late reply is never read as this answer
         client = NetworkActor.connect(actor.connection_address, b"SECRET", timeout=0.2)
         with pytest.raises(TimeoutError):
