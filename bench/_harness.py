@@ -409,7 +409,8 @@ def _read_declared_groups(area: str) -> tuple[str, ...] | None:
         if (isinstance(node, (ast.Assign, ast.AnnAssign))
                 and any(isinstance(t, ast.Name) and t.id == "GROUPS"
                         for t in (node.targets if isinstance(node, ast.Assign)
-                                  else [node.target]))):
+                                  else [node.target]))
+                and node.value is not None):
             with contextlib.suppress(ValueError):
                 groups = ast.literal_eval(node.value)
                 if all(isinstance(g, str) for g in groups):
@@ -437,7 +438,7 @@ def plan_areas(areas: Iterable[str], only: Sequence[str] | None
     declares a selected group in ``GROUPS``.  An area that declares nothing
     runs only when named.
     """
-    plan = []
+    plan: list[tuple[str, list[str] | None]] = []
     for area in areas:
         if not only or area in only:
             plan.append((area, None))

@@ -183,15 +183,16 @@ def _timed(func: Callable[[], int]) -> float:
 
 def bench_coldstart(budget: Budget, actors: ModuleType | None, why: str) -> list[dict]:
     group = "coldstart"
-
-    def uactor_cold_start() -> int:
-        proxy = actors.BenchActor()
-        pid = proxy.pid()
-        proxy.shutdown()
-        return pid
-
     contenders: dict[str, Callable[[], int]] = {BASEMANAGER: _floors.manager_cold_start}
     if actors is not None:
+        actor_class = actors.BenchActor
+
+        def uactor_cold_start() -> int:
+            proxy = actor_class()
+            pid = proxy.pid()
+            proxy.shutdown()
+            return int(pid)
+
         contenders[UACTOR] = uactor_cold_start
     for func in contenders.values():  # warm imports and caches
         _timed(func)
@@ -306,7 +307,8 @@ def bench_latency_local(budget: Budget, actors: ModuleType | None, why: str
         local_targets = [target(BASEMANAGER, "<=", 1.05, "<= 1.05x BaseManager")]
         local_targets += [target(peer, "<=", 0.5, f">= 2x faster than {peer} (TCP)",
                                  ref_group="latency-tcp") for peer in PEERS]
-        extra = {BASEMANAGER: {"floor": True}, UACTOR: {"targets": local_targets}}
+        extra: dict[str, dict[str, Any]] = {BASEMANAGER: {"floor": True},
+                                            UACTOR: {"targets": local_targets}}
         return _latency_rows(group, budget, calls, notes, extra, skipped)
     finally:
         with _closing(*handles):
@@ -370,7 +372,8 @@ def bench_latency_tcp(budget: Budget, actors: ModuleType | None, why: str
         uactor_targets = [target(BASEMANAGER, "<=", 1.05, "<= 1.05x BaseManager")]
         uactor_targets += [target(peer, "<=", 0.5, f">= 2x faster than {peer}")
                            for peer in PEERS]
-        extra = {BASEMANAGER: {"floor": True}, UACTOR: {"targets": uactor_targets}}
+        extra: dict[str, dict[str, Any]] = {BASEMANAGER: {"floor": True},
+                                            UACTOR: {"targets": uactor_targets}}
         return _latency_rows(group, budget, calls, notes, extra, skipped)
     finally:
         with _closing(*handles):
@@ -439,7 +442,7 @@ def bench_throughput(budget: Budget, actors: ModuleType | None, why: str,
                 f"{'proxy' if actor_count == 1 else 'actor'}")
         rows.append(make_row(group, BASEMANAGER, rates[BASEMANAGER], "ops/s", note,
                              floor=True))
-        extra = {}
+        extra: dict[str, Any] = {}
         if actor_count == 1:
             extra["targets"] = [target(BASEMANAGER, ">=", 1.0, ">= BaseManager")]
         if actors is not None:
@@ -520,7 +523,7 @@ def bench_payloads(budget: Budget, actors: ModuleType | None, why: str,
     for group, tcp in (("payload-numpy", False), ("payload-tcp", True)):
         if not group_selected(group, only):
             continue
-        uactor_extra = {} if tcp else {"targets": [target("Pipe echo", ">=", 3.0,
+        uactor_extra: dict[str, Any] = {} if tcp else {"targets": [target("Pipe echo", ">=", 3.0,
                                                           ">= 3x Pipe echo")]}
         floor_name = "Connection echo" if tcp else "Pipe echo"
         if numpy is None:
@@ -553,7 +556,8 @@ def bench_payloads(budget: Budget, actors: ModuleType | None, why: str,
             where = "127.0.0.1 + authkey" if tcp else "local transport"
             notes = {floor_name: "pickled send/recv, " + where,
                      BASEMANAGER: where, UACTOR: where}
-            extra = {floor_name: {"floor": True}, UACTOR: uactor_extra}
+            extra: dict[str, dict[str, Any]] = {floor_name: {"floor": True},
+                                                UACTOR: uactor_extra}
             rows += _payload_rows(group, budget, array, calls, notes, extra, skipped,
                                   lambda a, b: bool(numpy.array_equal(a, b)))
         finally:
