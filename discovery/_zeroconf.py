@@ -128,14 +128,38 @@ def acquire(interfaces: InterfacesType,
     with _lock:
         slot = _shared.get(key)
         if slot is None:
-            # use_asyncio=False: our instances always run their own thread, so
-            # the blocking API works even when the caller runs an event loop.
-            instance = zeroconf.Zeroconf(interfaces=interfaces_choice(interfaces),
-                                         use_asyncio=False)
-            slot = _shared[key] = [instance, 0]
+            slot = _shared[key] = [_new_zeroconf(interfaces), 0]
             log.debug("started zeroconf on interfaces %s", list(key))
         slot[1] += 1
         return ZeroconfHandle(slot[0], key)
+
+
+def _new_zeroconf(interfaces: InterfacesType) -> zeroconf.Zeroconf:
+    """A Zeroconf instance running its own loop thread.
+
+    Zeroconf attaches to the caller's event loop when one runs in this
+    thread; ours must not (the blocking API would wait on the very loop it
+    blocks), so then it is made on a plain thread.
+    """
+    choice = interfaces_choice(interfaces)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return zeroconf.Zeroconf(interfaces=choice)
+    made: list[Any] = []
+
+    def make() -> None:
+        try:
+            made.append(zeroconf.Zeroconf(interfaces=choice))
+        except BaseException as exc:  # re-raised in the caller's thread
+            made.append(exc)
+
+    thread = threading.Thread(target=make, name="discovery-zeroconf-start")
+    thread.start()
+    thread.join()
+    if isinstance(made[0], BaseException):
+        raise made[0]
+    return made[0]
 
 
 def _release(key: tuple[str, ...], zc: zeroconf.Zeroconf) -> None:

@@ -66,3 +66,18 @@ def test_async_browser_refuses_misuse():
             await discovery.aio.discover(Echo, AUTHKEY, timeout=-1)
 
     asyncio.run(scenario())
+
+
+def test_blocking_api_works_inside_a_running_loop(unique_name):
+    async def scenario(actor):
+        # The shared zeroconf instance gets its own thread even when created
+        # from a thread running an event loop, so blocking calls cannot wait
+        # on the loop they block.
+        with discovery.publish(actor, name=unique_name, interfaces=LOOPBACK), \
+                discovery.browse(Echo, name=unique_name,
+                                 interfaces=LOOPBACK) as browser:
+            return browser.wait_for(timeout=SOON)
+
+    with Echo() as actor:
+        entry = asyncio.run(scenario(actor))
+    assert entry is not None and entry.port == actor.connection_address[1]
