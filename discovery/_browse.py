@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import queue
 import threading
@@ -122,9 +123,13 @@ def _is_dead(key: EndpointKey) -> bool:
 
 
 def _mark(key: EndpointKey, dead: bool) -> None:
+    now = time.monotonic()
     with _dead_lock:
         if dead:
-            _dead[key] = time.monotonic()
+            _dead[key] = now
+            for old in [k for k, since in _dead.items()
+                        if now - since > DEAD_ENDPOINT_MEMORY]:
+                del _dead[old]  # forget what is no longer remembered
         else:
             _dead.pop(key, None)
 
@@ -245,8 +250,6 @@ async def resolve(zc: Zeroconf, name: str) -> AsyncServiceInfo | None:
 
 
 def _replace(entry: Entry, **changes: Any) -> Entry:
-    import dataclasses
-
     return dataclasses.replace(entry, **changes)
 
 
@@ -268,20 +271,32 @@ def _fire(callback: Callback | None, entry: Entry) -> None:
 # --------------------------------------------------------------------------
 
 def connect_entry(actor_class: type, entry: Entry, authkey: bytes, *,
-                  timeout: float, attempts: list[tuple[str, str, str]] | None = None,
-                  include_dead: bool = True) -> Any:
+                  timeout: float,
+                  attempts: list[tuple[str, str, str]] | None = None) -> Any:
     """A verified proxy to ``entry``, trying each address in turn.
 
-    Raises :class:`DiscoveryError` naming every address tried.
+    Addresses that failed recently go last.  Raises :class:`DiscoveryError`
+    naming every address tried; each try is also appended to ``attempts``.
     """
     deadline = time.monotonic() + timeout
-    tried = [] if attempts is None else attempts
+    tried: list[tuple[str, str, str]] = []
     fresh: list[tuple[Address, list[Address], EndpointKey]] = []
     dead: list[tuple[Address, list[Address], EndpointKey]] = []
     for address, capture in entry.endpoints():
         key = _endpoint_key(entry, address[0])
         (dead if _is_dead(key) else fresh).append((address, capture, key))
-    for address, capture, key in fresh + (dead if include_dead else []):
+    try:
+        return _connect_first(actor_class, entry, authkey, fresh + dead, deadline,
+                              tried)
+    finally:
+        if attempts is not None:
+            attempts.extend(tried)
+
+
+def _connect_first(actor_class: type, entry: Entry, authkey: bytes,
+                   endpoints: list[tuple[Address, list[Address], EndpointKey]],
+                   deadline: float, tried: list[tuple[str, str, str]]) -> Any:
+    for address, capture, key in endpoints:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             tried.append((entry.instance, format_address(address), "no time left"))
@@ -342,6 +357,7 @@ class Browser:
         self._handle: ZeroconfHandle = acquire(interfaces, zeroconf)
         self._zc_browser: AsyncServiceBrowser | None = None
         self._one_shot: OneShotQuery | None = None
+        self._lookups: set[asyncio.Future[None]] = set()  # loop only
         self._worker = threading.Thread(target=self._work, daemon=True,
                                         name="discovery-browser")
         self._worker.start()
@@ -370,7 +386,9 @@ class Browser:
         if state_change is ServiceStateChange.Removed:
             self._queue.put(("removed", name, generation))
         else:
-            asyncio.ensure_future(self._resolve(name, generation))
+            task = asyncio.ensure_future(self._resolve(name, generation))
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
 
     async def _resolve(self, name: str, generation: int) -> None:
         try:
@@ -381,6 +399,8 @@ class Browser:
         self._queue.put(("resolved", name, generation, info))
 
     def _stop_in_loop(self) -> None:
+        for task in list(self._lookups):
+            task.cancel()  # a hostile advert's lookup could run for seconds
         if self._one_shot is not None:
             self._one_shot.close()
         if self._zc_browser is not None and not self._zc_browser.done:
