@@ -136,6 +136,7 @@ class _PublicationState:
             self.timer.cancel()
         if self.sentinel is not None:
             self.handle.loop.remove_reader(self.sentinel)
+            os.close(self.sentinel)
             self.sentinel = None
         with _published_lock:
             _published_names.discard(self.info.key)
@@ -361,8 +362,15 @@ def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
         interfaces=interfaces, properties=properties, authkey=authkey,
         serializer=details.serializer, pid=details.pid, zeroconf=zeroconf)
     state = publication._state
-    sentinel = details.sentinel
-    if sentinel is not None:
+    if details.sentinel is not None:
+        try:
+            # A duplicate: multiprocessing closes its own descriptor once the
+            # process is joined, and that number could then be reused.
+            sentinel = os.dup(details.sentinel)
+        except OSError:  # already closed: the actor process is gone
+            publication.close()
+            raise PublicationError("the actor process ended while it was being "
+                                   "published") from None
         state.handle.call(lambda: _watch_sentinel(state, sentinel))
     if register and authkey is not None:
         state.link = RegistryLink(
@@ -372,8 +380,9 @@ def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
 
 
 def _watch_sentinel(state: _PublicationState, sentinel: int) -> None:
-    """Withdraw when the actor process's sentinel becomes readable (loop)."""
+    """Withdraw when the actor process's sentinel (owned here) becomes readable."""
     if state.withdrawn:
+        os.close(sentinel)
         return
     state.sentinel = sentinel
     state.handle.loop.add_reader(sentinel, state.withdraw_in_loop)
