@@ -4,7 +4,9 @@
   handing them out round-robin, forgetting those whose lease ran out.
 * :func:`register_actor` - register a running networked actor and keep its
   lease alive with heartbeats until it stops.
-* :func:`connect_actor` - pick a registered actor and return a connected proxy.
+* :func:`connect_actor` - pick a registered actor and return a connected proxy;
+  with ``reconnect=``, a :class:`Reconnecting` proxy that finds its actor
+  again by name after it restarted elsewhere (:class:`ReconnectPolicy`).
 * ``python -m registry`` / ``uactor-registry`` - run a registry node.
 
 See docs/registry.rst for the user guide.
@@ -21,6 +23,7 @@ from ._client import (
     local_address_towards,
     register_actor,
 )
+from ._reconnect import ReconnectError, Reconnecting, ReconnectPolicy
 from ._table import (
     DEFAULT_NAME,
     Entry,
@@ -38,6 +41,9 @@ __all__ = [
     "InvalidAddressError",
     "InvalidArgumentError",
     "NoActorAvailableError",
+    "ReconnectError",
+    "ReconnectPolicy",
+    "Reconnecting",
     "Registration",
     "Registry",
     "RegistryError",

@@ -4,7 +4,9 @@
 and keeps its lease alive with heartbeats from a background thread until the
 actor stops, the returned :class:`Registration` is closed, or the process
 exits (then it unregisters at once).  :func:`connect_actor` picks an entry and
-returns a connected proxy, skipping dead entries.
+returns a connected proxy, skipping dead entries; with ``reconnect=`` it
+returns a :class:`~registry.Reconnecting` proxy whose resolver picks and
+connects again, by name, when its actor is lost.
 """
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Callable, TypeVar, Union
+from typing import Any, Callable, Literal, TypeVar, Union, overload
 
 import uactor
 
 from ._actor import Registry
+from ._reconnect import Reconnecting, ReconnectPolicy
 from ._table import (
     Address,
     Entry,
@@ -488,6 +491,23 @@ def _actor_pid(actor: Any) -> int | None:
 # Connecting
 # --------------------------------------------------------------------------
 
+@overload
+def connect_actor(
+    registry: RegistryLike, actor_class: type[P], authkey: bytes, *,
+    name: str | None = ..., timeout: float | None = ...,
+    registry_authkey: bytes | None = ..., reconnect: Literal[False] = ...,
+) -> P: ...
+
+
+@overload
+def connect_actor(
+    registry: RegistryLike, actor_class: type[P], authkey: bytes, *,
+    name: str | None = ..., timeout: float | None = ...,
+    registry_authkey: bytes | None = ...,
+    reconnect: Literal[True] | ReconnectPolicy,
+) -> Reconnecting: ...
+
+
 def connect_actor(
     registry: RegistryLike,
     actor_class: type[P],
@@ -496,7 +516,8 @@ def connect_actor(
     name: str | None = None,
     timeout: float | None = None,
     registry_authkey: bytes | None = None,
-) -> P:
+    reconnect: bool | ReconnectPolicy = False,
+) -> P | Reconnecting:
     """Pick a registered actor and return a connected proxy to it.
 
     Picks entries of ``name`` (default: ``actor_class.__qualname__``) in turn
@@ -511,6 +532,11 @@ def connect_actor(
         connecting and the default deadline of every call through the
         returned proxy (``None``: no call deadline); it also bounds the whole
         search.
+    :param reconnect: ``True`` or a :class:`ReconnectPolicy` to get a
+        :class:`Reconnecting` proxy that picks and connects again, by name,
+        when its actor is lost (the registry too is connected to again when
+        it restarted and its address is known).  The first connection is made
+        before this returns, with the errors below.
     :raises UnknownNameError: nothing ever registered under ``name``.
     :raises NoActorAvailableError: no entry, or none could be connected to
         (the message lists each address tried and why it failed).
@@ -521,8 +547,40 @@ def connect_actor(
             f"actor_class must be a uactor.Actor subclass, got {actor_class!r}"
         )
     service = check_name(actor_class.__qualname__ if name is None else name)
+    policy = _reconnect_policy(reconnect)
     deadline = None if timeout is None else time.monotonic() + timeout
-    proxy, _ = _resolve_registry(registry, registry_authkey or authkey, timeout)
+    proxy, registry_address = _resolve_registry(
+        registry, registry_authkey or authkey, timeout)
+    if policy is None:
+        return _pick_and_connect(proxy, actor_class, authkey, service, timeout, deadline)
+    registry_key: bytes | None
+    if isinstance(registry, (tuple, list)):
+        registry_key = registry_authkey or authkey
+    else:
+        registry_key = registry_authkey or _proxy_authkey(proxy)
+    reconnect_to = None
+    if registry_address is not None and registry_key is not None:
+        reconnect_to = (registry_address, registry_key)
+    resolver = _RegistryResolver(proxy, reconnect_to, actor_class, authkey, service, timeout)
+    first = _pick_and_connect(proxy, actor_class, authkey, service, timeout, deadline)
+    return Reconnecting(resolver, name=service, policy=policy, proxy=first)
+
+
+def _reconnect_policy(reconnect: object) -> ReconnectPolicy | None:
+    if isinstance(reconnect, ReconnectPolicy):
+        return reconnect
+    if reconnect is True:
+        return ReconnectPolicy()
+    if reconnect is False or reconnect is None:
+        return None
+    raise InvalidArgumentError(
+        f"reconnect must be True, False or a registry.ReconnectPolicy, got "
+        f"{type(reconnect).__name__} {reconnect!r}")
+
+
+def _pick_and_connect(proxy: Any, actor_class: type[P], authkey: bytes, service: str,
+                      timeout: float | None, deadline: float | None) -> P:
+    """Pick entries of ``service`` from the registry ``proxy`` until one answers."""
     tried: dict[Address, str] = {}
     while True:
         remaining = None if deadline is None else deadline - time.monotonic()
@@ -556,3 +614,38 @@ def connect_actor(
     )
 
 
+class _RegistryResolver:
+    """A :class:`Reconnecting` resolver: pick and connect through a registry.
+
+    Keeps its registry proxy between resolutions; when the registry itself
+    cannot be reached (it restarted), the next resolution connects to it
+    again, if its address and key are known.  Called by one thread at a time.
+    """
+
+    def __init__(self, registry: Any, reconnect_to: tuple[Address, bytes] | None,
+                 actor_class: type, authkey: bytes, service: str,
+                 timeout: float | None) -> None:
+        self._registry = registry
+        #: ``(address, authkey)`` of the registry, when it can be reconnected to.
+        self._reconnect_to = reconnect_to
+        self._actor_class = actor_class
+        self._authkey = authkey
+        self._service = service
+        self._timeout = timeout
+
+    def __call__(self) -> Any:
+        registry = self._registry
+        if registry is None and self._reconnect_to is not None:
+            registry = self._registry = _connect_registry(*self._reconnect_to, self._timeout)
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        try:
+            return _pick_and_connect(registry, self._actor_class, self._authkey,
+                                     self._service, self._timeout, deadline)
+        except NoActorAvailableError:
+            raise
+        except (ConnectionError, TimeoutError):
+            # The registry failed (actor failures are NoActorAvailableError):
+            # connect to it again next time, if we know how.
+            if self._reconnect_to is not None:
+                self._registry = None
+            raise
