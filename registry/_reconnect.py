@@ -247,6 +247,20 @@ def _verdict(exc: BaseException) -> str:
 _READABLE = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 
 
+class _Pollers(threading.local):
+    """This thread's poll object, registered on the connection it last checked.
+
+    Reused while the thread keeps the same connection (a new poll object and
+    a registration per call would triple the cost of the check).
+    """
+
+    conn: Any = None
+    poller: Any = None
+
+
+_pollers = _Pollers()
+
+
 def _drop_dead_connection(proxy: Any) -> None:
     """Close this thread's cached connection of ``proxy`` if its peer closed it.
 
@@ -260,12 +274,15 @@ def _drop_dead_connection(proxy: Any) -> None:
     if conn is None:
         return
     try:
-        poller = select.poll()
-        poller.register(conn.fileno(), _READABLE)
-        dead = bool(poller.poll(0))
+        if _pollers.conn is not conn:
+            poller = select.poll()
+            poller.register(conn.fileno(), _READABLE)
+            _pollers.conn, _pollers.poller = conn, poller
+        dead = bool(_pollers.poller.poll(0))
     except (OSError, ValueError):
         dead = True
     if dead:
+        _pollers.conn = _pollers.poller = None
         drop = getattr(proxy, "_drop_connection", None)
         if drop is not None:
             drop()
