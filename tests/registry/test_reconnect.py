@@ -171,6 +171,15 @@ def test_a_call_that_failed_in_flight_is_raised_and_the_next_call_reconnects(clo
     assert (lost.calls, fresh.calls, resolver.calls) == (1, 1, 1)
 
 
+def test_an_authkey_rejected_at_the_old_address_is_retried_elsewhere(clock):
+    # Another actor, with another key, took the lost actor's port.
+    lost = FakeProxy("lost", uactor.AuthkeyError("authkey for 127.0.0.1:9 was rejected"))
+    resolver = FakeResolver(FakeProxy("fresh"))
+    wrapper = registry.Reconnecting(resolver, name="svc", policy=exact(), proxy=lost)
+    assert wrapper.ping() == "fresh"
+    assert resolver.calls == 1
+
+
 def test_other_errors_pass_through_and_keep_the_proxy(clock):
     proxy = FakeProxy("p", ValueError("bad value"))
     resolver = FakeResolver(FakeProxy("other"))
