@@ -1,0 +1,186 @@
+"""The registry node killed (SIGKILL) and restarted on the same port.
+
+What must hold: while the node is down, publishers keep running and clients
+asking for an actor fail fast with a uactor connection error (no hang); once
+a node listens on the same port again, the publishers' heartbeats register
+their actors with it again on their own, and clients find them again through
+``registry.connect_actor``.  Proxies connected before the crash keep working
+(the actors never went away), and a stale registry proxy fails with a uactor
+error rather than hanging or answering for the old node.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import registry
+import uactor
+from tests.conftest import wait_until
+from tests.reliability.actors import KEY, Worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Seconds a node may take to print its ready line, or to exit.
+STARTUP_TIMEOUT = 30.0
+EXIT_TIMEOUT = 15.0
+
+#: Lease of the test registrations (s): heartbeats every third of it, so the
+#: publishers notice the crash and the restart within a second or so.
+TTL = 1.5
+
+#: Bound (s) on recovering after the restart: a few heartbeat periods with
+#: the helpers' reconnection backoff, plus slack for a loaded machine.
+RECOVERY = 20.0
+
+READY_PREFIX = "registry listening on "
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["UACTOR_AUTHKEY"] = KEY.decode()
+    return env
+
+
+def _ready_line(proc: subprocess.Popen, timeout: float) -> str | None:
+    """The node's first stdout line, or ``None`` if it exited without one."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while b"\n" not in data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise AssertionError(f"no ready line within {timeout} s ({data!r})")
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                return None
+            data += chunk
+    return data.partition(b"\n")[0].decode()
+
+
+def _start_node(port: int) -> tuple[subprocess.Popen, tuple[str, int]] | None:
+    """Start ``python -m registry`` on ``port``; ``None`` if it could not listen."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "registry", "--port", str(port), "--no-advertise",
+         "--log-level", "WARNING"],
+        env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = _ready_line(proc, STARTUP_TIMEOUT)
+    except BaseException:
+        _stop(proc)
+        raise
+    if line is None:  # e.g. the port is still held by the killed node's actor
+        _stop(proc)
+        return None
+    assert line.startswith(READY_PREFIX), line
+    host, _, port_text = line[len(READY_PREFIX):].rpartition(":")
+    return proc, (host, int(port_text))
+
+
+def _kill_node(proc: subprocess.Popen) -> None:
+    """SIGKILL the node and its actor process at once, as a crash would."""
+    node = psutil.Process(proc.pid)
+    family = [*node.children(recursive=True), node]
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    psutil.wait_procs(family, timeout=EXIT_TIMEOUT)
+    proc.wait(EXIT_TIMEOUT)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """terminate -> wait -> kill (its actor too), whatever state it is in."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            _kill_node(proc)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _registered(address) -> set:
+    """Addresses the node at ``address`` lists for ``Worker`` (empty if down)."""
+    try:
+        with uactor.deadline(5):
+            node = registry.Registry.connect(address, KEY, timeout=5)
+            return set(map(tuple, node.addresses("Worker")))
+    except uactor.UActorException:
+        return set()
+
+
+def _connect_worker(address):
+    return registry.connect_actor(address, Worker, KEY, timeout=5)
+
+
+def test_publishers_re_register_and_clients_recover_after_a_node_restart():
+    started = _start_node(0)
+    assert started is not None
+    proc, address = started
+    workers = [Worker(), Worker()]
+    registrations = []
+    try:
+        registrations = [registry.register_actor(address, worker, authkey=KEY, ttl=TTL)
+                         for worker in workers]
+        expected = {tuple(handle.address) for handle in registrations}
+        pids = {worker.getpid() for worker in workers}
+        assert _registered(address) == expected
+        survivor = _connect_worker(address)
+        assert survivor.getpid() in pids
+        stale = registry.Registry.connect(address, KEY, timeout=5)
+        assert stale.names() == ["Worker"]
+
+        _kill_node(proc)
+        proc.stdout.close()
+        proc.stderr.close()
+
+        # Down: clients fail fast with a uactor error, the actors carry on.
+        with pytest.raises(uactor.ActorConnectionError):
+            _connect_worker(address)
+        with pytest.raises(uactor.ActorConnectionError):
+            stale.names()
+        assert survivor.getpid() in pids
+        assert not any(handle.closed for handle in registrations)
+
+        # Restart on the same port; the killed node's sockets may take a
+        # moment to go.
+        restarted = None
+        deadline = time.monotonic() + RECOVERY
+        while restarted is None and time.monotonic() < deadline:
+            restarted = _start_node(address[1])
+        assert restarted is not None, f"could not listen on {address} again"
+        proc, new_address = restarted
+        assert new_address == address
+
+        assert wait_until(lambda: _registered(address) == expected, RECOVERY), \
+            _registered(address)
+        found = set()
+        for _ in range(4):
+            found.add(_connect_worker(address).getpid())
+        assert found == pids  # round robin over both re-registered actors
+        assert survivor.getpid() in pids
+        # The stale proxy never answers for the new node.
+        with pytest.raises(uactor.UActorException):
+            stale.names()
+        assert not any(handle.closed for handle in registrations)
+
+        for handle in registrations:
+            handle.close()
+        assert _registered(address) == set()
+    finally:
+        for handle in registrations:
+            handle.close()
+        for worker in workers:
+            worker.shutdown()
+        _stop(proc)
