@@ -182,3 +182,31 @@ def test_a_frozen_actor_hits_the_deadline_and_answers_correctly_once_thawed():
     finally:
         victim.shutdown()
         bystander.shutdown()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core bug: uactor.deadline() does not bound opening a new connection: a "
+    "call that must connect waits the full connect/handshake timeout"))
+def test_a_deadline_also_bounds_connecting_to_a_frozen_actor(monkeypatch):
+    # Shorter handshake bound for a quick test; the deadline is shorter still.
+    monkeypatch.setattr(uactor, "_HANDSHAKE_TIMEOUT", 3.0)
+    victim = Victim()
+    pid = victim.getpid()
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            assert wait_until(lambda: _all_threads_stopped(pid), BOUND)
+
+            def fresh_thread_call():  # a new thread has no connection yet
+                with uactor.deadline(0.5):
+                    return victim.echo("never")
+
+            thread, outcome = call_in_thread(fresh_thread_call)
+            finished = outcome.done.wait(2.5)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        thread.join(BOUND)
+        assert finished, "the call outlived its 0.5 s deadline by seconds"
+        assert isinstance(outcome.error, uactor.CallTimeoutError), outcome.error
+    finally:
+        victim.shutdown()
