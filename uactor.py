@@ -3,7 +3,8 @@
 Classes inherit :class:`Actor`; instantiating one starts a dedicated process
 hosting the real object and returns a proxy to it.  Calls on the proxy are
 messages sent over :mod:`multiprocessing.managers` connections, so actors use
-every core, and, given an address and an authkey, every machine.
+every core, and, given an address and an authkey, every machine (over TLS
+with :class:`ssl.SSLContext` options).
 
 This module is a single file with no dependency outside the standard library:
 it can be vendored.  Everything multiprocessing does differently here is scoped
@@ -61,7 +62,11 @@ import traceback
 import weakref
 import xmlrpc.client
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any, Callable, TypeVar, Union
+
+if _TYPE_CHECKING:  # imported where TLS is used: it adds ~10 ms to every import
+    import ssl
 
 __version__ = "0.2.0.dev0"
 
@@ -85,6 +90,14 @@ _CONNECT_TIMEOUT = 10.0
 #: Seconds either side may take to complete the authkey handshake; bounds
 #: what a silent or garbage-speaking peer can hold a thread for.
 _HANDSHAKE_TIMEOUT = 10.0
+
+#: Seconds granted to a handshake step whose share of the handshake timeout
+#: is used up: a positive socket timeout (zero would mean non-blocking).
+_HANDSHAKE_FLOOR = 0.001
+
+#: Message size up to which a TLS frame's header and payload are sent in one
+#: write (multiprocessing's own threshold): one TLS record, one segment.
+_TLS_COALESCE_MAX = 16384
 
 #: Seconds a new actor process may take to report its address.
 _START_TIMEOUT = 60.0
@@ -272,6 +285,9 @@ class _Pickle5Connection:
     instead of being copied into and out of the pickle (PEP 574).  Messages
     without such buffers are ordinary multiprocessing frames, so the format
     stays compatible; only uactor's own clients and servers use it.
+
+    The raw buffers go through :meth:`_write_raw` and :meth:`_read_raw`:
+    straight to the descriptor here, through TLS in a subclass.
     """
 
     __slots__ = ("_conn", "_fd", "_buffers", "_keep", "fileno", "poll", "close",
@@ -312,7 +328,7 @@ class _Pickle5Connection:
         self.send_bytes(pickle.dumps(_OutOfBand(view.nbytes for view in views)))
         self.send_bytes(stream.getbuffer())
         for view in views:
-            _write_all(self._fd, view)
+            self._write_raw(view)
 
     def recv(self) -> Any:
         obj = _ForkingPickler.loads(self.recv_bytes())
@@ -320,14 +336,273 @@ class _Pickle5Connection:
             return obj
         data = self.recv_bytes()
         return _ForkingPickler.loads(
-            data, buffers=[_read_exactly(self._fd, size) for size in obj])
+            data, buffers=[self._read_raw(size) for size in obj])
+
+    def _write_raw(self, view: memoryview) -> None:
+        _write_all(self._fd, view)
+
+    def _read_raw(self, size: int) -> bytearray:
+        return _read_exactly(self._fd, size)
+
+
+class _TLSConnection:
+    """multiprocessing's message framing over an :class:`ssl.SSLSocket`.
+
+    multiprocessing's ``Connection`` reads and writes its descriptor directly,
+    which would bypass TLS; this class frames messages the same way (a 4-byte
+    big-endian signed length, or -1 then an 8-byte length for huge messages)
+    through the socket's own methods.  Used by one thread at a time, like any
+    connection.
+    """
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self._sock: ssl.SSLSocket | None = sock
+
+    @property
+    def closed(self) -> bool:
+        return self._sock is None
+
+    def _socket(self) -> ssl.SSLSocket:
+        sock = self._sock
+        if sock is None:
+            raise OSError("handle is closed")
+        return sock
+
+    def fileno(self) -> int:
+        return self._socket().fileno()
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def settimeout(self, seconds: float | None) -> None:
+        self._socket().settimeout(seconds)
+
+    def version(self) -> str | None:
+        """TLS version negotiated, such as ``'TLSv1.3'``."""
+        return self._socket().version()
+
+    def send_bytes(self, buf: Any, offset: int = 0, size: int | None = None) -> None:
+        view = memoryview(buf)
+        if view.itemsize > 1:
+            view = view.cast("B")
+        if offset or size is not None:
+            view = view[offset:] if size is None else view[offset:offset + size]
+        length = view.nbytes
+        sendall = self._socket().sendall
+        if length > 0x7FFFFFFF:
+            sendall(struct.pack("!iQ", -1, length))
+            sendall(view)
+        elif length > _TLS_COALESCE_MAX:
+            sendall(struct.pack("!i", length))
+            sendall(view)
+        else:
+            sendall(struct.pack("!i", length) + view)
+
+    def recv_bytes(self, maxlength: int | None = None) -> bytes:
+        (size,) = struct.unpack("!i", self.recv_exactly(4))
+        if size == -1:
+            (size,) = struct.unpack("!Q", self.recv_exactly(8))
+        if maxlength is not None and size > maxlength:
+            self.close()
+            raise OSError("bad message length")
+        return bytes(self.recv_exactly(size))
+
+    def send(self, obj: Any) -> None:
+        self.send_bytes(_ForkingPickler.dumps(obj))
+
+    def recv(self) -> Any:
+        return _ForkingPickler.loads(self.recv_bytes())
+
+    def poll(self, timeout: float | None = 0.0) -> bool:
+        """Whether a message is ready within ``timeout`` seconds (``None``: wait)."""
+        sock = self._socket()
+        if sock.pending():  # decrypted already: the descriptor may stay silent
+            return True
+        return bool(mp_connection.wait([sock], timeout))
+
+    def sendall(self, view: memoryview) -> None:
+        self._socket().sendall(view)
+
+    def recv_exactly(self, size: int) -> bytearray:
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        recv_into = self._socket().recv_into
+        while view:
+            count = recv_into(view)
+            if not count:
+                raise EOFError("connection closed in the middle of a message")
+            view = view[count:]
+        return buffer
+
+
+class _TLSPickle5Connection(_Pickle5Connection):
+    """:class:`_Pickle5Connection` whose raw buffers go through TLS."""
+
+    __slots__ = ()
+
+    def _write_raw(self, view: memoryview) -> None:
+        self._conn.sendall(view)
+
+    def _read_raw(self, size: int) -> bytearray:
+        return self._conn.recv_exactly(size)
 
 
 def _wrap_connection(conn: Any, serializer: str) -> Any:
     """Give a raw connection the message format of ``serializer``."""
     if serializer == "xmlrpclib":
         return mp_connection.ConnectionWrapper(conn, _xml_dumps, _xml_loads)
+    if type(conn) is _TLSConnection:
+        return _TLSPickle5Connection(conn)
     return _Pickle5Connection(conn)
+
+
+#: Dialled address -> the ``ssl.SSLContext`` this process reaches it with:
+#: every connection uactor opens to that address is TLS.  Set by
+#: :meth:`ActorManager.start` (``ssl_client``) and :meth:`ActorManager.connect`
+#: (:meth:`Actor.connect`'s ``ssl``); proxies rebuilt through :data:`_routes`
+#: dial the route's address, so they find it too.
+_ssl_clients: dict = {}
+
+
+def _set_ssl_client(address: _Address, context: ssl.SSLContext | None) -> None:
+    if context is None:
+        _ssl_clients.pop(address, None)
+    else:
+        _ssl_clients[address] = context
+
+
+def _speaks_tls(address: _Address) -> bool:
+    """Whether this process knows the actor at ``address`` to require TLS."""
+    if address in _ssl_clients:
+        return True
+    server = _current_server
+    return (server is not None and server.ssl_context is not None
+            and address == server.address)
+
+
+def _check_ssl_client(context: Any) -> ssl.SSLContext | None:
+    if context is None:
+        return None
+    import ssl
+
+    if not isinstance(context, ssl.SSLContext):
+        raise TypeError(
+            f"ssl_client {context!r} must be an ssl.SSLContext, such as "
+            "ssl.create_default_context(cafile=...)")
+    if context.protocol == ssl.PROTOCOL_TLS_SERVER:
+        raise ValueError(
+            "ssl_client is a server-side context (PROTOCOL_TLS_SERVER); create it "
+            "with ssl.create_default_context(cafile=...) or "
+            "ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)")
+    return context
+
+
+def _check_ssl_server(context: Any) -> Any:
+    """``ssl_server`` option: a server-side SSLContext or a callable making one."""
+    if context is None or callable(context):
+        return context
+    import ssl
+
+    if not isinstance(context, ssl.SSLContext):
+        raise TypeError(
+            f"ssl_server {context!r} must be an ssl.SSLContext, or a zero-argument "
+            "callable returning one")
+    if context.protocol == ssl.PROTOCOL_TLS_CLIENT:
+        raise ValueError(
+            "ssl_server is a client-side context (PROTOCOL_TLS_CLIENT); create it "
+            "with ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) or "
+            "ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), and load its certificate")
+    return context
+
+
+def _server_context(option: Any) -> ssl.SSLContext | None:
+    """The actor's SSLContext from its ``ssl_server`` option (calling a factory)."""
+    if option is None:
+        return None
+    if callable(option):
+        context = option()
+        import ssl
+
+        if not isinstance(context, ssl.SSLContext):
+            raise TypeError(
+                f"ssl_server factory {option!r} returned {context!r}, "
+                "not an ssl.SSLContext")
+        option = context
+    return _check_ssl_server(option)
+
+
+def _tls_error(where: str, exc: BaseException) -> ActorConnectionError:
+    """The uactor error for a TLS connection to ``where`` that failed with ``exc``."""
+    import ssl
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ActorConnectionError(
+            f"the TLS certificate of {where} failed verification "
+            f"({exc.verify_message}); give the client context the CA that signed "
+            "it (load_verify_locations) and connect with a host name or IP "
+            "address the certificate names")
+    reason = getattr(exc, "reason", None) or ""
+    if "CERTIFICATE_REQUIRED" in reason:
+        return ActorConnectionError(
+            f"{where} requires a client certificate; load one into the client "
+            "context (context.load_cert_chain(certfile, keyfile))")
+    if "ALERT" in reason:
+        return ActorConnectionError(
+            f"{where} refused the TLS connection ({reason}); it did not accept "
+            "this process's client certificate or TLS settings: use a certificate "
+            "signed by a CA the actor trusts")
+    if isinstance(exc, ssl.SSLError):
+        return ActorConnectionError(
+            f"{where} did not answer as a TLS server ({reason or exc}); it is a "
+            "plain actor (connect without ssl) or its TLS settings do not match "
+            "this process's client context")
+    return ActorConnectionError(
+        f"{where} did not complete the TLS and authkey handshakes ({exc!r}); it "
+        "is not a TLS actor, is overloaded, or rejected this process's client "
+        "certificate")
+
+
+def _tls_connect(sock: socket.socket, address: _Address, context: ssl.SSLContext,
+                 timeout: float) -> _TLSConnection:
+    """Client side: the TLS handshake, leaving the rest of ``timeout`` for the
+    authkey handshake.  Failures become uactor errors naming the address."""
+    give_up = _monotonic() + timeout
+    host = address[0] if isinstance(address, tuple) else None
+    try:
+        sock.settimeout(timeout)
+        tls = context.wrap_socket(sock, server_hostname=host)
+    except OSError as exc:  # ssl.SSLError included
+        sock.close()
+        raise _tls_error(_describe(address), exc) from exc
+    except BaseException:
+        sock.close()
+        raise
+    tls.settimeout(max(give_up - _monotonic(), _HANDSHAKE_FLOOR))
+    return _TLSConnection(tls)
+
+
+def _tls_accept(conn: Any, context: ssl.SSLContext) -> _TLSConnection:
+    """Server side: take over an accepted connection and run the TLS handshake.
+
+    Bounded by :data:`_HANDSHAKE_TIMEOUT`, whose rest is left for the authkey
+    handshake.
+    """
+    give_up = _monotonic() + _HANDSHAKE_TIMEOUT
+    sock = socket.socket(fileno=os.dup(conn.fileno()))
+    conn.close()
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(_HANDSHAKE_TIMEOUT)
+        tls = context.wrap_socket(sock, server_side=True)
+    except BaseException:
+        sock.close()
+        raise
+    tls.settimeout(max(give_up - _monotonic(), _HANDSHAKE_FLOOR))
+    return _TLSConnection(tls)
 
 
 def _open_socket(address: _Address, timeout: float) -> socket.socket:
@@ -354,8 +629,10 @@ def _connect(
 ) -> Any:
     """Open an authenticated connection to an actor server.
 
-    Every lower-level failure is translated here, once, into a uactor error
-    naming the address and what to do about it.
+    Over TLS when :data:`_ssl_clients` has a context for ``address``: the
+    authkey handshake then runs inside TLS.  Every lower-level failure is
+    translated here, once, into a uactor error naming the address and what to
+    do about it.
     """
     timeout = _CONNECT_TIMEOUT if timeout is None else timeout
     where = _describe(address)
@@ -371,10 +648,14 @@ def _connect(
             f"cannot connect to actor at {where}: {exc.strerror or exc}; "
             "is the actor running and listening there?"
         ) from exc
-    sock.settimeout(None)
-    fileno = sock.fileno()
-    _set_socket_timeout(fileno, min(timeout, _HANDSHAKE_TIMEOUT))
-    conn = mp_connection.Connection(sock.detach())
+    context = _ssl_clients.get(address)
+    if context is not None:
+        conn: Any = _tls_connect(sock, address, context, min(timeout, _HANDSHAKE_TIMEOUT))
+    else:
+        sock.settimeout(None)
+        fileno = sock.fileno()
+        _set_socket_timeout(fileno, min(timeout, _HANDSHAKE_TIMEOUT))
+        conn = mp_connection.Connection(sock.detach())
     try:
         mp_connection.answer_challenge(conn, authkey)
         mp_connection.deliver_challenge(conn, authkey)
@@ -386,11 +667,19 @@ def _connect(
         ) from exc
     except (OSError, EOFError, AssertionError, ValueError) as exc:
         conn.close()
+        if context is not None:
+            raise _tls_error(where, exc) from exc
+        # SO_RCVTIMEO expiring reads as EAGAIN
+        problem = (f"within {min(timeout, _HANDSHAKE_TIMEOUT):g} s"
+                   if isinstance(exc, BlockingIOError) else f"({exc!r})")
         raise ActorConnectionError(
-            f"{where} did not complete the uactor handshake ({exc!r}); "
-            "it is not an actor, or it is overloaded"
+            f"{where} did not complete the uactor handshake {problem}; it is not "
+            "an actor, is overloaded, or requires TLS (connect with ssl=)"
         ) from exc
-    _set_socket_timeout(fileno, 0)
+    if context is not None:
+        conn.settimeout(None)
+    else:
+        _set_socket_timeout(fileno, 0)
     return _wrap_connection(conn, serializer)
 
 
@@ -731,7 +1020,8 @@ class BaseProxy(mp_managers.BaseProxy):
         authkey = None
         if multiprocessing.context.get_spawning_popen() is not None:
             authkey = bytes(self._authkey)
-        return (_rebuild_proxy, (kind, self._token, self._serializer, exposed, authkey))
+        return (_rebuild_proxy, (kind, self._token, self._serializer, exposed, authkey,
+                                 _speaks_tls(self._token.address)))
 
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} object, typeid {self._token.typeid!r} "
@@ -756,8 +1046,12 @@ _owned_managers: weakref.WeakValueDictionary[Any, ActorManager] = weakref.WeakVa
 
 
 def _rebuild_proxy(kind: Any, token: Any, serializer: str, exposed: Any,
-                   authkey: bytes | None) -> BaseProxy:
-    """Unpickle a proxy: translate its address, find its key, take a reference."""
+                   authkey: bytes | None, tls: bool = False) -> BaseProxy:
+    """Unpickle a proxy: translate its address, find its key, take a reference.
+
+    ``tls`` tells that the actor requires TLS: without a client context for
+    it, fail at once rather than time out in a plain handshake.
+    """
     manager = None
     route = _routes.get(token.address)
     if route is not None:
@@ -768,6 +1062,12 @@ def _rebuild_proxy(kind: Any, token: Any, serializer: str, exposed: Any,
         manager = _owned_managers.get(token.address)
         if manager is not None:
             authkey = authkey or manager._authkey
+    if tls and token.address not in _ssl_clients:
+        raise ActorConnectionError(
+            f"received a proxy to {token.typeid!r} at {_describe(token.address)}, "
+            "an actor that requires TLS, but this process has no TLS context for "
+            "it; connect to that actor first with "
+            "ActorClass.connect(address, authkey, ssl=context, capture=[...])")
     if kind == "auto":
         proxytype: Any = _auto_proxy
     elif isinstance(kind, str):
@@ -1009,10 +1309,13 @@ class _ActorServer(mp_managers.Server):
     public = [*mp_managers.Server.public, "create_actor", "connect_actor",
               "release_owner"]
 
-    def __init__(self, registry: dict, address: Any, authkey: bytes, serializer: str) -> None:
+    def __init__(self, registry: dict, address: Any, authkey: bytes, serializer: str,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         super().__init__(registry, address, authkey, serializer)
         self.id_to_obj = {}
         self.serializer_name = serializer
+        #: Server-side TLS context: every connection is TLS, then the authkey.
+        self.ssl_context = ssl_context
         #: Tells this server from an earlier one at the same address.
         self.incarnation = os.urandom(8).hex()
         self.actor: Any = None
@@ -1059,24 +1362,41 @@ class _ActorServer(mp_managers.Server):
 
     def handle_request(self, conn: Any) -> None:
         try:
-            self._authenticate(conn)
+            conn = self._authenticate(conn)
         except Exception as exc:  # a wrong key is routine (forwarding): not a warning
-            _logger.info("rejected a connection that failed the authkey handshake: %r", exc)
+            _logger.info("rejected a connection that failed the %s handshake: %r",
+                         "authkey" if self.ssl_context is None else "TLS or authkey", exc)
             conn.close()
             return
         try:
-            if self.serializer_name == "pickle":
-                conn = _Pickle5Connection(conn)
             self._serve_request(conn)
         finally:
             conn.close()
 
-    def _authenticate(self, conn: Any) -> None:
+    def _authenticate(self, conn: Any) -> Any:
+        """Handshakes of an accepted connection; return the connection to serve.
+
+        TLS first when the actor has a context, then the authkey both ways,
+        all within :data:`_HANDSHAKE_TIMEOUT`.
+        """
+        if self.ssl_context is not None:
+            tls = _tls_accept(conn, self.ssl_context)
+            try:
+                mp_connection.deliver_challenge(tls, self.authkey)
+                mp_connection.answer_challenge(tls, self.authkey)
+                tls.settimeout(None)
+            except BaseException:
+                tls.close()
+                raise
+            return _wrap_connection(tls, self.serializer_name)
         fileno = conn.fileno()
         _set_socket_timeout(fileno, _HANDSHAKE_TIMEOUT)
         mp_connection.deliver_challenge(conn, self.authkey)
         mp_connection.answer_challenge(conn, self.authkey)
         _set_socket_timeout(fileno, 0)
+        if self.serializer_name == "pickle":
+            return _Pickle5Connection(conn)
+        return conn  # already an xmlrpclib ConnectionWrapper (XmlListener)
 
     def _serve_request(self, conn: Any) -> None:
         try:
@@ -1371,14 +1691,15 @@ def _forget_inherited(manager: ActorManager) -> None:
 
 
 def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
-                      serializer: str, writer: Any) -> None:
+                      serializer: str, ssl_server: Any, writer: Any) -> None:
     """Actor process entry point: build the server, report, serve."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the owner's to handle
     _serving.held = None  # a fork from a server thread inherits its state
     try:
-        server = manager_class._Server(manager_class._registry, address, authkey, serializer)
+        server = manager_class._Server(manager_class._registry, address, authkey, serializer,
+                                       ssl_context=_server_context(ssl_server))
     except BaseException as exc:
         writer.send(("#RAISE", (exc, traceback.format_exc())))
         writer.close()
@@ -1394,6 +1715,12 @@ class ActorManager(mp_managers.BaseManager):
     Registers every ``SyncManager`` proxy (plus ``auto``) so actors can return
     them.  A manager either owns its actor process (``start()``) or is
     connected to one (``connect()``); only an owning manager ends it.
+
+    TLS: ``ssl_server`` is the actor's server-side :class:`ssl.SSLContext`, or
+    a zero-argument callable returning one, called in the actor process (the
+    only choice for the spawn and forkserver start methods: contexts cannot be
+    pickled); ``ssl_client`` is the context this process reaches the actor
+    with.  ``start()`` needs both, ``connect()`` only ``ssl_client``.
     """
 
     _Server = _ActorServer
@@ -1402,11 +1729,20 @@ class ActorManager(mp_managers.BaseManager):
     def __init__(self, address: _Address | None = None, authkey: bytes | None = None,
                  serializer: str = DEFAULT_SERIALIZER, *args: Any,
                  parent: ActorManager | None = None,
-                 timeout: float | None = None, **kwargs: Any) -> None:
+                 timeout: float | None = None,
+                 ssl_server: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
+                 ssl_client: ssl.SSLContext | None = None, **kwargs: Any) -> None:
         if address is not None:
             address = _normalize_address(address)
         if authkey is not None:
             authkey = _check_authkey(authkey)
+        self._ssl_server = _check_ssl_server(ssl_server)
+        self._ssl_client = _check_ssl_client(ssl_client)
+        if (ssl_server is not None or ssl_client is not None) \
+                and not isinstance(address, tuple):
+            raise ValueError(
+                f"TLS (ssl_server, ssl_client) needs a TCP address, not {address!r}; "
+                "set the address option to a (host, port) pair")
         super().__init__(address, authkey, _check_serializer(serializer), *args, **kwargs)
         self._parent = parent
         self._timeout = _check_timeout(timeout)
@@ -1432,11 +1768,13 @@ class ActorManager(mp_managers.BaseManager):
         """
         if self._state.value != _State.INITIAL:
             raise ProxyError("this manager was already started or connected")
+        self._check_tls_start()
         _reap_retired()
         reader, writer = mp_connection.Pipe(duplex=False)
         process = self._ctx.Process(
             target=_run_actor_server,
-            args=(type(self), self._address, bytes(self._authkey), self._serializer, writer),
+            args=(type(self), self._address, bytes(self._authkey), self._serializer,
+                  self._ssl_server, writer),
             name=f"{type(self).__qualname__.rsplit('.', 1)[0]}-{next(_process_counter)}",
         )
         try:
@@ -1444,8 +1782,9 @@ class ActorManager(mp_managers.BaseManager):
         except (pickle.PicklingError, AttributeError, TypeError) as exc:
             raise ProxyError(
                 f"cannot start {type(self).__qualname__} with start method "
-                f"{self._ctx.get_start_method()!r}: {exc}; actor classes must be "
-                "defined at module level of an importable module") from exc
+                f"{self._ctx.get_start_method()!r}: {exc}; actor classes (and "
+                "ssl_server factories) must be defined at module level of an "
+                "importable module") from exc
         finally:
             writer.close()
         try:
@@ -1457,6 +1796,7 @@ class ActorManager(mp_managers.BaseManager):
             _raise_remote(kind, result)
         self._address, incarnation = result
         _address_state(self._address, incarnation)
+        _set_ssl_client(self._address, self._ssl_client)
         self._process = process
         self._owned = True
         self._state.value = _State.STARTED
@@ -1468,6 +1808,20 @@ class ActorManager(mp_managers.BaseManager):
             args=(process, self._address, bytes(self._authkey), self._serializer, self._state),
             exitpriority=0,
         )
+
+    def _check_tls_start(self) -> None:
+        if (self._ssl_server is None) != (self._ssl_client is None):
+            raise ValueError(
+                "ssl_server and ssl_client go together: the actor serves TLS with "
+                "ssl_server, and this process reaches it with ssl_client")
+        method = self._ctx.get_start_method()
+        if self._ssl_server is not None and not callable(self._ssl_server) \
+                and method != "fork":
+            raise TypeError(
+                f"ssl_server cannot be an SSLContext with start method {method!r} "
+                "(contexts cannot be pickled); pass a zero-argument callable "
+                "returning one, defined at module level (functools.partial of a "
+                "module-level function works)")
 
     @staticmethod
     def _read_start_report(reader: Any, process: Any) -> tuple:
@@ -1490,20 +1844,30 @@ class ActorManager(mp_managers.BaseManager):
         if self._state.value != _State.INITIAL:
             raise ProxyError("this manager was already started or connected")
         return self._Server(self._registry, self._address, bytes(self._authkey),
-                            self._serializer)
+                            self._serializer, ssl_context=_server_context(self._ssl_server))
 
     def connect(self) -> None:
         """Connect to manager process.
+
+        From then on, this process reaches the address over TLS with
+        ``ssl_client`` if given, in plain TCP otherwise.
 
         :raises AuthkeyError: on actor process authkey rejection.
         """
         if self._state.value != _State.INITIAL:
             raise ProxyError("this manager was already started or connected")
-        conn = _connect(self._address, bytes(self._authkey), self._serializer, self._timeout)
+        previous = _ssl_clients.get(self._address)
+        _set_ssl_client(self._address, self._ssl_client)
         try:
-            _request(conn, "dummy")
-        finally:
-            conn.close()
+            conn = _connect(self._address, bytes(self._authkey), self._serializer,
+                            self._timeout)
+            try:
+                _request(conn, "dummy")
+            finally:
+                conn.close()
+        except BaseException:
+            _set_ssl_client(self._address, previous)
+            raise
         self._state.value = _State.STARTED
 
     def shutdown(self) -> None:
@@ -1618,7 +1982,7 @@ class Actor:
     proxy_class: type[ActorProxy] = ActorProxy
 
     #: Option ``dict`` passed to :attr:`manager_class` (address, authkey,
-    #: serializer, ctx, timeout).
+    #: serializer, ctx, timeout, ssl_server, ssl_client).
     _options_: Mapping[str, Any] = {}
 
     #: Methods and properties made available by :attr:`proxy_class`; ``None``
@@ -1761,7 +2125,8 @@ class Actor:
     def connect(cls: type[_TActor], address: _Address, authkey: bytes,
                 serializer: str = DEFAULT_SERIALIZER,
                 capture: Iterable[_Address] = (), *,
-                timeout: float | None = None) -> Any:
+                timeout: float | None = None,
+                ssl: ssl.SSLContext | None = None) -> Any:
         """Get actor proxy instance connected to address.
 
         :param address: actor process connection address
@@ -1774,13 +2139,20 @@ class Actor:
             address is always captured.
         :param timeout: seconds for connecting and the default deadline of
             every call through this proxy (``None``: no call deadline).
+        :param ssl: client-side :class:`ssl.SSLContext` for an actor started
+            with ``ssl_server``: every connection this process opens to
+            ``address`` (calls, references, proxies routed here) is then TLS,
+            the authkey handshake running inside it.
         :raises AuthkeyError: when the actor rejects ``authkey``.
-        :raises ActorConnectionError: when nothing answers at ``address``.
+        :raises ActorConnectionError: when nothing answers at ``address``, or
+            TLS fails (certificate not trusted or not accepted, TLS on one
+            side only).
         """
         address = _normalize_address(address)
         captured = [_normalize_address(item) for item in capture]
         manager = cls.manager_class(address=address, authkey=authkey,
-                                    serializer=serializer, timeout=timeout)
+                                    serializer=serializer, timeout=timeout,
+                                    ssl_client=ssl)
         manager.connect()
         ident, exposed, bind_address, lineage, incarnation = \
             manager._server_request("connect_actor")
