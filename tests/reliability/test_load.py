@@ -1,0 +1,115 @@
+"""100 client threads across 4 processes calling one actor.
+
+Every thread numbers its calls and checks each reply; the actor
+(:class:`Sequencer`) checks that each thread's calls arrive exactly once and in
+order.  What must hold: no error, no reply given to the wrong call, no call
+lost or duplicated.
+
+Sizes: issue 7 asks for 10,000 calls per thread (1,000,000 calls).  That takes
+about 110 s on the 2-core test machine (~9,000 calls/s through one actor), so
+the full size runs only with ``UACTOR_FULL_LOAD=1`` (and is marked ``slow``);
+the normal suite makes 1,000 calls per thread (100,000 calls, ~11 s).
+
+Threads connect one at a time before the load starts (see
+``load_client``): 100 simultaneous first connections to one actor trip a core
+bug (its listen backlog of 16), held by the xfail test at the end.
+"""
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+import uactor
+from tests.reliability._helpers import FULL_LOAD
+from tests.reliability.actors import Sequencer, burst_client, load_client
+
+PROCESSES = 4
+THREADS_PER_PROCESS = 25
+
+#: Calls per thread: the normal suite's and the issue's full size.
+CALLS = 1_000
+FULL_CALLS = 10_000
+
+#: Bound (s) on each client process's whole run; a backstop against hangs.
+BOUND = 90.0
+FULL_BOUND = 500.0
+
+
+def _run_load(calls: int, bound: float) -> None:
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    with Sequencer() as actor:
+        clients = [ctx.Process(target=load_client,
+                               args=(actor.connection_address, index,
+                                     THREADS_PER_PROCESS, calls, results),
+                               name=f"load-client-{index}")
+                   for index in range(PROCESSES)]
+        try:
+            for client in clients:
+                client.start()
+            reports = [results.get(timeout=bound)
+                       for _ in range(PROCESSES * THREADS_PER_PROCESS)]
+            for client in clients:
+                client.join(bound)
+                assert client.exitcode == 0, (client.name, client.exitcode)
+        finally:
+            for client in clients:
+                if client.is_alive():
+                    client.kill()
+                    client.join(10)
+            results.close()
+            results.join_thread()
+        received = actor.report()
+
+    errors = {key: errs for key, _, errs in reports if errs}
+    assert errors == {}
+    expected = {(process, thread): calls for process in range(PROCESSES)
+                for thread in range(THREADS_PER_PROCESS)}
+    assert {key: ok for key, ok, _ in reports} == expected  # every reply right
+    assert received["anomalies"] == []  # nothing lost, repeated or reordered
+    assert received["counts"] == expected  # every call arrived
+
+
+def test_100_threads_in_4_processes_lose_and_duplicate_nothing():
+    _run_load(CALLS, BOUND)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(FULL_BOUND + 60)
+@pytest.mark.skipif(not FULL_LOAD, reason="full size (1,000,000 calls, ~2 min): "
+                    "set UACTOR_FULL_LOAD=1")
+def test_100_threads_in_4_processes_full_size():
+    _run_load(FULL_CALLS, FULL_BOUND)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core bug: actor servers listen with multiprocessing's backlog of 16, so a "
+    "burst of new connections overflows it and clients time out in the handshake"))
+def test_100_simultaneous_first_calls_all_succeed(monkeypatch):
+    # Failing handshakes then end after 2 s instead of 10 s.  Clients and the
+    # actor are forked from here, so they inherit the shorter bound.
+    monkeypatch.setattr(uactor, "_HANDSHAKE_TIMEOUT", 2.0)
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    with Sequencer() as actor:
+        clients = [ctx.Process(target=burst_client,
+                               args=(actor.connection_address, THREADS_PER_PROCESS,
+                                     results))
+                   for _ in range(PROCESSES)]
+        try:
+            for client in clients:
+                client.start()
+            outcomes = [results.get(timeout=BOUND) for _ in clients]
+            for client in clients:
+                client.join(BOUND)
+        finally:
+            for client in clients:
+                if client.is_alive():
+                    client.kill()
+                    client.join(10)
+            results.close()
+            results.join_thread()
+    failures = [failure for _, failed in outcomes for failure in failed]
+    assert failures == [], f"{len(failures)} of 100 first calls failed: {failures[0]}"
+    assert sum(ok for ok, _ in outcomes) == PROCESSES * THREADS_PER_PROCESS
