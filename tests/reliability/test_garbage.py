@@ -1,0 +1,321 @@
+"""Random, truncated and stalled bytes on an actor's port.
+
+Goes further than tests/core/test_networking.py: many garbage connections at
+once, connections that never finish the authkey handshake (slowloris), and
+after authenticating (``multiprocessing.connection.Client`` with the right
+key): undecodable frames, wrong message shapes, truncated frames and huge
+length prefixes, both as the first request and inside a serving connection.
+
+What must hold, every time: the actor and its other clients carry on (threads
+calling it all along get every reply right, new clients connect), each hostile
+connection is closed in bounded time, and the actor's threads and file
+descriptors return to their baseline afterwards.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import gc
+import multiprocessing.connection as mp_connection
+import os
+import pickle
+import random
+import select
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+import uactor
+from tests.conftest import wait_until
+from tests.reliability.actors import KEY, Echo
+
+#: Server-side handshake bound for these tests (s): uactor's is 10 s; a short
+#: one keeps stalled-connection tests quick.  The actor is forked after the
+#: patch, so it inherits it.
+HANDSHAKE = 2.0
+
+#: Bound (s) on the actor closing a hostile connection or recovering.
+BOUND = 15.0
+
+#: Threads calling the actor normally throughout each test.
+CALLERS = 4
+
+
+@pytest.fixture
+def actor(monkeypatch):
+    monkeypatch.setattr(uactor, "_HANDSHAKE_TIMEOUT", HANDSHAKE)
+    with Echo() as echo:
+        yield echo
+
+
+class Callers:
+    """Threads calling ``echo`` with distinct values until stopped."""
+
+    def __init__(self, proxy, count: int = CALLERS) -> None:
+        self.proxy = proxy
+        self.stop = threading.Event()
+        self.logs: list[list] = [[] for _ in range(count)]
+        self.threads = [threading.Thread(target=self._run, args=(index,))
+                        for index in range(count)]
+
+    def _run(self, index: int) -> None:
+        log = self.logs[index]
+        seq = 0
+        while not self.stop.is_set():
+            value = (index, seq)
+            try:
+                log.append((value, self.proxy.echo(value)))
+            except Exception as exc:  # asserted on in check()
+                log.append((value, exc))
+            seq += 1
+
+    def __enter__(self) -> Callers:
+        for thread in self.threads:
+            thread.start()
+        assert wait_until(lambda: all(len(log) >= 3 for log in self.logs), BOUND)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(BOUND)
+
+    def calls(self) -> int:
+        return sum(len(log) for log in self.logs)
+
+    def check(self) -> None:
+        """Every call got its own value back, none failed."""
+        for log in self.logs:
+            bad = [(value, reply) for value, reply in log if value != reply]
+            assert bad == [], bad[:3]
+
+
+def _drain_until_closed(sock: socket.socket, timeout: float) -> bool:
+    """Read from ``sock`` until the peer closes it; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if not select.select([sock], [], [], remaining)[0]:
+            return False
+        try:
+            if not sock.recv(65536):
+                return True
+        except OSError:  # reset: closed as well
+            return True
+
+
+def _baseline(actor) -> dict[str, int]:
+    return actor.stats()
+
+
+def _back_to(actor, baseline: dict[str, int]) -> bool:
+    """The actor's threads and descriptors are back to ``baseline``.
+
+    Connections of finished client threads are closed by the cyclic garbage
+    collector only (see test_leak_soak's xfail): collect first, these tests
+    are about hostile input.
+    """
+    gc.collect()
+    now = actor.stats()
+    return now["threads"] <= baseline["threads"] and now["fds"] <= baseline["fds"]
+
+
+# --------------------------------------------------------------------------
+# Before authentication
+# --------------------------------------------------------------------------
+
+
+def _pre_auth_payloads(rng: random.Random) -> list[bytes]:
+    return [
+        rng.randbytes(rng.randrange(1, 8192)),
+        b"",
+        b"\x00\x00",  # half a length prefix
+        struct.pack("!i", 20) + b"abc",  # a frame cut short
+        struct.pack("!i", 0),  # an empty frame
+        struct.pack("!i", -1) + struct.pack("!Q", 2**62),  # huge 64-bit length
+        struct.pack("!i", 2**31 - 1) + b"x" * 100,  # huge 32-bit length
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + rng.randbytes(64),  # TLS hello
+        struct.pack("!i", 20) + b"#CHALLENGE#" + rng.randbytes(9),  # echoing the server
+    ]
+
+
+def _send_and_wait_for_close(address, payload: bytes) -> bool:
+    with socket.create_connection(address, timeout=BOUND) as sock:
+        try:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the actor already closed it: fine
+            return True
+        return _drain_until_closed(sock, BOUND)
+
+
+def test_many_concurrent_garbage_connections_before_authentication(actor):
+    baseline = _baseline(actor)
+    address = actor.connection_address
+    rng = random.Random(7)
+    payloads = [payload for _ in range(20) for payload in _pre_auth_payloads(rng)]
+    with Callers(actor) as callers, \
+            concurrent.futures.ThreadPoolExecutor(32) as pool:
+        closed = list(pool.map(lambda payload: _send_and_wait_for_close(address, payload),
+                               payloads))
+        during = callers.calls()
+        assert Echo.connect(address, KEY, timeout=BOUND).echo("new") == "new"
+        assert wait_until(lambda: callers.calls() > during + 10, BOUND)
+    assert all(closed), f"{closed.count(False)} garbage connections left open"
+    callers.check()
+    assert wait_until(lambda: _back_to(actor, baseline), BOUND), actor.stats()
+
+
+def test_stalled_handshakes_do_not_block_other_clients(actor):
+    """Slowloris: connections that never answer the challenge."""
+    baseline = _baseline(actor)
+    address = actor.connection_address
+    stalled = []
+    try:
+        for _ in range(100):
+            sock = socket.create_connection(address, timeout=BOUND)
+            stalled.append(sock)
+            # Opened one at a time, each once the actor has sent its
+            # challenge: all 100 are then held inside the handshake.
+            assert select.select([sock], [], [], BOUND)[0]
+        with Callers(actor) as callers:
+            # New clients connect and call while the stalled ones are held.
+            for index in range(5):
+                client = Echo.connect(address, KEY, timeout=BOUND)
+                assert client.echo(index) == index
+                del client
+            during = callers.calls()
+            assert wait_until(lambda: callers.calls() > during + 10, BOUND)
+            # The actor gives up on each stalled handshake after its bound.
+            assert all(_drain_until_closed(sock, HANDSHAKE + BOUND) for sock in stalled)
+        callers.check()
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert wait_until(lambda: _back_to(actor, baseline), BOUND), actor.stats()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core bug: the handshake bound is per read (SO_RCVTIMEO), not for the "
+    "whole handshake: a peer trickling a byte at a time holds a thread for "
+    "up to 260 reads x the bound"))
+def test_a_trickling_handshake_is_cut_off_at_the_handshake_bound(actor):
+    address = actor.connection_address
+    with socket.create_connection(address, timeout=BOUND) as sock:
+        # A length prefix announcing a full-size answer, then one byte at a
+        # time, each well within the per-read bound.
+        sock.sendall(struct.pack("!i", 256))
+        started = time.monotonic()
+        closed = False
+        while not closed and time.monotonic() - started < HANDSHAKE + 2.0:
+            try:
+                sock.sendall(b"x")
+            except OSError:
+                closed = True
+                break
+            closed = _drain_until_closed(sock, 0.25)
+    assert closed, "still connected well past the handshake bound"
+
+
+# --------------------------------------------------------------------------
+# After authentication
+# --------------------------------------------------------------------------
+
+
+def _authenticated(address) -> mp_connection.Connection:
+    """A raw connection that passed the authkey handshake, as uactor's do."""
+    return mp_connection.Client(address, authkey=KEY)
+
+
+def _raw_socket(conn: mp_connection.Connection) -> socket.socket:
+    return socket.socket(fileno=os.dup(conn.fileno()))
+
+
+def _accepted(address) -> mp_connection.Connection:
+    """An authenticated connection the actor serves method calls on."""
+    conn = _authenticated(address)
+    conn.send((None, "accept_connection", ("garbage-client",), {}))
+    assert conn.recv() == ("#RETURN", None)
+    return conn
+
+
+def _frames(rng: random.Random) -> list[tuple[str, bytes]]:
+    """Hostile frames: (kind, bytes written raw after the handshake)."""
+    def frame(body: bytes) -> bytes:
+        return struct.pack("!i", len(body)) + body
+
+    return [
+        ("random frame", frame(rng.randbytes(rng.randrange(1, 4096)))),
+        ("random bytes", rng.randbytes(rng.randrange(1, 4096))),
+        ("empty frame", frame(b"")),
+        ("truncated frame", struct.pack("!i", 1000) + rng.randbytes(10)),
+        ("truncated pickle", frame(pickle.dumps((None, "dummy", (), {}))[:-3])),
+        ("huge 32-bit length", struct.pack("!i", 2**31 - 1) + b"x" * 16),
+        ("huge 64-bit length", struct.pack("!i", -1) + struct.pack("!Q", 2**62)),
+        ("negative length", struct.pack("!i", -5)),
+    ]
+
+
+#: Well-formed frames of the wrong shape: the actor answers with an error
+#: and keeps serving the connection.
+_WRONG_SHAPES = [42, (1, 2), "text", None, (None, "no_such_request", (), {}),
+                 ("no-such-ident", "echo", (1,), {}), (None, None, None, None)]
+
+
+def _hostile_session(address, kind: str, payload: bytes, accepted: bool) -> bool:
+    """Authenticate (and start serving if ``accepted``), send ``payload`` raw,
+    close our side for writing; True once the actor closed the connection."""
+    conn = _accepted(address) if accepted else _authenticated(address)
+    sock = _raw_socket(conn)
+    try:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        return _drain_until_closed(sock, BOUND)
+    except OSError:
+        return True
+    finally:
+        sock.close()
+        conn.close()
+
+
+@pytest.mark.parametrize("accepted", [False, True],
+                         ids=["first-request", "serving-connection"])
+def test_garbage_after_authentication_closes_only_that_connection(actor, accepted):
+    baseline = _baseline(actor)
+    address = actor.connection_address
+    rng = random.Random(11)
+    sessions = [item for _ in range(6) for item in _frames(rng)]
+    with Callers(actor) as callers, \
+            concurrent.futures.ThreadPoolExecutor(16) as pool:
+        closed = list(pool.map(
+            lambda item: _hostile_session(address, *item, accepted), sessions))
+        assert Echo.connect(address, KEY, timeout=BOUND).echo("new") == "new"
+        during = callers.calls()
+        assert wait_until(lambda: callers.calls() > during + 10, BOUND)
+    assert all(closed), [kind for (kind, _), ok in zip(sessions, closed) if not ok]
+    callers.check()
+    assert wait_until(lambda: _back_to(actor, baseline), BOUND), actor.stats()
+
+
+def test_wrong_message_shapes_get_errors_and_the_connection_keeps_serving(actor):
+    baseline = _baseline(actor)
+    conn = _accepted(actor.connection_address)
+    try:
+        for message in _WRONG_SHAPES:
+            conn.send(message)
+            assert conn.poll(BOUND)
+            kind, _ = conn.recv()
+            assert kind in ("#RAISE", "#FOREIGN", "#ERROR", "#TRACEBACK"), (message, kind)
+        # Still the same connection, still served.
+        conn.send(("no-such-ident", "echo", (), {}))
+        assert conn.poll(BOUND)
+        assert conn.recv()[0] != "#RETURN"
+    finally:
+        conn.close()
+    assert actor.echo("after") == "after"
+    assert wait_until(lambda: _back_to(actor, baseline), BOUND), actor.stats()
