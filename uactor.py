@@ -381,10 +381,6 @@ class _TLSConnection:
     def settimeout(self, seconds: float | None) -> None:
         self._socket().settimeout(seconds)
 
-    def version(self) -> str | None:
-        """TLS version negotiated, such as ``'TLSv1.3'``."""
-        return self._socket().version()
-
     def send_bytes(self, buf: Any, offset: int = 0, size: int | None = None) -> None:
         view = memoryview(buf)
         if view.itemsize > 1:
