@@ -217,6 +217,13 @@ class User(uactor.Actor):
 
     def __init__(self) -> None:
         self._kept: list = []
+        self._known: list = []
+
+    def learn(self, address) -> None:
+        """Connect to the actor at ``address`` (authkey :data:`KEY`), so that
+        proxies to it forwarded here can authenticate (see the networking
+        chapter: connect first, then receive forwarded proxies)."""
+        self._known.append(uactor.Actor.connect(address, KEY))
 
     def read_list(self, proxy):
         return proxy[0]
@@ -237,6 +244,43 @@ class User(uactor.Actor):
 
     def stats(self) -> dict[str, int]:
         return process_stats()
+
+
+class UnpicklingError(Exception):
+    """Raised by :func:`explode` while an argument is being rebuilt."""
+
+
+def explode(message: str):
+    """Rebuilding an :class:`Explosive` raises :class:`UnpicklingError`."""
+    raise UnpicklingError(message)
+
+
+class Explosive:
+    """Pickles fine; rebuilding it (in the actor) raises UnpicklingError."""
+
+    def __reduce__(self):
+        return explode, ("this argument cannot be rebuilt",)
+
+
+class Receiver(uactor.Actor):
+    """Receives arguments (proxies, objects) it may fail to rebuild."""
+
+    _options_ = NETWORK
+
+    def take(self, value) -> str:
+        return type(value).__name__
+
+    def echo(self, value):
+        return value
+
+
+class Stranger(uactor.Actor):
+    """A networked actor with an authkey nobody else here knows."""
+
+    _options_ = {"address": ("127.0.0.1", 0), "authkey": b"stranger-key"}
+
+    def echo(self, value):
+        return value
 
 
 # --------------------------------------------------------------------------
