@@ -605,6 +605,7 @@ def discover(actor_class: type | None, authkey: bytes, *,
              name: str | None = None, role: str | None = None,
              require_signature: bool | None = None,
              zeroconf: Zeroconf | None = None,
+             reconnect: Any = False,
              _connect_as: type | None = None,
              _cancel: threading.Event | None = None) -> Any:
     """A connected proxy to the first advertised actor that answers.
@@ -615,11 +616,25 @@ def discover(actor_class: type | None, authkey: bytes, *,
     recently are tried after fresh ones.  With an authkey, adverts must be
     signed with it unless ``require_signature=False``.
 
+    With ``reconnect=True`` (or a :class:`registry.ReconnectPolicy`), returns
+    a :class:`registry.Reconnecting` proxy that discovers its actor again,
+    with these same arguments, when it was lost (the actor restarted
+    elsewhere); ``timeout`` then bounds each of those discoveries.  The
+    first discovery happens before this returns, with the errors below.
+
     :raises DiscoveryTimeoutError: (also a :class:`TimeoutError`) when none
         answered within ``timeout`` seconds; its message lists what was tried
         and which adverts were refused.
     """
     check_timeout(timeout)
+    if reconnect is not False and reconnect is not None:
+        def rediscover() -> Any:
+            return discover(actor_class, authkey, timeout=timeout, interfaces=interfaces,
+                            name=name, role=role, require_signature=require_signature,
+                            zeroconf=zeroconf, _connect_as=_connect_as)
+
+        return _reconnecting(rediscover, reconnect, name or (
+            class_path(actor_class) if actor_class is not None else "actor"))
     deadline = time.monotonic() + timeout
     attempts: list[tuple[str, str, str]] = []
     tried: set[str] = set()
@@ -665,6 +680,20 @@ def discover(actor_class: type | None, authkey: bytes, *,
     raise DiscoveryTimeoutError(
         _timeout_message(actor_class, name, role, interfaces, timeout, attempts,
                          rejected), attempts)
+
+
+def _reconnecting(resolver: Callable[[], Any], reconnect: Any, label: str) -> Any:
+    """A :class:`registry.Reconnecting` around ``resolver``, resolved once now."""
+    import registry  # the reconnection mechanism lives there
+
+    if reconnect is True:
+        policy = registry.ReconnectPolicy()
+    elif isinstance(reconnect, registry.ReconnectPolicy):
+        policy = reconnect
+    else:
+        raise TypeError(f"reconnect must be True, False or a registry.ReconnectPolicy, "
+                        f"not {reconnect!r}")
+    return registry.Reconnecting(resolver, name=label, policy=policy, proxy=resolver())
 
 
 def _timeout_message(actor_class: type | None, name: str | None, role: str | None,
