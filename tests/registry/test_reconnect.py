@@ -570,3 +570,29 @@ def test_threads_calling_through_a_restart_all_reach_the_new_actor(reg):
         for name, outcome in outcomes.items():
             assert isinstance(outcome, tuple) and outcome[0] == "new", (name, outcome)
             assert outcome[1] <= 1  # at most the call in flight at the kill
+
+
+# --------------------------------------------------------------------------
+# The same mechanism behind discovery.discover(reconnect=...)
+# --------------------------------------------------------------------------
+
+def test_discover_reconnects_to_the_actor_published_again_elsewhere(unique_name):
+    discovery = pytest.importorskip("discovery")
+    loopback = ["127.0.0.1"]
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(uactor.start(Service))
+        stack.enter_context(discovery.publish(first, name=unique_name, interfaces=loopback,
+                                              authkey=KEY))
+        wrapper = stack.enter_context(discovery.discover(
+            Service, KEY, name=unique_name, interfaces=loopback, timeout=BOUND,
+            reconnect=QUICK))
+        assert isinstance(wrapper, registry.Reconnecting)
+        assert wrapper.getpid() == first.getpid()
+        kill(first)
+        second = stack.enter_context(uactor.start(Service))
+        stack.enter_context(discovery.publish(second, name=unique_name, interfaces=loopback,
+                                              authkey=KEY))
+        assert wrapper.getpid() == second.getpid()
+    with pytest.raises(TypeError, match="reconnect"):
+        discovery.discover(Service, KEY, name=unique_name, interfaces=loopback,
+                           timeout=0.1, reconnect="yes")
