@@ -262,6 +262,17 @@ class Explosive:
         return explode, ("this argument cannot be rebuilt",)
 
 
+class DropOnPickle:
+    """Empties ``box`` when pickled: drops a proxy in the middle of a call."""
+
+    def __init__(self, box: list) -> None:
+        self.box = box
+
+    def __reduce__(self):
+        self.box.clear()
+        return int, (0,)
+
+
 class Receiver(uactor.Actor):
     """Receives arguments (proxies, objects) it may fail to rebuild."""
 

@@ -6,7 +6,7 @@ order.  What must hold: no error, no reply given to the wrong call, no call
 lost or duplicated.
 
 Sizes: issue 7 asks for 10,000 calls per thread (1,000,000 calls).  That takes
-about 110 s on the 2-core test machine (~9,000 calls/s through one actor), so
+87-110 s on the 2-core test machine (9,000-11,500 calls/s through one actor), so
 the full size runs only with ``UACTOR_FULL_LOAD=1`` (and is marked ``slow``);
 the normal suite makes 500 calls per thread (50,000 calls, ~6 s idle, ~9 s in
 the parallel suite).
@@ -78,7 +78,7 @@ def test_100_threads_in_4_processes_lose_and_duplicate_nothing():
 
 @pytest.mark.slow
 @pytest.mark.timeout(FULL_BOUND + 60)
-@pytest.mark.skipif(not FULL_LOAD, reason="full size (1,000,000 calls, ~2 min): "
+@pytest.mark.skipif(not FULL_LOAD, reason="full size (1,000,000 calls, ~90-110 s): "
                     "set UACTOR_FULL_LOAD=1")
 def test_100_threads_in_4_processes_full_size():
     _run_load(FULL_CALLS, FULL_BOUND)
