@@ -23,12 +23,12 @@ from tests.reliability.actors import BLOCK_LIMIT, KEY, Victim, Worker
 #: be loaded by parallel tests; a hang is what we are guarding against.
 BOUND = 15.0
 
-#: Threads blocked in the victim when it dies, and threads calling others.
-BLOCKED_CALLERS = 3
-
 #: Bound (s) on a caller noticing that its actor was killed: EOF arrives at
 #: once, so this is only slack for a loaded machine.
 DEATH_NOTICE = 5.0
+
+#: Threads blocked in the victim when it dies, and threads calling others.
+BLOCKED_CALLERS = 3
 BYSTANDER_THREADS = 4
 
 
@@ -64,7 +64,7 @@ def test_sigkill_mid_call_raises_actor_dead_error_and_spares_the_others():
             os.kill(victim.getpid(), signal.SIGKILL)
 
             for thread, outcome in blocked:
-                assert outcome.done.wait(BOUND), f"{thread.name} still blocked"
+                assert outcome.done.wait(DEATH_NOTICE), f"{thread.name} still blocked"
                 thread.join(BOUND)
                 assert isinstance(outcome.error, uactor.ActorDeadError), outcome.error
             # Later calls fail fast too: the owner finds its connection broken,
