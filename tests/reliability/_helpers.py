@@ -50,3 +50,18 @@ def pid_gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def all_threads_stopped(pid: int) -> bool:
+    """True once every thread of ``pid`` is in the stopped (T) state.
+
+    ``kill(SIGSTOP)`` returns before the target's threads have all stopped.
+    """
+    try:
+        states = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                states.append(stat.read().rpartition(")")[2].split()[0])
+    except FileNotFoundError:
+        return False
+    return bool(states) and all(state in ("T", "t") for state in states)

@@ -345,28 +345,3 @@ def load_client(address, process_index: int, threads: int, calls: int, results) 
         worker.join()
     for report in reports:
         results.put(report)
-
-
-def burst_client(address, threads: int, results) -> None:
-    """``threads`` threads make their first call to a Sequencer at once.
-
-    Puts ``(ok, errors)`` on ``results``.
-    """
-    proxy = Sequencer.connect(address, KEY, timeout=60)
-    start = threading.Barrier(threads)
-    outcomes: list = []
-
-    def client(thread_index: int) -> None:
-        key = (os.getpid(), thread_index)
-        start.wait(60)
-        try:
-            outcomes.append(proxy.call(key, 0) == (key, 0))
-        except Exception as exc:
-            outcomes.append(f"{type(exc).__name__}: {exc}")
-
-    workers = [threading.Thread(target=client, args=(index,)) for index in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    results.put((outcomes.count(True), [item for item in outcomes if item is not True]))

@@ -16,7 +16,7 @@ import pytest
 
 import uactor
 from tests.conftest import wait_until
-from tests.reliability._helpers import call_in_thread, pid_gone
+from tests.reliability._helpers import all_threads_stopped, call_in_thread, pid_gone
 from tests.reliability.actors import BLOCK_LIMIT, KEY, Victim, Worker
 
 #: Bound (s) on noticing a death or a deadline: generous, as the machine may
@@ -143,18 +143,6 @@ def test_sigkill_mid_call_is_noticed_while_a_process_forked_by_the_actor_lives()
         thread.join(BOUND)
 
 
-def _all_threads_stopped(pid: int) -> bool:
-    """True once every thread of ``pid`` is in the stopped (T) state."""
-    try:
-        states = []
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/stat") as stat:
-                states.append(stat.read().rpartition(")")[2].split()[0])
-    except FileNotFoundError:
-        return False
-    return bool(states) and all(state in ("T", "t") for state in states)
-
-
 def test_a_frozen_actor_hits_the_deadline_and_answers_correctly_once_thawed():
     victim = Victim()
     bystander = Worker()
@@ -164,7 +152,7 @@ def test_a_frozen_actor_hits_the_deadline_and_answers_correctly_once_thawed():
         client = Victim.connect(victim.connection_address, KEY, timeout=BOUND)
         os.kill(pid, signal.SIGSTOP)
         try:
-            assert wait_until(lambda: _all_threads_stopped(pid), BOUND)
+            assert wait_until(lambda: all_threads_stopped(pid), BOUND)
             with uactor.deadline(0.5), pytest.raises(uactor.CallTimeoutError):
                 victim.echo("lost")
             with pytest.raises(uactor.ActorConnectionError, match="handshake"):
@@ -195,7 +183,7 @@ def test_a_deadline_also_bounds_connecting_to_a_frozen_actor(monkeypatch):
     try:
         os.kill(pid, signal.SIGSTOP)
         try:
-            assert wait_until(lambda: _all_threads_stopped(pid), BOUND)
+            assert wait_until(lambda: all_threads_stopped(pid), BOUND)
 
             def fresh_thread_call():  # a new thread has no connection yet
                 with uactor.deadline(0.5):
