@@ -123,9 +123,12 @@ class Caller:
 
 @pytest.mark.parametrize("end", ["local", "remote"])
 def test_calls_fail_within_their_deadline_during_an_outage_and_recover(end):
-    tag = f"{os.getpid() % 10000}{'lr'[end == 'remote']}"
-    local_if, peer_if = f"uo{tag}a", f"uo{tag}b"
-    subnet = f"198.19.{os.getpid() % 250 + 1}"
+    # Names and a subnet unique among the parallel workers of this run (each
+    # run has a namespace of its own).
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    slot = int(worker[2:]) * 2 + (end == "remote")
+    local_if, peer_if = f"uo{slot}a", f"uo{slot}b"
+    subnet = f"198.19.{slot % 250 + 1}"
     local, remote = f"{subnet}.1", f"{subnet}.2"
     host = subprocess.Popen(
         ["unshare", "--net", sys.executable, "-c",
