@@ -7,7 +7,7 @@ counts, here and, for forwarded proxies, in the actors involved.
 
 Sizes: the issue's full sizes take 15-20 s together on the 2-core test
 machine when it is otherwise idle (500 actors 7-11 s, 1,000 forwarded proxies
-3-4 s, 200 publications ~5 s), but about 37 s inside the parallel suite, over
+3-4 s, 200 publications ~5 s), and 23-37 s inside the parallel suite, over
 its ~30 s budget.  So they run only with ``UACTOR_FULL_LOAD=1`` (marked
 ``slow``); the normal suite runs two fifths of them (200 actors, 400 proxies,
 80 publications).
