@@ -99,6 +99,12 @@ _HANDSHAKE_FLOOR = 0.001
 #: write (multiprocessing's own threshold): one TLS record, one segment.
 _TLS_COALESCE_MAX = 16384
 
+#: Connections an actor's listening socket queues before accepting them.
+_BACKLOG = socket.SOMAXCONN
+
+#: Undecodable requests in a row after which a connection is closed.
+_MAX_BAD_REQUESTS = 3
+
 #: Seconds a new actor process may take to report its address.
 _START_TIMEOUT = 60.0
 
@@ -290,19 +296,19 @@ class _Pickle5Connection:
     straight to the descriptor here, through TLS in a subclass.
     """
 
-    __slots__ = ("_conn", "_fd", "_buffers", "_keep", "fileno", "poll", "close",
-                 "send_bytes", "recv_bytes")
+    __slots__ = ("_conn", "_fd", "_buffers", "_send_frame", "_recv_frame", "fileno",
+                 "poll", "close", "send_bytes", "recv_bytes")
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
         self._buffers: list = []
-        self._keep = self._keep_out_of_band
         self._fd = conn.fileno()
         self.fileno = conn.fileno
         self.poll = conn.poll
         self.close = conn.close
         self.send_bytes = conn.send_bytes
         self.recv_bytes = conn.recv_bytes
+        self._send_frame, self._recv_frame = _frame_methods(conn)
 
     @property
     def closed(self) -> bool:
@@ -319,9 +325,9 @@ class _Pickle5Connection:
         stream = io.BytesIO()
         # ForkingPickler passes arguments on positionally: (file, protocol,
         # fix_imports, buffer_callback)
-        _ForkingPickler(stream, 5, True, self._keep).dump(obj)
+        _ForkingPickler(stream, 5, True, self._keep_out_of_band).dump(obj)
         if not self._buffers:
-            self.send_bytes(stream.getbuffer())
+            self._send_frame(stream.getbuffer())
             return
         buffers, self._buffers = self._buffers, []
         views = [buffer.raw() for buffer in buffers]
@@ -331,7 +337,7 @@ class _Pickle5Connection:
             self._write_raw(view)
 
     def recv(self) -> Any:
-        obj = _ForkingPickler.loads(self.recv_bytes())
+        obj = _ForkingPickler.loads(self._recv_frame())
         if type(obj) is not _OutOfBand:
             return obj
         data = self.recv_bytes()
@@ -433,6 +439,23 @@ class _TLSConnection:
                 raise EOFError("connection closed in the middle of a message")
             view = view[count:]
         return buffer
+
+
+def _frame_methods(conn: Any) -> tuple:
+    """Send and receive one frame, skipping the public methods' per-call work.
+
+    multiprocessing's public ``send_bytes``/``recv_bytes`` re-check their
+    arguments and copy every received message; for its own ``Connection``
+    uactor calls the framing underneath, which its ``send``/``recv`` use too.
+    """
+    if type(conn) is not mp_connection.Connection:
+        return conn.send_bytes, conn.recv_bytes
+    receive = conn._recv_bytes
+
+    def recv_frame() -> memoryview:
+        return receive().getbuffer()
+
+    return conn._send_bytes, recv_frame
 
 
 class _TLSPickle5Connection(_Pickle5Connection):
@@ -794,12 +817,30 @@ class _AddressState:
     ``idents`` the objects at that address this process holds references to.
     """
 
-    __slots__ = ("local", "idents", "incarnation")
+    __slots__ = ("local", "idents", "incarnation", "users", "lock", "__weakref__")
 
     def __init__(self, incarnation: str | None = None) -> None:
         self.incarnation = incarnation
         self.local = mp_util.ForkAwareLocal()
         self.idents: set = mp_managers.ProcessLocalSet()
+        #: Proxies of this process using these connections; the calling
+        #: thread's connection is closed only once none is left.
+        self.users = 0
+        self.lock = threading.Lock()
+        mp_util.register_after_fork(self, _AddressState._forget_users)
+
+    def _forget_users(self) -> None:
+        self.users = 0  # a forked child's inherited proxies are borrowed
+
+    def add_user(self) -> None:
+        with self.lock:
+            self.users += 1
+
+    def remove_user(self) -> bool:
+        """Count one proxy gone; whether it was the last one."""
+        with self.lock:
+            self.users -= 1
+            return self.users <= 0
 
 
 _address_states: dict = {}
@@ -832,7 +873,9 @@ def _release_reference(token: Any, authkey: bytes, serializer: str, state: Any,
     Runs from garbage collection or at exit, so it is bounded in time and
     silent: a reference to an actor that is already gone needs no release.
     """
-    address_state.idents.discard(token.id)
+    last = address_state.remove_user()
+    if last:
+        address_state.idents.discard(token.id)
     if state is None or state.value == mp_managers.State.STARTED:
         try:
             _request_once(token.address, authkey, serializer, "decref",
@@ -840,7 +883,7 @@ def _release_reference(token: Any, authkey: bytes, serializer: str, state: Any,
         except Exception as exc:  # the actor may be gone: nothing to release
             _logger.debug("releasing %s at %s failed: %r",
                          token.id, _describe(token.address), exc)
-    if not address_state.idents:
+    if last:
         conn = getattr(address_state.local, "connection", None)
         if conn is not None:
             del address_state.local.connection
@@ -895,6 +938,7 @@ class BaseProxy(mp_managers.BaseProxy):
     def _adopt_reference(self) -> None:
         """Own one reference the server already counts, releasing it at GC."""
         self._idset.add(self._id)
+        self._address_state.add_user()
         state = self._manager._state if self._manager is not None else None
         self._close = mp_util.Finalize(
             self, _release_reference,
@@ -909,8 +953,14 @@ class BaseProxy(mp_managers.BaseProxy):
     # -- calls ------------------------------------------------------------
 
     def _connect(self) -> Any:
-        conn = _connect(self._token.address, self._authkey, self._serializer,
-                        self._timeout)
+        timeout = self._timeout
+        if _deadline.at is not None:
+            remaining = _deadline.at - _monotonic()
+            if remaining <= 0:
+                raise CallTimeoutError(f"the deadline passed before connecting to "
+                                       f"{self._describe()}")
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        conn = _connect(self._token.address, self._authkey, self._serializer, timeout)
         name = mp_process.current_process().name
         thread = threading.current_thread().name
         if thread != "MainThread":
@@ -1307,8 +1357,20 @@ class _ActorServer(mp_managers.Server):
 
     def __init__(self, registry: dict, address: Any, authkey: bytes, serializer: str,
                  ssl_context: ssl.SSLContext | None = None) -> None:
-        super().__init__(registry, address, authkey, serializer)
+        # Server.__init__, with a listen backlog for bursts of new clients
+        # (multiprocessing's is 16: a burst overflows it and clients stall).
+        self.registry = registry
+        self.authkey = mp_process.AuthenticationString(authkey)
+        listener_class = mp_managers.listener_client[serializer][0]
+        self.listener = listener_class(address=address, backlog=_BACKLOG)
+        self.address = self.listener.address
         self.id_to_obj = {}
+        self.id_to_refcount: dict = {}
+        self.id_to_local_proxy_obj: dict = {}
+        self.mutex = threading.Lock()
+        #: Accepted connections, closed in processes this actor forks so that
+        #: they never keep a dead actor's sockets open for its callers.
+        self.connections: set = set()
         self.serializer_name = serializer
         #: Server-side TLS context: every connection is TLS, then the authkey.
         self.ssl_context = ssl_context
@@ -1325,6 +1387,7 @@ class _ActorServer(mp_managers.Server):
     def serve_forever(self) -> None:
         global _current_server
         _current_server = self
+        mp_util.register_after_fork(self, _ActorServer._close_inherited_connections)
         threading.Thread(target=self.accepter, name="uactor-accepter", daemon=True).start()
         parent = multiprocessing.parent_process()
         if parent is not None:
@@ -1357,6 +1420,19 @@ class _ActorServer(mp_managers.Server):
     # -- connections --------------------------------------------------------
 
     def handle_request(self, conn: Any) -> None:
+        self.connections.add(conn)
+        try:
+            self._handle_connection(conn)
+        finally:
+            self.connections.discard(conn)
+
+    def _close_inherited_connections(self) -> None:
+        """In a process forked by the actor: drop the copies of its sockets."""
+        for conn in list(self.connections):
+            conn.close()
+        self.connections.clear()
+
+    def _handle_connection(self, conn: Any) -> None:
         try:
             conn = self._authenticate(conn)
         except Exception as exc:  # a wrong key is routine (forwarding): not a warning
@@ -1446,15 +1522,22 @@ class _ActorServer(mp_managers.Server):
         serializer = self.serializer_name
         held: list = []
         _serving.held = held
+        bad_requests = 0
         while True:
             try:
                 request = recv()
             except (EOFError, OSError):
                 return
-            except Exception as exc:
-                _warn_once(("garbage", type(exc)),
-                           "closed a connection that sent an undecodable message: %r", exc)
-                return
+            except Exception as exc:  # a whole frame was read: the stream is in step
+                bad_requests += 1
+                if bad_requests >= _MAX_BAD_REQUESTS:
+                    _warn_once(("garbage", type(exc)), "closed a connection that sent "
+                               "undecodable messages: %r", exc)
+                    return
+                if not self._send(conn, _exception_payload(exc, serializer)):
+                    return
+                continue
+            bad_requests = 0
             if held:
                 held.clear()
             try:
@@ -2217,8 +2300,15 @@ def proxy(value: Any, typeid: str = "auto", serializer: str | None = None) -> Ba
     proxytype = _auto_proxy if typeid == "auto" else server.registry[typeid][-1]
     result = proxytype(token, serializer, authkey=bytes(server.authkey),
                        exposed=exposed, incref=False)
-    mp_util.Finalize(result, server.decref, args=(None, ident))
+    result._address_state.add_user()
+    mp_util.Finalize(result, _release_local, args=(server, ident, result._address_state))
     return result
+
+
+def _release_local(server: _ActorServer, ident: str, address_state: _AddressState) -> None:
+    """Finalizer of a proxy made by :func:`proxy`: release it in-process."""
+    address_state.remove_user()
+    server.decref(None, ident)
 
 
 def typeid(proxy: mp_managers.BaseProxy) -> str:

@@ -37,7 +37,6 @@ class _Pickle5Connection:
     __slots__: Incomplete
     _conn: Incomplete
     _buffers: list
-    _keep: Incomplete
     _fd: Incomplete
     fileno: Incomplete
     poll: Incomplete
@@ -86,7 +85,12 @@ class _AddressState:
     incarnation: Incomplete
     local: Incomplete
     idents: set
+    users: int
+    lock: Incomplete
     def __init__(self, incarnation: str | None = None) -> None: ...
+    def _forget_users(self) -> None: ...
+    def add_user(self) -> None: ...
+    def remove_user(self) -> bool: ...
 
 class BaseProxy(mp_managers.BaseProxy):
     _isauto: bool
@@ -140,7 +144,15 @@ class _Serving(threading.local):
 
 class _ActorServer(mp_managers.Server):
     public: Incomplete
+    registry: Incomplete
+    authkey: Incomplete
+    listener: Incomplete
+    address: Incomplete
     id_to_obj: Incomplete
+    id_to_refcount: dict
+    id_to_local_proxy_obj: dict
+    mutex: Incomplete
+    connections: set
     serializer_name: Incomplete
     ssl_context: Incomplete
     incarnation: Incomplete
@@ -155,6 +167,8 @@ class _ActorServer(mp_managers.Server):
     def _stop_actor(self) -> None: ...
     def accepter(self) -> None: ...
     def handle_request(self, conn: Any) -> None: ...
+    def _close_inherited_connections(self) -> None: ...
+    def _handle_connection(self, conn: Any) -> None: ...
     def _authenticate(self, conn: Any) -> Any: ...
     def _serve_request(self, conn: Any) -> None: ...
     def _send(self, conn: Any, msg: tuple) -> bool: ...

@@ -110,9 +110,6 @@ def test_nested_actors_do_not_outlive_a_killed_actor():
         victim.shutdown()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: an actor's server sockets are inherited by processes it forks, "
-    "so its callers see no EOF when it dies while such a process lives"))
 def test_sigkill_mid_call_is_noticed_while_a_process_forked_by_the_actor_lives():
     victim = Victim()
     helper_pid = None

@@ -218,11 +218,6 @@ def test_opening_and_closing_publications_leaks_nothing(unique_name, size):
         assert _settled(baseline) == {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: a thread's connection to an actor is freed only by the cyclic "
-    "garbage collector (_Pickle5Connection keeps a bound method of itself), so "
-    "each finished thread that made calls leaves a socket and a server thread "
-    "open until a full collection"))
 def test_connections_of_finished_threads_are_closed_without_the_cyclic_gc():
     with Echo() as actor:
         assert actor.echo(0) == 0

@@ -13,7 +13,7 @@ the parallel suite).
 
 Threads connect one at a time before the load starts (see
 ``load_client``): 100 simultaneous first connections to one actor trip a core
-bug (its listen backlog of 16), held by the xfail test at the end.
+bug (its listen backlog of 16), fixed; the burst test at the end holds it.
 """
 from __future__ import annotations
 
@@ -89,10 +89,6 @@ def test_100_threads_in_4_processes_full_size():
     _run_load(FULL_CALLS, FULL_BOUND)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: actor servers listen with multiprocessing's backlog of 16: a "
-    "burst of new connections to a busy actor overflows it, and the dropped "
-    "ones stall for seconds (SYN retransmission) or time out in the handshake"))
 def test_a_busy_actor_queues_a_burst_of_100_connections():
     """100 clients connecting while the actor is busy all get in line.
 

@@ -12,8 +12,6 @@ broken by a release.
 """
 from __future__ import annotations
 
-import pytest
-
 from tests.reliability.actors import KEY, DropOnPickle, Worker
 
 
@@ -29,11 +27,6 @@ def test_dropping_one_of_several_proxies_between_calls_keeps_the_others_working(
                 assert proxy.echo(index) == index
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: releasing a proxy closes the thread's connection to its actor "
-    "when no ident is left in the process-wide set, although other live proxies "
-    "share that ident; released in the middle of their call (garbage "
-    "collection), the call fails with ActorDeadError or a raw TypeError"))
 def test_a_proxy_released_during_another_proxys_call_does_not_break_it():
     with Worker() as worker:
         address = worker.connection_address
