@@ -53,6 +53,7 @@ import multiprocessing.util as mp_util
 import os
 import pickle
 import queue
+import select
 import socket
 import struct
 import sys
@@ -101,6 +102,13 @@ _TLS_COALESCE_MAX = 16384
 
 #: Connections an actor's listening socket queues before accepting them.
 _BACKLOG = socket.SOMAXCONN
+
+#: Seconds the accepter waits after a failed accept (no descriptors left).
+_ACCEPT_RETRY = 0.05
+
+#: Seconds given to a just-killed actor process to be reaped before a failed
+#: connection to it is reported as a connection error rather than a death.
+_REAP_GRACE = 0.1
 
 #: Undecodable requests in a row after which a connection is closed.
 _MAX_BAD_REQUESTS = 3
@@ -304,11 +312,15 @@ class _Pickle5Connection:
         self._buffers: list = []
         self._fd = conn.fileno()
         self.fileno = conn.fileno
-        self.poll = conn.poll
+        self.poll = self._poll_fd if type(conn) is mp_connection.Connection else conn.poll
         self.close = conn.close
         self.send_bytes = conn.send_bytes
         self.recv_bytes = conn.recv_bytes
         self._send_frame, self._recv_frame = _frame_methods(conn)
+
+    def _poll_fd(self, timeout: float | None = 0.0) -> bool:
+        """``Connection.poll`` without building a selector per call (deadlines)."""
+        return bool(select.select((self._fd,), (), (), timeout)[0])
 
     @property
     def closed(self) -> bool:
@@ -1022,7 +1034,13 @@ class BaseProxy(mp_managers.BaseProxy):
         except ActorConnectionError as exc:
             if isinstance(exc, ActorDeadError):
                 raise
+            if _deadline.at is not None and _monotonic() >= _deadline.at:
+                raise CallTimeoutError(
+                    f"connecting to {self._describe()} did not finish within the "
+                    "deadline") from exc
             process = self._manager.process if self._manager is not None else None
+            if process is not None:
+                process.join(_REAP_GRACE)  # a killed process may not be reaped yet
             if process is not None and process.exitcode is not None:
                 raise ActorDeadError(
                     f"{self._describe()} is gone: its process exited with code "
@@ -1413,7 +1431,8 @@ class _ActorServer(mp_managers.Server):
         while not self.stop_event.is_set():
             try:
                 conn = self.listener.accept()
-            except OSError:
+            except OSError:  # out of descriptors, say: do not spin
+                self.stop_event.wait(_ACCEPT_RETRY)
                 continue
             threading.Thread(target=self.handle_request, args=(conn,), daemon=True).start()
 

@@ -169,9 +169,6 @@ def test_a_frozen_actor_hits_the_deadline_and_answers_correctly_once_thawed():
         bystander.shutdown()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: uactor.deadline() does not bound opening a new connection: a "
-    "call that must connect waits the full connect/handshake timeout"))
 def test_a_deadline_also_bounds_connecting_to_a_frozen_actor(monkeypatch):
     # Shorter handshake bound for a quick test; the deadline is shorter still.
     monkeypatch.setattr(uactor, "_HANDSHAKE_TIMEOUT", 3.0)
