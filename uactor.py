@@ -304,22 +304,26 @@ class _Pickle5Connection:
     straight to the descriptor here, through TLS in a subclass.
     """
 
-    __slots__ = ("_conn", "_fd", "_buffers", "_send_frame", "_recv_frame", "fileno",
-                 "poll", "close", "send_bytes", "recv_bytes")
+    __slots__ = ("_conn", "_fd", "_buffers", "_send_frame", "_recv_frame", "_poll",
+                 "fileno", "close", "send_bytes", "recv_bytes")
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
         self._buffers: list = []
         self._fd = conn.fileno()
         self.fileno = conn.fileno
-        self.poll = self._poll_fd if type(conn) is mp_connection.Connection else conn.poll
+        # No bound method of self is kept: a cycle would leave the socket of a
+        # finished thread open until the cyclic garbage collector runs.
+        self._poll = None if type(conn) is mp_connection.Connection else conn.poll
         self.close = conn.close
         self.send_bytes = conn.send_bytes
         self.recv_bytes = conn.recv_bytes
         self._send_frame, self._recv_frame = _frame_methods(conn)
 
-    def _poll_fd(self, timeout: float | None = 0.0) -> bool:
-        """``Connection.poll`` without building a selector per call (deadlines)."""
+    def poll(self, timeout: float | None = 0.0) -> bool:
+        """``Connection.poll``, without building a selector per call (deadlines)."""
+        if self._poll is not None:
+            return bool(self._poll(timeout))
         return bool(select.select((self._fd,), (), (), timeout)[0])
 
     @property
