@@ -39,7 +39,6 @@ __all__ = [
 
 import contextlib
 import functools
-import inspect
 import io
 import itertools
 import logging
@@ -61,7 +60,6 @@ import threading
 import time
 import traceback
 import weakref
-import xmlrpc.client
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any, Callable, TypeVar, Union
@@ -257,10 +255,14 @@ def _set_socket_timeout(fileno: int, seconds: float) -> None:
 
 
 def _xml_dumps(obj: Any) -> bytes:
+    import xmlrpc.client  # only for this serializer: it costs ~20 ms to import
+
     return xmlrpc.client.dumps((obj,), None, None, None, 1).encode("utf-8")
 
 
 def _xml_loads(data: bytes) -> Any:
+    import xmlrpc.client
+
     (obj,), _ = xmlrpc.client.loads(data.decode("utf-8"))
     return obj
 
@@ -2022,6 +2024,14 @@ def _merged_mapping(cls: type, name: str) -> dict:
     return merged
 
 
+def _static_attribute(cls: type, name: str) -> Any:
+    """The class attribute ``name`` as written in the class body (no descriptors run)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    return None
+
+
 def _own_public_names(cls: type) -> list:
     """Public names a class body (or a non-actor mixin) defines."""
     names: dict = {}
@@ -2148,7 +2158,7 @@ class Actor:
     def _uactor_exposed_map_(cls) -> dict:
         """``{exposed name: is an attribute (not a method)}`` for the server."""
         names = [*cls._exposed_, *cls._method_to_typeid_]
-        return {name: not _is_method(inspect.getattr_static(cls, name, None))
+        return {name: not _is_method(_static_attribute(cls, name))
                 for name in names}
 
     @classmethod
@@ -2163,7 +2173,7 @@ class Actor:
         for name, is_attribute in cls._uactor_exposed_.items():
             if hasattr(base, name):
                 continue
-            doc = getattr(inspect.getattr_static(cls, name, None), "__doc__", None)
+            doc = getattr(_static_attribute(cls, name), "__doc__", None)
             factory = _make_proxy_attribute if is_attribute else _make_proxy_method
             namespace[name] = factory(name, doc)
         return type(f"{cls.__name__}.proxy_class", (base,), namespace)
