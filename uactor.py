@@ -108,6 +108,9 @@ _ACCEPT_RETRY = 0.05
 #: connection to it is reported as a connection error rather than a death.
 _REAP_GRACE = 0.1
 
+#: Seconds between the reaper's looks for newly released actor processes.
+_REAP_POLL = 0.5
+
 #: Undecodable requests in a row after which a connection is closed.
 _MAX_BAD_REQUESTS = 3
 
@@ -1366,6 +1369,60 @@ def _is_method(attribute: Any) -> bool:
         attribute, (staticmethod, classmethod, functools.partialmethod))
 
 
+class _HandshakeWatch:
+    """Cuts off handshakes that outlive their time bound as a whole.
+
+    Socket timeouts bound each read; this bounds the sum.  Each watched
+    socket is held through a duplicate descriptor, so shutting it down can
+    never hit another socket that reused the original descriptor number.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watched: dict = {}  # duplicate fd -> give-up time (monotonic)
+        self._changed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, fileno: int, give_up_at: float) -> int:
+        duplicate = os.dup(fileno)
+        with self._lock:
+            self._watched[duplicate] = give_up_at
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="uactor-handshake-watch")
+                self._thread.start()
+        self._changed.set()
+        return duplicate
+
+    def unwatch(self, duplicate: int) -> None:
+        with self._lock:
+            self._watched.pop(duplicate, None)
+        os.close(duplicate)
+
+    def _run(self) -> None:
+        while True:
+            self._changed.clear()  # before looking: a later watch() wakes us
+            now = _monotonic()
+            with self._lock:
+                expired = [fd for fd, at in self._watched.items() if at <= now]
+                for duplicate in expired:
+                    del self._watched[duplicate]
+                    _shutdown_socket(duplicate)
+                next_at = min(self._watched.values(), default=None)
+            self._changed.wait(None if next_at is None else max(next_at - now, 0.0))
+
+
+def _shutdown_socket(fileno: int) -> None:
+    """Make every blocked read on this socket return end-of-file."""
+    sock = socket.socket(fileno=fileno)
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.detach()
+
+
 class _ActorServer(mp_managers.Server):
     """The manager server of an actor process.
 
@@ -1395,6 +1452,7 @@ class _ActorServer(mp_managers.Server):
         #: Accepted connections, closed in processes this actor forks so that
         #: they never keep a dead actor's sockets open for its callers.
         self.connections: set = set()
+        self.handshakes = _HandshakeWatch()
         self.serializer_name = serializer
         #: Server-side TLS context: every connection is TLS, then the authkey.
         self.ssl_context = ssl_context
@@ -1474,8 +1532,17 @@ class _ActorServer(mp_managers.Server):
         """Handshakes of an accepted connection; return the connection to serve.
 
         TLS first when the actor has a context, then the authkey both ways,
-        all within :data:`_HANDSHAKE_TIMEOUT`.
+        all within :data:`_HANDSHAKE_TIMEOUT`: each read is bounded by the
+        socket, the whole by :class:`_HandshakeWatch` (a peer trickling one
+        byte at a time would otherwise hold the thread for hundreds of reads).
         """
+        watch = self.handshakes.watch(conn.fileno(), _monotonic() + _HANDSHAKE_TIMEOUT)
+        try:
+            return self._handshake(conn)
+        finally:
+            self.handshakes.unwatch(watch)
+
+    def _handshake(self, conn: Any) -> Any:
         if self.ssl_context is not None:
             tls = _tls_accept(conn, self.ssl_context)
             try:
@@ -1755,8 +1822,7 @@ def _finalize_owner(process: Any, address: _Address, authkey: bytes, serializer:
         _request_once(address, authkey, serializer, "release_owner", timeout=_RELEASE_TIMEOUT)
     except Exception as exc:
         _logger.debug("releasing %s failed: %r", _describe(address), exc)
-    with _retired_lock:
-        _retired.append((process, address, authkey, serializer))
+    _retire((process, address, authkey, serializer))
 
 
 def _reap_retired(stop: bool = False) -> None:
@@ -1776,6 +1842,47 @@ def _reap_retired(stop: bool = False) -> None:
     with _retired_lock:
         _retired.extend(alive)
 
+
+_reaper: threading.Thread | None = None
+
+
+def _retire(entry: tuple) -> None:
+    """Hand a released actor process to the reaper thread, started on demand."""
+    global _reaper
+    with _retired_lock:
+        _retired.append(entry)
+        if _reaper is None:
+            _reaper = threading.Thread(target=_reap_in_background, name="uactor-reaper",
+                                       daemon=True)
+            _reaper.start()
+
+
+def _reap_in_background() -> None:
+    """Join released actor processes as they end; return once none is left.
+
+    Without it each would stay a zombie, holding its pipes, until this process
+    started another actor or exited.
+    """
+    global _reaper
+    while True:
+        with _retired_lock:
+            if not _retired:
+                _reaper = None
+                return
+            sentinels = [entry[0].sentinel for entry in _retired]
+        mp_connection.wait(sentinels, timeout=_REAP_POLL)
+        _reap_retired()
+
+
+def _forget_retired() -> None:
+    """In a forked child: its parent's actor processes are not its own."""
+    global _reaper, _retired_lock
+    _retired_lock = threading.Lock()
+    _retired.clear()
+    _reaper = None
+
+
+os.register_at_fork(after_in_child=_forget_retired)
 
 _exit_hook_pid: int | None = None
 

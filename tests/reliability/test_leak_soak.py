@@ -16,8 +16,8 @@ Method: one warm-up round of each activity comes before the baseline, so
 what a process creates once and keeps by design (zeroconf's and
 multiprocessing's lazily built helpers) is not counted.  Before comparing,
 reference cycles are collected: what only the cyclic garbage collector
-releases is held by its own test (``test_connections_of_finished_threads...``,
-an xfail while it is a core bug); every other resource must come back.
+releases is held by its own test (``test_connections_of_finished_threads...``);
+every other resource must come back.
 """
 from __future__ import annotations
 
@@ -140,8 +140,8 @@ def test_starting_and_stopping_actors_leaks_nothing(size):
     baseline = Snapshot()
     for index in range(size["actors"]):
         _actor_round(index)
-    # Dropped actors are reaped when the next actor starts (the xfail test
-    # below holds that as a bug): give the last ones that chance.
+    # Dropped actors are reaped in the background (held by a test below);
+    # an extra actor round only gives the last ones time to exit.
     assert _settled(baseline, between=lambda: _actor_round(0)) == {}
 
 
@@ -241,10 +241,6 @@ def test_connections_of_finished_threads_are_closed_without_the_cyclic_gc():
         assert closed, f"{counts} after 20 finished threads; before: {remote}, {local}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: actors ended by dropping their owner proxy are reaped only when "
-    "this process starts another actor: until then each stays a zombie holding "
-    "two pipe descriptors"))
 def test_dropped_actors_are_reaped_without_starting_another():
     _actor_round(0)  # warm-up
     baseline = Snapshot()

@@ -194,8 +194,8 @@ def test_calls_fail_within_their_deadline_during_an_outage_and_recover(end):
         assert succeeded <= set(counts) <= attempted
         # Connections abandoned during the outage end on the actor's side too
         # once the link is back (their FIN gets through).  The callers' last
-        # connections are closed by the cyclic garbage collector only (see
-        # test_leak_soak's xfail): collect, this test is about the outage.
+        # connections close without the cyclic collector (test_leak_soak holds
+        # it); collecting first keeps this test about the outage.
         gc.collect()
         assert wait_until(lambda: ledger.stats()["threads"] <= baseline, BOUND), \
             (ledger.stats(), baseline)

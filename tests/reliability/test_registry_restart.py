@@ -115,8 +115,8 @@ def _registered(address) -> set:
     """Addresses the node at ``address`` lists for ``Worker`` (empty if down).
 
     Cyclic garbage (proxies of failed calls) is collected first, between
-    calls: freed in the middle of a call to the same actor it would break that
-    call, a core bug held by test_proxy_release's xfail.
+    calls (releases during a call no longer break it: test_proxy_release
+    holds that).
     """
     gc.collect()
     try:
