@@ -15,8 +15,8 @@ after every fresh one.
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
+import itertools
 import logging
 import queue
 import threading
@@ -72,6 +72,14 @@ EXPIRY_INTERVAL = 5.0
 
 #: How long an endpoint that failed to answer is tried after fresh ones (s).
 DEAD_ENDPOINT_MEMORY = 60.0
+
+#: Seconds a removal is remembered, to drop the result of a lookup started
+#: before it (lookups end within RESOLVE_TIMEOUT).
+REMOVAL_MEMORY = 4 * RESOLVE_TIMEOUT
+
+#: Rejected adverts kept for error messages; a flood of forged names must not
+#: grow a browser without bound.
+MAX_REJECTED = 256
 
 #: Default time :func:`discover` waits for an answering actor (s).
 DISCOVER_TIMEOUT = 5.0
@@ -138,6 +146,12 @@ def _mark(key: EndpointKey, dead: bool) -> None:
 # Filters and the catalog of entries
 # --------------------------------------------------------------------------
 
+def _forget_old_removals(removed_at: dict[str, tuple[int, float]], before: float) -> None:
+    """Lookups outlive a removal by seconds at most: older removals can go."""
+    for key in [key for key, (_, at) in removed_at.items() if at < before]:
+        del removed_at[key]
+
+
 class Catalog:
     """The entries passing a browser's filters (callers serialize access)."""
 
@@ -188,8 +202,11 @@ class Catalog:
             entry = check_advert(entry, txt, self.authkey, self.require_signature)
         except BadAdvertError as exc:
             log_bad_advert(name, exc)
+            event = self.remove(name)
             self.rejected[name.lower()] = (name, str(exc))
-            return self.remove(name)
+            while len(self.rejected) > MAX_REJECTED:  # hostile floods stay bounded
+                del self.rejected[next(iter(self.rejected))]
+            return event
         self.rejected.pop(name.lower(), None)
         key = name.lower()
         old = self.entries.get(key)
@@ -200,6 +217,7 @@ class Catalog:
         return ("add" if old is None else "update", entry)
 
     def remove(self, name: str) -> tuple[str, Entry] | None:
+        self.rejected.pop(name.lower(), None)  # a withdrawn advert is forgotten
         entry = self.entries.pop(name.lower(), None)
         return None if entry is None else ("remove", entry)
 
@@ -352,7 +370,11 @@ class Browser:
         self._changed = threading.Condition(self._lock)
         self._version = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._generation: collections.Counter[str] = collections.Counter()
+        #: Latest event number per instance name still advertised; every event
+        #: takes the next number from one counter, so a removal can be told
+        #: from a lookup started before it without remembering every name.
+        self._generation: dict[str, int] = {}
+        self._sequence = itertools.count(1)
         self._closed = False
         self._handle: ZeroconfHandle = acquire(interfaces, zeroconf)
         self._zc_browser: AsyncServiceBrowser | None = None
@@ -381,11 +403,12 @@ class Browser:
     def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str,
                    state_change: ServiceStateChange) -> None:
         key = name.lower()
-        self._generation[key] += 1
-        generation = self._generation[key]
+        generation = next(self._sequence)
         if state_change is ServiceStateChange.Removed:
+            self._generation.pop(key, None)
             self._queue.put(("removed", name, generation))
         else:
+            self._generation[key] = generation
             task = asyncio.ensure_future(self._resolve(name, generation))
             self._lookups.add(task)
             task.add_done_callback(self._lookups.discard)
@@ -409,7 +432,7 @@ class Browser:
     # -- worker thread -------------------------------------------------------
 
     def _work(self) -> None:
-        removed_at: dict[str, int] = {}
+        removed_at: dict[str, tuple[int, float]] = {}
         while True:
             try:
                 item = self._queue.get(timeout=EXPIRY_INTERVAL)
@@ -425,16 +448,18 @@ class Browser:
     def _process(self, item: Any, removed_at: dict[str, int]) -> None:
         events: list[tuple[str, Entry]] = []
         with self._lock:
+            now = time.monotonic()
             if item is not None and item[0] == "removed":
-                removed_at[item[1].lower()] = item[2]
+                removed_at[item[1].lower()] = (item[2], now)
                 event = self._catalog.remove(item[1])
                 events += [event] if event else []
             elif item is not None:
                 _, name, generation, info = item
-                if generation > removed_at.get(name.lower(), 0):
+                if generation > removed_at.get(name.lower(), (0, 0.0))[0]:
                     event = self._catalog.apply_info(name, info)
                     events += [event] if event else []
             events += self._catalog.expire(time.time())
+            _forget_old_removals(removed_at, now - REMOVAL_MEMORY)
             if events:
                 self._version += 1
                 self._changed.notify_all()

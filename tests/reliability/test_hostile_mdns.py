@@ -254,10 +254,6 @@ def test_a_forged_goodbye_only_hides_a_genuine_advert_briefly(
         assert browser.connect(back, timeout=SOON).getpid() == actor.getpid()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "discovery bug: a browser remembers every instance name it ever saw "
-    "(Browser._generation, removed_at, Catalog.rejected), so distinct forged "
-    "names grow its memory without bound, even after they are withdrawn"))
 def test_withdrawn_forged_adverts_are_forgotten(sender, browser_zeroconf, unique_name):
     forged = [f"{unique_name}-f{index}.{TYPE}" for index in range(200)]
     with discovery.browse(interfaces=LOOPBACK, authkey=KEY, verify=False,
