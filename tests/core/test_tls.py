@@ -17,6 +17,7 @@ import selectors
 import socket
 import ssl
 import struct
+import sys
 import threading
 from pathlib import Path
 
@@ -373,8 +374,9 @@ def test_tls_options_are_checked(pki):
         uactor.start(TLSEcho, options={"ssl_server": server})
     with pytest.raises(ValueError, match="server-side context"):
         TLSEcho.connect(("127.0.0.1", 1), AUTHKEY, ssl=server)
-    with pytest.raises(ValueError, match="client-side context"):
-        uactor.start(TLSEcho, options={"ssl_server": client, "ssl_client": client})
+    if sys.version_info >= (3, 10):  # 3.9's create_default_context() is side-neutral
+        with pytest.raises(ValueError, match="client-side context"):
+            uactor.start(TLSEcho, options={"ssl_server": client, "ssl_client": client})
     with pytest.raises(TypeError, match="must be an ssl.SSLContext"):
         TLSEcho.connect(("127.0.0.1", 1), AUTHKEY, ssl="tls")
     with pytest.raises(ValueError, match="needs a TCP address"):
