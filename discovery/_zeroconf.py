@@ -171,8 +171,26 @@ def _release(key: tuple[str, ...], zc: zeroconf.Zeroconf) -> None:
         if slot[1] > 0:
             return
         del _shared[key]
-    zc.close()
+    close_zeroconf(zc)
     log.debug("closed zeroconf on interfaces %s", list(key))
+
+
+def close_zeroconf(zc: zeroconf.Zeroconf) -> None:
+    """Close ``zc`` and the event loop it made for its own thread.
+
+    Only for an instance made where no event loop was running (as
+    :func:`_new_zeroconf` makes them), so that zeroconf started a thread with
+    a loop of its own.  zeroconf before 0.150 or so (the newest for Python
+    3.9 is 0.148) stops and joins that thread but never closes its loop,
+    leaking the loop's selector and self-pipe socket pair (ResourceWarnings
+    for an unclosed event loop and AF_UNIX sockets).  Newer zeroconf closes
+    the loop itself; closing a closed loop is a no-op.  Must not be called
+    from zeroconf's own loop.
+    """
+    loop = zc.loop
+    zc.close()
+    if loop is not None and not loop.is_running():
+        loop.close()
 
 
 def _forget_after_fork() -> None:

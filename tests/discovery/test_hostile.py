@@ -25,6 +25,7 @@ from zeroconf import (
 import discovery
 from discovery import _advert
 from discovery._advert import build_txt, sign
+from discovery._zeroconf import close_zeroconf
 from tests.conftest import wait_until
 from tests.discovery.actors import AUTHKEY, LOOPBACK, Echo
 
@@ -152,7 +153,7 @@ def forger():
     yield register
     for info in infos:
         zc.unregister_service(info)
-    zc.close()
+    close_zeroconf(zc)
 
 
 def test_forged_and_replayed_adverts_are_dropped(forger, unique_name):

@@ -28,6 +28,7 @@ from zeroconf import DNSAddress, DNSOutgoing, DNSPointer, DNSService, DNSText, Z
 
 import discovery
 from discovery._advert import build_txt
+from discovery._zeroconf import close_zeroconf
 from tests.conftest import wait_until
 from tests.reliability._helpers import ISOLATED
 from tests.reliability.actors import KEY, Echo
@@ -79,7 +80,7 @@ def browser_zeroconf():
     """A zeroconf instance of the browser's own, so publishers are apart."""
     zc = Zeroconf(interfaces=LOOPBACK)
     yield zc
-    zc.close()
+    close_zeroconf(zc)
 
 
 # --------------------------------------------------------------------------
