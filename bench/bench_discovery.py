@@ -331,8 +331,10 @@ class ZeroconfWatch(Watch):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        from discovery._zeroconf import close_zeroconf
+
         self.browser.cancel()
-        self.zc.close()
+        close_zeroconf(self.zc)  # and its loop, which zeroconf <= 0.148 leaves open
 
 
 # --------------------------------------------------------------------------
@@ -386,8 +388,10 @@ def measure_new_client(budget: Budget, variant: str
             zc.register_service(info)
 
             def close() -> None:
+                from discovery._zeroconf import close_zeroconf
+
                 zc.unregister_service(info)
-                zc.close()
+                close_zeroconf(zc)  # and its loop, which zeroconf <= 0.148 leaves open
         try:
             for _ in range(budget.samples):
                 time.sleep(PAUSE)

@@ -234,7 +234,7 @@ def test_connections_of_finished_threads_are_closed_without_the_cyclic_gc():
             del threads
             closed = wait_until(
                 lambda: actor.stats()["threads"] <= remote["threads"]
-                and psutil.Process().num_fds() <= local, 2.0)
+                and psutil.Process().num_fds() <= local, SETTLE)
             counts = (actor.stats(), psutil.Process().num_fds())
         finally:
             gc.enable()
