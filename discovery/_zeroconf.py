@@ -180,12 +180,11 @@ def close_zeroconf(zc: zeroconf.Zeroconf) -> None:
 
     Only for an instance made where no event loop was running (as
     :func:`_new_zeroconf` makes them), so that zeroconf started a thread with
-    a loop of its own.  zeroconf before 0.150 or so (the newest for Python
-    3.9 is 0.148) stops and joins that thread but never closes its loop,
-    leaking the loop's selector and self-pipe socket pair (ResourceWarnings
-    for an unclosed event loop and AF_UNIX sockets).  Newer zeroconf closes
-    the loop itself; closing a closed loop is a no-op.  Must not be called
-    from zeroconf's own loop.
+    a loop of its own.  zeroconf 0.148 (the newest for Python 3.9) stops and
+    joins that thread but never closes its loop, leaking the loop's selector
+    and self-pipe socket pair (ResourceWarnings for an unclosed event loop
+    and AF_UNIX sockets); 0.152.1 and later close it themselves, and closing
+    a closed loop is a no-op.  Must not be called from zeroconf's own loop.
     """
     loop = zc.loop
     zc.close()
