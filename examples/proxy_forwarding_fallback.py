@@ -9,8 +9,9 @@ Prints (process id varies)::
     AuthkeyError caught, connecting to MyOtherActor
     Hello from MyOtherActor in process 41234
 """
-import uactor
 from proxy_forwarding import MyActor, MyOtherActor
+
+import uactor
 
 if __name__ == '__main__':
     with MyActor() as actor:

@@ -7,6 +7,7 @@ are killed so the next test starts clean.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -62,10 +63,8 @@ def wait_until(predicate, timeout: float, interval: float = 0.02):
 
 def _kill(procs) -> None:
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(list(procs), timeout=5)
 
 
