@@ -18,6 +18,7 @@ import pytest
 
 import uactor
 from tests.core.actors import WildcardActor
+from tests.netns import REMOTE_PRELUDE, join
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ISOLATED = [name for _, name in socket.if_nameindex()] == ["lo"]
@@ -29,29 +30,13 @@ pytestmark = [
         reason="needs root inside a private network namespace, unshare and ip"),
 ]
 
-REMOTE_HOST = textwrap.dedent("""
-    import socket, subprocess, sys, time
-    sys.path.insert(0, {root!r})
-    print("in namespace", flush=True)  # the veth may be moved here from now on
-    deadline = time.monotonic() + 20
-    while {peer!r} not in [name for _, name in socket.if_nameindex()]:
-        if time.monotonic() > deadline:
-            sys.exit("veth never arrived")
-        time.sleep(0.02)
-    for command in (["ip", "link", "set", "lo", "up"],
-                    ["ip", "addr", "add", "{remote}/24", "dev", {peer!r}],
-                    ["ip", "link", "set", {peer!r}, "up"]):
-        subprocess.run(command, check=True)
+REMOTE_HOST = REMOTE_PRELUDE + textwrap.dedent("""
     from tests.core.actors import WildcardActor
     with WildcardActor() as actor:
         partner = actor.make_partner()
         print(actor.connection_address[1], partner[1], flush=True)
         actor.wait(60)
 """)
-
-
-def run(*command):
-    subprocess.run(command, check=True, capture_output=True, timeout=20)
 
 
 def test_capture_routes_wildcard_tokens_to_the_remote_host():
@@ -65,10 +50,7 @@ def test_capture_routes_wildcard_tokens_to_the_remote_host():
         stdout=subprocess.PIPE, text=True)
     try:
         assert host.stdout.readline() == "in namespace\n"
-        run("ip", "link", "add", local_if, "type", "veth", "peer", "name", peer_if,
-            "netns", str(host.pid))
-        run("ip", "addr", "add", f"{local}/24", "dev", local_if)
-        run("ip", "link", "set", local_if, "up")
+        join(host.pid, local_if, peer_if, local)
         port, partner_port = map(int, host.stdout.readline().split())
 
         client = WildcardActor.connect((remote, port), b"SECRET", timeout=10)

@@ -28,6 +28,7 @@ import pytest
 
 import uactor
 from tests.conftest import wait_until
+from tests.netns import REMOTE_PRELUDE, join, run
 from tests.reliability._helpers import ISOLATED
 from tests.reliability.actors import KEY, WildcardLedger
 
@@ -56,19 +57,7 @@ BOUND = 20.0
 
 #: The second namespace: brings its end of the veth pair up and down on
 #: request (one command per stdin line), serves a Ledger until stdin closes.
-REMOTE_HOST = textwrap.dedent("""
-    import socket, subprocess, sys, time
-    sys.path.insert(0, {root!r})
-    print("in namespace", flush=True)  # the veth may be moved here from now on
-    deadline = time.monotonic() + 20
-    while {peer!r} not in [name for _, name in socket.if_nameindex()]:
-        if time.monotonic() > deadline:
-            sys.exit("veth never arrived")
-        time.sleep(0.02)
-    for command in (["ip", "link", "set", "lo", "up"],
-                    ["ip", "addr", "add", "{remote}/24", "dev", {peer!r}],
-                    ["ip", "link", "set", {peer!r}, "up"]):
-        subprocess.run(command, check=True)
+REMOTE_HOST = REMOTE_PRELUDE + textwrap.dedent("""
     from tests.reliability.actors import WildcardLedger
     with WildcardLedger() as actor:
         print(actor.connection_address[1], flush=True)
@@ -76,10 +65,6 @@ REMOTE_HOST = textwrap.dedent("""
             subprocess.run(["ip", "link", "set", {peer!r}, line.strip()], check=True)
             print("done", flush=True)
 """)
-
-
-def _run(*command: str) -> None:
-    subprocess.run(command, check=True, capture_output=True, timeout=20)
 
 
 class Caller:
@@ -138,7 +123,7 @@ def test_calls_fail_within_their_deadline_during_an_outage_and_recover(end):
 
     def set_link(state: str) -> None:
         if end == "local":
-            _run("ip", "link", "set", local_if, state)
+            run("ip", "link", "set", local_if, state)
         else:
             host.stdin.write(state + "\n")
             host.stdin.flush()
@@ -146,10 +131,7 @@ def test_calls_fail_within_their_deadline_during_an_outage_and_recover(end):
 
     try:
         assert host.stdout.readline() == "in namespace\n"
-        _run("ip", "link", "add", local_if, "type", "veth", "peer", "name", peer_if,
-             "netns", str(host.pid))
-        _run("ip", "addr", "add", f"{local}/24", "dev", local_if)
-        _run("ip", "link", "set", local_if, "up")
+        join(host.pid, local_if, peer_if, local)
         port = int(host.stdout.readline())
         ledger = WildcardLedger.connect((remote, port), KEY, timeout=CALL_TIMEOUT)
         assert ledger.getpid() > 0
