@@ -835,15 +835,14 @@ class _AddressState:
     """Per-process, per-actor-address connection state shared by proxies.
 
     ``local.connection`` is the calling thread's connection to the actor;
-    ``idents`` the objects at that address this process holds references to.
+    ``users`` counts the proxies of this process using these connections.
     """
 
-    __slots__ = ("local", "idents", "incarnation", "users", "lock", "__weakref__")
+    __slots__ = ("local", "incarnation", "users", "lock", "__weakref__")
 
     def __init__(self, incarnation: str | None = None) -> None:
         self.incarnation = incarnation
         self.local = mp_util.ForkAwareLocal()
-        self.idents: set = mp_managers.ProcessLocalSet()
         #: Proxies of this process using these connections; the calling
         #: thread's connection is closed only once none is left.
         self.users = 0
@@ -895,8 +894,6 @@ def _release_reference(token: Any, authkey: bytes, serializer: str, state: Any,
     silent: a reference to an actor that is already gone needs no release.
     """
     last = address_state.remove_user()
-    if last:
-        address_state.idents.discard(token.id)
     if state is None or state.value == mp_managers.State.STARTED:
         try:
             _request_once(token.address, authkey, serializer, "decref",
@@ -929,7 +926,6 @@ class BaseProxy(mp_managers.BaseProxy):
                  incref: bool = True, manager_owned: bool = False) -> None:
         state = _address_state(token.address)
         self._tls = state.local
-        self._idset = state.idents
         self._address_state = state
         self._token = token
         self._id = token.id
@@ -958,7 +954,6 @@ class BaseProxy(mp_managers.BaseProxy):
 
     def _adopt_reference(self) -> None:
         """Own one reference the server already counts, releasing it at GC."""
-        self._idset.add(self._id)
         self._address_state.add_user()
         state = self._manager._state if self._manager is not None else None
         self._close = mp_util.Finalize(

@@ -85,7 +85,6 @@ class _AddressState:
     __slots__: Incomplete
     incarnation: Incomplete
     local: Incomplete
-    idents: set
     users: int
     lock: Incomplete
     def __init__(self, incarnation: str | None = None) -> None: ...
@@ -96,7 +95,6 @@ class _AddressState:
 class BaseProxy(mp_managers.BaseProxy):
     _isauto: bool
     _tls: Incomplete
-    _idset: Incomplete
     _address_state: Incomplete
     _token: Incomplete
     _id: Incomplete
