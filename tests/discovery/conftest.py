@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+from tests.mdns import LoopbackSender
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,23 +84,6 @@ def start_publisher() -> Iterator[Callable[..., tuple[subprocess.Popen, dict]]]:
     yield start
     for proc in procs:
         stop_process(proc)
-
-
-class LoopbackSender:
-    """Sends raw datagrams to the mDNS group on the loopback interface only."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
-                             socket.inet_aton("127.0.0.1"))
-        self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-
-    def send(self, packet: bytes) -> None:
-        self.sock.sendto(packet, ("224.0.0.251", 5353))
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

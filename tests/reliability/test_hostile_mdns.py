@@ -30,6 +30,7 @@ import discovery
 from discovery._advert import build_txt
 from discovery._zeroconf import close_zeroconf
 from tests.conftest import wait_until
+from tests.mdns import LoopbackSender as Sender
 from tests.reliability._helpers import ISOLATED
 from tests.reliability.actors import KEY, Echo
 
@@ -49,23 +50,6 @@ GOODBYE_WINDOW = 3.0
 _PTR, _SRV, _TXT, _A = 12, 33, 16, 1
 _IN, _IN_UNIQUE = 1, 0x8001
 _RESPONSE = 0x8400  # QR + AA
-
-
-class Sender:
-    """Sends raw datagrams to the mDNS group through the loopback interface."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
-                             socket.inet_aton("127.0.0.1"))
-        self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-
-    def send(self, packet: bytes) -> None:
-        self.sock.sendto(packet, ("224.0.0.251", 5353))
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture
