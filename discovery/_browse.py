@@ -146,6 +146,19 @@ def _mark(key: EndpointKey, dead: bool) -> None:
 # Filters and the catalog of entries
 # --------------------------------------------------------------------------
 
+def browse_settings(actor_class: type | str | None, name: str | None, role: str | None,
+                    authkey: bytes | None, require_signature: bool | None,
+                    verify: bool | None, on_add: Callback | None,
+                    on_update: Callback | None, on_remove: Callback | None,
+                    ) -> tuple[Catalog, bool, dict[str, Callback | None]]:
+    """What every browser (threaded or asyncio) derives from its arguments."""
+    catalog = Catalog(actor_class, name, role, authkey, require_signature)
+    verify = authkey is not None if verify is None else verify
+    if verify and authkey is None:
+        raise ValueError("verify=True needs the authkey to connect with")
+    return catalog, verify, {"add": on_add, "update": on_update, "remove": on_remove}
+
+
 def _forget_old_removals(removed_at: dict[str, tuple[int, float]], before: float) -> None:
     """Lookups outlive a removal by seconds at most: older removals can go."""
     for key in [key for key, (_, at) in removed_at.items() if at < before]:
@@ -359,12 +372,10 @@ class Browser:
                  on_remove: Callback | None = None, verify: bool | None = None,
                  require_signature: bool | None = None,
                  zeroconf: Zeroconf | None = None) -> None:
-        self._catalog = Catalog(actor_class, name, role, authkey, require_signature)
+        self._catalog, self._verify, self._callbacks = browse_settings(
+            actor_class, name, role, authkey, require_signature, verify,
+            on_add, on_update, on_remove)
         self._authkey = self._catalog.authkey
-        self._verify = authkey is not None if verify is None else verify
-        if self._verify and authkey is None:
-            raise ValueError("verify=True needs the authkey to connect with")
-        self._callbacks = {"add": on_add, "update": on_update, "remove": on_remove}
         self._interfaces = interfaces
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)

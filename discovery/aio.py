@@ -26,9 +26,9 @@ from ._advert import ALIVE, DEAD, SERVICE_TYPE, Entry, InterfacesType, log_bad_a
 from ._browse import (
     DISCOVER_TIMEOUT,
     VERIFY_TIMEOUT,
-    Catalog,
     DiscoveryError,
     DiscoveryTimeoutError,
+    browse_settings,
     connect_entry,
     resolve,
 )
@@ -56,12 +56,10 @@ class AsyncBrowser:
                  on_remove: Callback | None = None, verify: bool | None = None,
                  require_signature: bool | None = None,
                  zeroconf: AsyncZeroconf | None = None) -> None:
-        self._catalog = Catalog(actor_class, name, role, authkey, require_signature)
+        self._catalog, self._verify, self._callbacks = browse_settings(
+            actor_class, name, role, authkey, require_signature, verify,
+            on_add, on_update, on_remove)
         self._authkey = self._catalog.authkey
-        self._verify = authkey is not None if verify is None else verify
-        if self._verify and authkey is None:
-            raise ValueError("verify=True needs the authkey to connect with")
-        self._callbacks = {"add": on_add, "update": on_update, "remove": on_remove}
         self._interfaces = interfaces
         self._own_zeroconf = zeroconf is None
         self._aiozc = zeroconf
