@@ -1,7 +1,8 @@
 """A service registry for uactor networked actors.
 
 * :class:`Registry` - an actor holding named groups of actor addresses,
-  handing them out round-robin, forgetting those whose lease ran out.
+  handing them out round-robin, forgetting those whose lease ran out; its
+  state lives in a store chosen by URL (memory, etcd, Redis).
 * :func:`register_actor` - register a running networked actor and keep its
   lease alive with heartbeats until it stops.
 * :func:`connect_actor` - pick a registered actor and return a connected proxy;
@@ -23,30 +24,40 @@ from ._client import (
     local_address_towards,
     register_actor,
 )
-from ._reconnect import ReconnectError, Reconnecting, ReconnectPolicy
-from ._table import (
-    DEFAULT_NAME,
-    Entry,
+from ._errors import (
     InvalidAddressError,
     InvalidArgumentError,
+    NotOwnerError,
     RegistryError,
+    StoreConfigError,
+    StoreUnavailableError,
+    UnknownLeaseError,
     UnknownNameError,
 )
+from ._reconnect import ReconnectError, Reconnecting, ReconnectPolicy
+from ._store import DEFAULT_PREFIX, DEFAULT_STORE
+from ._table import DEFAULT_NAME, Entry
 
 __all__ = [
     "DEFAULT_NAME",
+    "DEFAULT_PREFIX",
+    "DEFAULT_STORE",
     "DEFAULT_SWEEP_INTERVAL",
     "DEFAULT_TTL",
     "Entry",
     "InvalidAddressError",
     "InvalidArgumentError",
     "NoActorAvailableError",
+    "NotOwnerError",
     "ReconnectError",
     "ReconnectPolicy",
     "Reconnecting",
     "Registration",
     "Registry",
     "RegistryError",
+    "StoreConfigError",
+    "StoreUnavailableError",
+    "UnknownLeaseError",
     "UnknownNameError",
     "connect_actor",
     "local_address_towards",

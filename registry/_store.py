@@ -1,0 +1,529 @@
+"""Stores beneath the :class:`~registry.Registry`: where leases and entries live.
+
+A store is chosen by URL (``Registry(store=...)``, ``uactor-registry --store``):
+
+``memory://`` (the default)
+    This node's own memory: nothing to install, nothing shared.
+``etcd://host:port[,host:port...]``
+    etcd v3 through its JSON gateway (:mod:`registry._etcd`).
+``redis://[:password@]host:port[/db]``, ``redis+sentinel://host:port[,...]/service``
+    Redis (or Valkey) through redis-py (:mod:`registry._redis`).
+
+Every node keeps a *view* of its store (:class:`StoreView`: a
+:class:`~registry._table.Table` with a lock) that the store keeps current,
+by a watch (etcd) or a change stream (Redis).  Picks and listings are served
+from the view with no round trip; writes go to the store, which checks
+ownership itself (transactions, scripts), and come back through the watch to
+every node, this one included: a write returns once this node's view shows
+it.  The interface below is all a store implements; the conformance suite
+(tests/registry/test_conformance.py) runs the same tests on every store.
+
+Data in a store is plain JSON under a settable key prefix
+(:data:`DEFAULT_PREFIX`), so a shared etcd or Redis is not polluted and a wipe
+of other keys does not hurt.  A lease is stored under the SHA-256 of its
+token: tokens themselves are never stored, logged or shown.
+"""
+from __future__ import annotations
+
+import abc
+import bisect
+import hashlib
+import ipaddress
+import json
+import logging
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, NamedTuple
+
+from ._errors import StoreConfigError
+from ._table import Address, Table, check_address, format_address
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "DEFAULT_STORE",
+    "DEFAULT_STORE_TIMEOUT",
+    "EntryData",
+    "LatencyHistogram",
+    "LeaseData",
+    "Store",
+    "StoreURL",
+    "StoreView",
+    "decode_entry",
+    "decode_lease",
+    "encode_entry",
+    "encode_lease",
+    "lease_id",
+    "make_store",
+    "parse_address_key",
+    "parse_store_url",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Store used when none is given: this node's memory.
+DEFAULT_STORE = "memory://"
+
+#: Prefix of every key the registry writes to a shared store.
+DEFAULT_PREFIX = "uactor/registry/"
+
+#: Bound (s) on one store operation, connecting included.  A store slower
+#: than this counts as unreachable for that operation.
+DEFAULT_STORE_TIMEOUT = 2.0
+
+#: Longest accepted key prefix (characters).
+MAX_PREFIX_LENGTH = 200
+
+#: Upper bounds (s) of the store latency histogram's buckets.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                   0.5, 1.0, 2.5, 5.0)
+
+_SCHEMES = {
+    "memory": "registry._memory:MemoryStore",
+    "etcd": "registry._etcd:EtcdStore",
+    "redis": "registry._redis:RedisStore",
+    "redis+sentinel": "registry._redis:RedisStore",
+}
+
+#: A lease as stored: ``ttl`` (s or None), owner ``pid`` and ``host``,
+#: ``created`` (epoch s).
+LeaseData = dict[str, Any]
+#: An entry as stored: ``address``, ``name``, ``bind_address``, ``pid``,
+#: ``hostname``, ``lease`` (the lease id).
+EntryData = dict[str, Any]
+
+
+def lease_id(token: str) -> str:
+    """The id a lease is stored under: the SHA-256 of its token, in hex."""
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+# --------------------------------------------------------------------------
+# URLs
+# --------------------------------------------------------------------------
+
+class StoreURL(NamedTuple):
+    """A parsed store URL."""
+
+    scheme: str
+    hosts: tuple[Address, ...]
+    path: str
+    username: str | None
+    password: str | None
+
+    def redacted(self) -> str:
+        """The URL without credentials, for stats, logs and messages."""
+        hosts = ",".join(format_address(host) for host in self.hosts)
+        user = f"{self.username}@" if self.username else ""
+        path = f"/{self.path}" if self.path else ""
+        return f"{self.scheme}://{user}{hosts}{path}"
+
+
+_DEFAULT_PORTS = {"etcd": 2379, "redis": 6379, "redis+sentinel": 26379}
+
+_URL_FORMS = (
+    "memory://, etcd://HOST:PORT[,HOST:PORT...], redis://[:PASSWORD@]HOST:PORT[/DB] "
+    "or redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE"
+)
+
+
+def parse_store_url(url: object) -> StoreURL:
+    """Parse and check a store URL; raise :class:`StoreConfigError` naming the fix."""
+    if not isinstance(url, str):
+        raise StoreConfigError(
+            f"store must be a URL string, got {type(url).__name__}; use {_URL_FORMS}")
+    scheme, separator, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not separator or scheme not in _SCHEMES:
+        raise StoreConfigError(
+            f"store URL {_safe(url)} has an unknown scheme; use {_URL_FORMS}")
+    if scheme == "memory":
+        if rest.strip("/"):
+            raise StoreConfigError(
+                f"store URL {_safe(url)}: memory:// takes nothing after the scheme")
+        return StoreURL("memory", (), "", None, None)
+    userinfo, _, location = rest.rpartition("@")
+    netloc, _, path = location.partition("/")
+    username = password = None
+    if userinfo:
+        user, has_password, secret = userinfo.partition(":")
+        username = urllib.parse.unquote(user) or None
+        password = urllib.parse.unquote(secret) if has_password else None
+    hosts = tuple(_parse_host(part, scheme, url) for part in netloc.split(","))
+    path = path.strip("/")
+    if scheme == "redis" and path and not path.isdigit():
+        raise StoreConfigError(
+            f"store URL {_safe(url)}: the Redis database must be a number "
+            f"(redis://HOST:PORT/0)")
+    if scheme == "redis" and len(hosts) != 1:
+        raise StoreConfigError(
+            f"store URL {_safe(url)}: redis:// takes one HOST:PORT; list Sentinels "
+            f"with redis+sentinel://HOST:PORT,HOST:PORT/SERVICE")
+    if scheme == "redis+sentinel" and not path:
+        raise StoreConfigError(
+            f"store URL {_safe(url)}: name the Sentinel service after the hosts "
+            f"(redis+sentinel://HOST:PORT,HOST:PORT/mymaster)")
+    if scheme == "etcd" and path:
+        raise StoreConfigError(
+            f"store URL {_safe(url)}: etcd:// takes no path; set the key prefix "
+            f"with --store-prefix")
+    return StoreURL(scheme, hosts, path, username, password)
+
+
+def _parse_host(part: str, scheme: str, url: str) -> Address:
+    text = part.strip()
+    if not text:
+        raise StoreConfigError(
+            f"store URL {_safe(url)} lacks a HOST:PORT; use {_URL_FORMS}")
+    if text.startswith("["):
+        host, _, after = text[1:].partition("]")
+        port_text = after[1:] if after.startswith(":") else after or "?"
+    elif text.count(":") > 1:
+        raise StoreConfigError(
+            f"store URL {_safe(url)}: put an IPv6 address in brackets ([::1]:2379)")
+    else:
+        host, _, port_text = text.partition(":")
+    try:
+        port = int(port_text) if port_text else _DEFAULT_PORTS[scheme]
+    except ValueError:
+        port = -1
+    if not host or not 0 < port < 65536:
+        raise StoreConfigError(
+            f"store URL {_safe(url)}: {text!r} is not a HOST:PORT with a port within "
+            f"1-65535")
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            raise StoreConfigError(
+                f"store URL {_safe(url)}: {host!r} is not an IPv6 address") from exc
+    return check_address((host, port), "store host")
+
+
+def _safe(url: str) -> str:
+    """``url`` quoted for a message, its password (if any) masked."""
+    scheme, separator, rest = url.partition("://")
+    userinfo, at, location = rest.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":***"
+    text = f"{scheme}{separator}{userinfo}{at}{location}"
+    return repr(text if len(text) <= 200 else text[:200] + "...")
+
+
+def check_prefix(prefix: object) -> str:
+    """Return ``prefix`` if it is a usable key prefix, or raise a clear error."""
+    if (not isinstance(prefix, str) or not 0 < len(prefix) <= MAX_PREFIX_LENGTH
+            or not prefix.isprintable() or any(char.isspace() for char in prefix)):
+        raise StoreConfigError(
+            f"store prefix must be 1-{MAX_PREFIX_LENGTH} printable characters without "
+            f"spaces, got {prefix!r:.200}; use e.g. {DEFAULT_PREFIX!r}")
+    return prefix
+
+
+def make_store(url: object = DEFAULT_STORE, *, prefix: object = DEFAULT_PREFIX,
+               timeout: float = DEFAULT_STORE_TIMEOUT) -> Store:
+    """The (not yet opened) store for ``url``; :class:`StoreConfigError` if bad."""
+    parsed = parse_store_url(url)
+    checked_prefix = check_prefix(prefix)
+    module_name, _, class_name = _SCHEMES[parsed.scheme].partition(":")
+    import importlib
+
+    store_class: type[Store] = getattr(importlib.import_module(module_name), class_name)
+    return store_class(parsed, prefix=checked_prefix, timeout=timeout)
+
+
+# --------------------------------------------------------------------------
+# Stored data
+# --------------------------------------------------------------------------
+
+def encode_lease(ttl: float | None, owner_pid: int | None, owner_host: str | None,
+                 created: float) -> str:
+    """A lease as the JSON text stores hold."""
+    return json.dumps({"ttl": ttl, "pid": owner_pid, "host": owner_host,
+                       "created": created}, separators=(",", ":"))
+
+
+def decode_lease(text: str | bytes) -> LeaseData:
+    """A stored lease back as checked plain data; ``ValueError`` if malformed."""
+    data = json.loads(text)
+    ttl, pid, host, created = (data.get("ttl"), data.get("pid"), data.get("host"),
+                               data.get("created"))
+    if not (ttl is None or isinstance(ttl, (int, float))) \
+            or not (pid is None or isinstance(pid, int)) \
+            or not (host is None or isinstance(host, str)) \
+            or not isinstance(created, (int, float)):
+        raise ValueError("malformed lease record")
+    return {"ttl": None if ttl is None else float(ttl), "owner_pid": pid,
+            "owner_host": host, "created": float(created)}
+
+
+def encode_entry(lease: str, address: Address, *, name: str,
+                 bind_address: Address | None, pid: int | None,
+                 hostname: str | None) -> str:
+    """An entry as the JSON text stores hold."""
+    return json.dumps({
+        "lease": lease, "address": list(address), "name": name,
+        "bind": None if bind_address is None else list(bind_address),
+        "pid": pid, "hostname": hostname,
+    }, separators=(",", ":"))
+
+
+def decode_entry(text: str | bytes) -> EntryData:
+    """A stored entry back as checked plain data; ``ValueError`` if malformed."""
+    data = json.loads(text)
+    try:
+        bind = data.get("bind")
+        entry = Table.validated(
+            tuple(data["address"]), name=data["name"],
+            bind_address=None if bind is None else tuple(bind),
+            pid=data.get("pid"), hostname=data.get("hostname"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed entry record: {exc}") from exc
+    lease = data.get("lease")
+    if not isinstance(lease, str):
+        raise ValueError("malformed entry record: no lease")
+    entry["lease"] = lease
+    return entry
+
+
+def address_key(address: Address) -> str:
+    """The key (suffix) an entry is stored under: ``'host:port'``."""
+    return format_address(address)
+
+
+def parse_address_key(key: str) -> Address:
+    """:func:`address_key` back to a ``(host, port)`` tuple; ``ValueError`` if bad."""
+    host, _, port = key.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return check_address((host, int(port)), "stored address")
+
+
+# --------------------------------------------------------------------------
+# The view
+# --------------------------------------------------------------------------
+
+class StoreView:
+    """A node's view of its store: a :class:`Table`, its lock, and freshness.
+
+    Stores call :meth:`load`, :meth:`apply` and :meth:`set_current` from their
+    watch threads; the registry reads :attr:`table` under :attr:`lock`, and
+    waits with :meth:`wait_for` until a write it made shows in the view.
+    ``revision`` is whatever ordered position the store gives its changes
+    (etcd revision, Redis stream id).
+    """
+
+    def __init__(self, store_url: str, *, expires: bool) -> None:
+        self.url = store_url
+        self.table = Table(expires=expires)
+        self.lock = threading.Lock()
+        self._changed = threading.Condition(self.lock)
+        self.revision: Any = None
+        self._current = True
+        self._stale_since: float | None = None
+        #: Log lines about malformed records are written once per view.
+        self._warned_malformed = False
+
+    # -- freshness -------------------------------------------------------------
+
+    @property
+    def current(self) -> bool:
+        """Whether the view follows the store right now."""
+        return self._current
+
+    def stale_for(self) -> float:
+        """Seconds since the view stopped following its store (0: current)."""
+        since = self._stale_since
+        return 0.0 if since is None else max(0.0, time.monotonic() - since)
+
+    def set_current(self, current: bool, reason: str = "") -> None:
+        """Record whether the view follows the store; log each change once."""
+        with self.lock:
+            if current == self._current:
+                return
+            self._current = current
+            if current:
+                stale = self.stale_for()
+                self._stale_since = None
+            else:
+                self._stale_since = time.monotonic()
+        if current:
+            logger.warning("store %s reachable again after %.1f s; view current",
+                           self.url, stale)
+        else:
+            logger.warning("store %s unreachable (%s): answering picks from this "
+                           "node's last view; registrations fail until it is back",
+                           self.url, reason)
+
+    # -- updates from the store ---------------------------------------------------
+
+    def load(self, leases: Iterable[tuple[str, LeaseData]],
+             entries: Iterable[tuple[Address, EntryData]], revision: Any) -> None:
+        """Replace the view's contents with a full read of the store."""
+        with self.lock:
+            self.table.clear()
+            for lease, data in leases:
+                self.table.grant(lease, data["ttl"], owner_pid=data["owner_pid"],
+                                 owner_host=data["owner_host"], created=data["created"])
+            for address, data in entries:
+                self._put_entry(address, data)
+            self.revision = revision
+            self._changed.notify_all()
+
+    def apply(self, changes: Sequence[tuple[Any, ...]], revision: Any) -> None:
+        """Apply watched changes, in order; ``revision`` is the last one's.
+
+        Each change is ``('lease', id, data or None, reason)`` or
+        ``('entry', address, data or None, reason)``; ``None`` data means
+        deleted, and ``reason`` (``'expired'`` or ``'unregistered'``) says why.
+        """
+        with self.lock:
+            table = self.table
+            for kind, key, data, reason in changes:
+                if kind == "lease":
+                    if data is not None:
+                        table.grant(key, data["ttl"], owner_pid=data["owner_pid"],
+                                    owner_host=data["owner_host"],
+                                    created=data["created"])
+                    else:
+                        gone = table.end_lease(key)
+                        if reason == "expired":
+                            table.expired.extend(gone)
+                elif data is not None:
+                    self._put_entry(key, data)
+                else:
+                    entry = table.remove(key)
+                    if entry is not None and reason == "expired":
+                        table.expired.append(entry)
+            if revision is not None:
+                self.revision = revision
+            self._changed.notify_all()
+
+    def _put_entry(self, address: Address, data: EntryData) -> None:
+        """Record a stored entry (under the lock), its lease made up if unseen."""
+        table = self.table
+        if not table.has_lease(data["lease"]):
+            # The store holds an entry whose lease record we never saw (written
+            # by hand, or a partial wipe): show it rather than hide it.
+            table.grant(data["lease"], None)
+        table.put(address, data["lease"], name=data["name"],
+                  bind_address=data["bind_address"], pid=data["pid"],
+                  hostname=data["hostname"])
+
+    def malformed(self, key: str, exc: Exception) -> None:
+        """Report a record under our prefix that is not ours to read (once)."""
+        log = logger.debug if self._warned_malformed else logger.warning
+        self._warned_malformed = True
+        log("store %s: ignoring malformed record %r: %s", self.url, key, exc)
+
+    def wait_for(self, revision: Any, timeout: float) -> bool:
+        """Wait until the view reflects ``revision``; ``None`` needs no wait."""
+        if revision is None:
+            return True
+        with self.lock:
+            return self._changed.wait_for(
+                lambda: self.revision is not None and self.revision >= revision,
+                timeout)
+
+
+# --------------------------------------------------------------------------
+# Latency
+# --------------------------------------------------------------------------
+
+class LatencyHistogram:
+    """Cumulative histogram of store operation durations (s), thread-safe."""
+
+    def __init__(self, bounds: Sequence[float] = LATENCY_BUCKETS) -> None:
+        self._bounds = tuple(bounds)
+        self._counts = [0] * (len(self._bounds) + 1)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+
+    def observe(self, seconds: float) -> None:
+        index = bisect.bisect_left(self._bounds, seconds)
+        with self._lock:
+            self._counts[index] += 1
+            self._sum += seconds
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{'buckets': [[le, cumulative count], ...], 'sum': s, 'count': n}``;
+        the last bucket's bound is ``None`` (+Inf)."""
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        buckets, running = [], 0
+        for bound, count in zip((*self._bounds, None), counts):
+            running += count
+            buckets.append([bound, running])
+        return {"buckets": buckets, "sum": total, "count": running}
+
+
+# --------------------------------------------------------------------------
+# The interface
+# --------------------------------------------------------------------------
+
+class Store(abc.ABC):
+    """Where a registry node keeps leases and entries (one subclass per backend).
+
+    A store is made by :func:`make_store`, opened once with the node's
+    :class:`StoreView` (then it loads the view and keeps it current), used
+    from any number of threads, and closed once.  Writes check ownership
+    themselves, atomically: :class:`~registry.NotOwnerError` when an entry
+    belongs to another lease, :class:`~registry.UnknownLeaseError` when the
+    lease is gone.  A write returns the revision of the change it made (the
+    caller waits until the view shows it), or ``None`` when there is nothing
+    to wait for.  An unreachable store raises
+    :class:`~registry.StoreUnavailableError` naming it; bad settings or
+    credentials raise :class:`~registry.StoreConfigError`.
+    """
+
+    #: Whether the view ends expired leases itself (only the memory store,
+    #: which *is* the view); other stores end them and say so through the watch.
+    expires_in_view: ClassVar[bool] = False
+
+    def __init__(self, url: StoreURL, *, prefix: str, timeout: float) -> None:
+        self._parsed = url
+        self.prefix = prefix
+        self.timeout = timeout
+
+    @property
+    def url(self) -> str:
+        """The store's URL without credentials."""
+        return self._parsed.redacted()
+
+    @abc.abstractmethod
+    def open(self, view: StoreView) -> None:
+        """Connect, load ``view`` with the store's contents, keep it current."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop following the store and release connections (idempotent)."""
+
+    @abc.abstractmethod
+    def grant(self, lease: str, ttl: float | None, owner_pid: int | None,
+              owner_host: str | None) -> Any:
+        """Open lease ``lease`` (an id from :func:`lease_id`); return a revision."""
+
+    @abc.abstractmethod
+    def renew(self, lease: str) -> bool:
+        """Renew a lease and so all its entries; ``False`` when it is gone."""
+
+    @abc.abstractmethod
+    def revoke(self, lease: str) -> Any:
+        """End a lease, unregistering its entries; return a revision."""
+
+    @abc.abstractmethod
+    def put(self, lease: str, address: Address, *, name: str,
+            bind_address: Address | None, pid: int | None,
+            hostname: str | None) -> tuple[Any, bool]:
+        """Register or update an entry under ``lease``; ``(revision, created)``."""
+
+    @abc.abstractmethod
+    def delete(self, lease: str, address: Address) -> tuple[Any, bool]:
+        """Unregister an entry of ``lease``; ``(revision, whether it existed)``."""
+
+    def sweep(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """End expired leases, for stores that do not do it themselves."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
