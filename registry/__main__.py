@@ -32,7 +32,8 @@ import uactor
 
 from ._actor import DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL
 from ._node import LOG_FORMAT, RegistryNode
-from ._table import RegistryError, check_ttl
+from ._store import DEFAULT_PREFIX, DEFAULT_STORE, check_prefix, parse_store_url
+from ._table import RegistryError, StoreConfigError, check_ttl
 
 __all__ = ["main"]
 
@@ -82,6 +83,15 @@ def _parser() -> argparse.ArgumentParser:
         "--ttl", type=float, default=DEFAULT_TTL,
         help=f"default lease in seconds for actors registered by the helpers "
              f"(default: {DEFAULT_TTL:g})")
+    parser.add_argument(
+        "--store", default=DEFAULT_STORE, metavar="URL",
+        help="where entries live: memory:// (default, this node only), "
+             "etcd://HOST:PORT[,HOST:PORT...], redis://[:PASSWORD@]HOST:PORT[/DB] or "
+             "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE")
+    parser.add_argument(
+        "--store-prefix", default=DEFAULT_PREFIX, metavar="PREFIX",
+        help=f"prefix of the keys written to a shared store (default: "
+             f"{DEFAULT_PREFIX})")
     parser.add_argument(
         "--authkey-file", metavar="PATH",
         help=f"file holding the authkey (trailing newline ignored); overrides "
@@ -221,6 +231,11 @@ def _serve(args: argparse.Namespace) -> int:
         raise _ConfigError("--ttl must be a number of seconds")
     if not 0 <= args.port < 65536:
         raise _ConfigError(f"--port {args.port} must be within 0-65535")
+    try:
+        store = parse_store_url(args.store).redacted()
+        check_prefix(args.store_prefix)
+    except RegistryError as exc:
+        raise _ConfigError(str(exc)) from exc
     authkey = _read_authkey(args.authkey_file)
     addresses = _host_addresses(args.host)
     if authkey is None:
@@ -240,9 +255,13 @@ def _serve(args: argparse.Namespace) -> int:
             RegistryNode,
             default_ttl=ttl,
             sweep_interval=min(DEFAULT_SWEEP_INTERVAL, ttl / 2),
+            store=args.store,
+            store_prefix=args.store_prefix,
             log_level=level,
             options={"address": (args.host, args.port), "authkey": authkey},
         )
+    except StoreConfigError as exc:
+        raise _ConfigError(str(exc)) from exc
     except (OSError, EOFError, uactor.UActorException) as exc:
         raise _RunError(f"cannot start the registry on "
                         f"{_format_address(args.host, args.port)}: {exc}") from exc
@@ -261,8 +280,8 @@ def _serve(args: argparse.Namespace) -> int:
         host, port = node.connection_address
         publication = _advertise(node, args.host, addresses, args.advertise, authkey)
         print(f"registry listening on {_format_address(host, port)}", flush=True)
-        logger.info("serving on %s, default lease %g s",
-                    _format_address(host, port), ttl)
+        logger.info("serving on %s, default lease %g s, store %s",
+                    _format_address(host, port), ttl, store)
         while not stop.is_set():
             if node.wait(_POLL_INTERVAL):
                 logger.info("remote shutdown requested; stopping")

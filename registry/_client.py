@@ -271,15 +271,19 @@ class _OwnerLease:
 
     # -- membership -------------------------------------------------------------
 
-    def add(self, kwargs: dict[str, Any], alive: Callable[[], bool]) -> Entry | None:
+    def add(self, kwargs: dict[str, Any], alive: Callable[[], bool],
+            registry: Any) -> Entry | None:
         """Register one actor under this lease (opening it first if needed).
 
-        Returns ``None`` when the lease was closed meanwhile (its last actor
-        left): the caller then gets a fresh one.
+        ``registry`` is the caller's fresh proxy, used from now on (the one
+        in use may be of a registry that has since restarted).  Returns
+        ``None`` when the lease was closed meanwhile (its last actor left):
+        the caller then gets a fresh one.
         """
         with self._lock:
             if self._closed:
                 return None
+            self._registry = registry
             with _bounded(self._timeout):
                 if self._token is None:
                     self._token = self._open()
@@ -587,7 +591,7 @@ def register_actor(
     while True:
         lease = _owner_lease(key, registry=proxy, registry_address=registry_address,
                              authkey=key_source, ttl=lease_ttl, timeout=timeout)
-        entry = lease.add(kwargs, alive)
+        entry = lease.add(kwargs, alive, proxy)
         if entry is not None:
             break
     logger.debug("registered %s as %r with a %g s lease", address, service, lease_ttl)

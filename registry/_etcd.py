@@ -133,7 +133,7 @@ class _Gateway:
                 status, data = self._post(connection, path, body)
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 connection.close()
-                last = f"{self._describe(index)}: {type(exc).__name__}: {exc}"
+                last = f"{self._describe(index)}: {_explain(exc, remaining)}"
                 self._fail_over(index)
                 continue
             self._release(index, connection)
@@ -142,7 +142,8 @@ class _Gateway:
             code, message = data.get("code"), str(data.get("message") or data)
             if code == _NOT_FOUND and "lease" in message:
                 raise _LeaseGone(message)
-            if code == _UNAUTHENTICATED or "invalid auth token" in message:
+            if code == _UNAUTHENTICATED or "invalid auth token" in message \
+                    or "user name is empty" in message:
                 if self._username is None or authenticated:
                     raise self._auth_error(message)
                 self._authenticate(deadline)
@@ -653,6 +654,12 @@ class EtcdStore(Store):
             stream = self._stream
         if stream is not None:
             stream.interrupt()
+
+
+def _explain(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return f"no answer within {timeout:.3g} s"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _unknown_lease() -> UnknownLeaseError:

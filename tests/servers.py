@@ -203,7 +203,7 @@ def etcd_request(port: int, path: str, body: dict, timeout: float = 2.0) -> dict
 
 
 def _etcd_member(directory: str, name: str, client: int, peer: int,
-                 cluster: str, state: str = "new") -> Server:
+                 cluster: str, token: str, state: str = "new") -> Server:
     return Server(
         name=f"etcd {name}",
         argv=["etcd", "--name", name, "--data-dir", os.path.join(directory, name),
@@ -212,7 +212,7 @@ def _etcd_member(directory: str, name: str, client: int, peer: int,
               "--listen-peer-urls", f"http://127.0.0.1:{peer}",
               "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
               "--initial-cluster", cluster, "--initial-cluster-state", state,
-              "--initial-cluster-token", f"uactor-{os.getpid()}-{client}",
+              "--initial-cluster-token", token,
               # Fast elections on loopback (and leases down to 1 s).
               "--heartbeat-interval", "10", "--election-timeout", "100",
               "--log-level", "warn", "--logger", "zap"],
@@ -264,7 +264,9 @@ def etcd_cluster(size: int = 3) -> Iterator[EtcdCluster]:
                                for i, name in enumerate(names))
             for name in names:
                 shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
-            return [_etcd_member(directory, name, ports[2 * i], ports[2 * i + 1], cluster)
+            token = f"uactor-{os.getpid()}-{ports[0]}"
+            return [_etcd_member(directory, name, ports[2 * i], ports[2 * i + 1], cluster,
+                                 token)
                     for i, name in enumerate(names)]
 
         def ready(servers: list[Server]) -> None:

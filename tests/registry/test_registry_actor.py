@@ -1,4 +1,8 @@
-"""The Registry actor through real proxies: spec compatibility, groups, errors."""
+"""The Registry actor itself (the memory store): the spec's example, the sweep,
+authkeys, clients vanishing, remote shutdown, settings.
+
+What every store must do alike is in test_conformance.py.
+"""
 from __future__ import annotations
 
 import collections
@@ -38,80 +42,6 @@ def test_spec_example_register_then_pick_round_robin():
                 actor.shutdown()
 
 
-def test_pick_returns_none_when_empty(reg):
-    assert reg.pick() is None
-    assert reg.pick_entry() is None
-    assert reg.addresses() == []
-    assert reg.names() == []
-
-
-def test_fairness_over_many_picks_through_the_proxy(reg):
-    addresses = [("10.1.0.1", port) for port in range(2000, 2010)]
-    assert reg.register(*addresses) == 10
-    assert reg.register(*addresses[:5]) == 0  # renewals are not new
-    k = 20
-    counts = collections.Counter(reg.pick() for _ in range(k * len(addresses)))
-    assert counts == {address: k for address in addresses}
-
-
-def test_name_groups_and_listings(reg):
-    reg.register(("10.1.0.1", 1), ("10.1.0.2", 2), name="Worker", ttl=30)
-    reg.register_entry(("10.1.0.3", 3), name="Storage", bind_address=("0.0.0.0", 3),
-                       pid=1234, hostname="node-a", ttl=30)
-    reg.register(("10.1.0.4", 4))
-    assert reg.names() == ["Storage", "Worker", "default"]
-    assert {reg.pick("Worker") for _ in range(4)} == {("10.1.0.1", 1), ("10.1.0.2", 2)}
-    entry = reg.pick_entry("Storage")
-    assert isinstance(entry, registry.Entry)
-    assert entry.bind_address == ("0.0.0.0", 3)
-    assert (entry.pid, entry.hostname, entry.ttl) == (1234, "node-a", 30.0)
-    assert reg.pick() == ("10.1.0.4", 4)
-    assert sorted(reg.addresses()) == [("10.1.0.1", 1), ("10.1.0.2", 2),
-                                       ("10.1.0.3", 3), ("10.1.0.4", 4)]
-    assert sorted(reg.addresses("Worker")) == [("10.1.0.1", 1), ("10.1.0.2", 2)]
-    assert [e.name for e in reg.entries("Storage")] == ["Storage"]
-    assert reg.unregister(("10.1.0.1", 1), ("10.9.9.9", 9)) == 1
-    assert reg.addresses("Worker") == [("10.1.0.2", 2)]
-    assert reg.default_ttl() == registry.DEFAULT_TTL
-
-
-def test_unknown_name_error_crosses_the_process_boundary(reg):
-    reg.register(("10.1.0.1", 1), name="Worker")
-    with pytest.raises(registry.UnknownNameError) as info:
-        reg.pick("Wroker")
-    assert isinstance(info.value, KeyError)
-    assert "'Wroker'" in str(info.value) and "'Worker'" in str(info.value)
-    with pytest.raises(registry.UnknownNameError):
-        reg.addresses("nope")
-
-
-@pytest.mark.parametrize("call, error", [
-    (lambda r: r.register("127.0.0.1:5000"), registry.InvalidArgumentError),
-    (lambda r: r.register(("127.0.0.1", "5000")), registry.InvalidArgumentError),
-    (lambda r: r.register(("127.0.0.1", 0)), registry.InvalidAddressError),
-    (lambda r: r.register(("10.1.0.9", 9), ("bad", -1)), registry.InvalidAddressError),
-    (lambda r: r.register(("10.1.0.9", 9), ttl="long"), registry.InvalidArgumentError),
-    (lambda r: r.register(("10.1.0.9", 9), name=7), registry.InvalidArgumentError),
-    (lambda r: r.register_entry(("10.1.0.9", 9), pid="x"),
-     registry.InvalidArgumentError),
-    (lambda r: r.unregister(("10.1.0.1", 1), 42), registry.InvalidArgumentError),
-])
-def test_bad_input_raises_and_leaves_the_registry_intact(reg, call, error):
-    reg.register(("10.1.0.1", 1), ("10.1.0.2", 2))
-    before = reg.entries()
-    with pytest.raises(error):
-        call(reg)
-    assert reg.entries() == before
-    assert reg.pick() in {("10.1.0.1", 1), ("10.1.0.2", 2)}
-
-
-def test_expired_entries_are_not_picked(reg):
-    reg.register(("10.1.0.1", 1), ttl=0.2)
-    reg.register(("10.1.0.2", 2))
-    assert wait_until(lambda: reg.addresses() == [("10.1.0.2", 2)], timeout=5)
-    assert {reg.pick() for _ in range(5)} == {("10.1.0.2", 2)}
-
-
 def test_background_sweep_drops_expired_entries_without_listing_calls():
     with start_registry(sweep_interval=0.05) as reg:
         reg.register(("10.1.0.1", 1), ("10.1.0.2", 2), ttl=0.1)
@@ -134,21 +64,22 @@ def test_wrong_authkey_is_rejected_and_the_registry_keeps_serving(reg):
 def _hammer(address, ready):
     """Process entry point: register addresses in a tight loop until killed."""
     proxy = registry.Registry.connect(address, KEY, timeout=10)
-    ready.set()
+    lease = proxy.open_lease(60)
+    ready.put(lease)
     port = 1
     while True:
-        proxy.register(("10.2.0.1", port), name="flood", ttl=60)
+        proxy.register(("10.2.0.1", port), name="flood", lease=lease)
         port = port % 60000 + 1
 
 
 def test_client_vanishing_mid_call_leaves_the_registry_consistent(reg):
     reg.register(("10.1.0.1", 1))
     ctx = multiprocessing.get_context("fork")
-    ready = ctx.Event()
+    ready = ctx.Queue()
     process = ctx.Process(target=_hammer, args=(reg.connection_address, ready))
     process.start()
     try:
-        assert ready.wait(20)
+        lease = ready.get(timeout=20)
         assert wait_until(lambda: "flood" in reg.names(), timeout=10)
         os.kill(process.pid, signal.SIGKILL)
         process.join(10)
@@ -157,9 +88,11 @@ def test_client_vanishing_mid_call_leaves_the_registry_consistent(reg):
         if process.is_alive():
             process.kill()
             process.join(10)
+        ready.close()
+        ready.join_thread()
     flood = reg.addresses("flood")
     assert len(flood) == len(set(flood)) > 0
-    assert reg.unregister(*flood) == len(flood)
+    assert reg.unregister(*flood, lease=lease) == len(flood)
     assert reg.addresses() == [("10.1.0.1", 1)]
     assert reg.pick() == ("10.1.0.1", 1)
 
@@ -180,6 +113,11 @@ def test_remote_shutdown_sets_the_event_but_only_the_owner_stops_the_process(reg
     ({"default_ttl": None}, TypeError),
     ({"sweep_interval": 0}, ValueError),
     ({"sweep_interval": "1"}, ValueError),
+    ({"store": "ftp://somewhere"}, registry.StoreConfigError),
+    ({"store": "memory://extra"}, registry.StoreConfigError),
+    ({"store_prefix": ""}, registry.StoreConfigError),
+    ({"store_prefix": "has space/"}, registry.StoreConfigError),
+    ({"store_timeout": 0}, ValueError),
 ])
 def test_bad_registry_settings_fail_at_start(kwargs, error):
     with pytest.raises(error):

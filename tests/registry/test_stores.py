@@ -1,0 +1,377 @@
+"""The stores beneath the Registry: URLs, views, and each backend against its real
+server: faults (unreachable, slow, wrong credentials, down and back), several
+nodes over one store, key prefixes, records that are not ours.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+import registry
+from registry._store import (
+    LatencyHistogram,
+    StoreView,
+    encode_entry,
+    encode_lease,
+    make_store,
+    parse_store_url,
+)
+from tests import servers
+from tests.conftest import wait_until
+from tests.registry.actors import KEY, start_registry
+from tests.registry.stores import store_kind, store_prefix, store_url  # noqa: F401
+
+# -- URLs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url, scheme, hosts, path, user", [
+    ("memory://", "memory", (), "", None),
+    ("etcd://127.0.0.1:2379", "etcd", (("127.0.0.1", 2379),), "", None),
+    ("etcd://a:1,b:2,[::1]:3", "etcd", (("a", 1), ("b", 2), ("::1", 3)), "", None),
+    ("etcd://root:pw@a", "etcd", (("a", 2379),), "", "root"),
+    ("redis://h:6380/2", "redis", (("h", 6380),), "2", None),
+    ("redis://:pw@h", "redis", (("h", 6379),), "", None),
+    ("redis+sentinel://s1:26379,s2/mymaster", "redis+sentinel",
+     (("s1", 26379), ("s2", 26379)), "mymaster", None),
+])
+def test_store_urls_parse(url, scheme, hosts, path, user):
+    parsed = parse_store_url(url)
+    assert (parsed.scheme, parsed.hosts, parsed.path, parsed.username) == (
+        scheme, hosts, path, user)
+
+
+def test_redacted_urls_never_show_passwords():
+    assert parse_store_url("redis://:s3cret@h:1/0").redacted() == "redis://h:1/0"
+    assert parse_store_url("etcd://root:s3cret@h:1").redacted() == "etcd://root@h:1"
+
+
+@pytest.mark.parametrize("url, words", [
+    ("ftp://h:1", ["unknown scheme", "etcd://HOST:PORT"]),
+    ("localhost:2379", ["unknown scheme"]),
+    ("memory://x", ["memory://"]),
+    ("etcd://", ["HOST:PORT"]),
+    ("etcd://h:99999", ["1-65535"]),
+    ("etcd://h:port", ["1-65535"]),
+    ("etcd://::1:2379", ["brackets"]),
+    ("etcd://h:1/path", ["--store-prefix"]),
+    ("redis://h:1/db", ["number"]),
+    ("redis://a:1,b:2/0", ["redis+sentinel"]),
+    ("redis+sentinel://s:1", ["mymaster"]),
+    ("redis://:s3cret@h:1/db", ["***"]),
+    (42, ["URL string"]),
+])
+def test_bad_store_urls_are_one_clear_error(url, words):
+    with pytest.raises(registry.StoreConfigError) as info:
+        parse_store_url(url)
+    message = str(info.value)
+    assert isinstance(info.value, ValueError) and "\n" not in message
+    for word in words:
+        assert word in message
+    assert "s3cret" not in message
+
+
+# -- the view and the latency histogram (in-process) ---------------------------------------
+
+
+def test_view_applies_changes_in_order_and_counts_expiry():
+    view = StoreView("test://", expires=False)
+    lease = {"ttl": 5.0, "owner_pid": 1, "owner_host": "h", "created": 1.0}
+    entry = json.loads(encode_entry("L", ("10.0.0.1", 1), name="W", bind_address=None,
+                                    pid=None, hostname=None))
+    from registry._store import decode_entry
+
+    data = decode_entry(json.dumps(entry))
+    view.apply([("lease", "L", lease, None), ("entry", ("10.0.0.1", 1), data, None)], 7)
+    assert view.revision == 7 and view.table.pick("W").address == ("10.0.0.1", 1)
+    assert view.wait_for(7, 0) and not view.wait_for(8, 0.01)
+    view.apply([("lease", "L", None, "expired")], 8)
+    assert [e.address for e in view.table.expired] == [("10.0.0.1", 1)]
+    assert view.table.names() == []
+
+
+def test_view_staleness_is_reported_and_logged_once(caplog):
+    view = StoreView("etcd://h:1", expires=False)
+    assert view.current and view.stale_for() == 0
+    with caplog.at_level("WARNING", logger="registry._store"):
+        view.set_current(False, "connection refused")
+        view.set_current(False, "connection refused")
+        assert not view.current and view.stale_for() >= 0
+        view.set_current(True)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2
+    assert "etcd://h:1 unreachable" in messages[0] and "last view" in messages[0]
+    assert "reachable again" in messages[1]
+
+
+def test_latency_histogram_is_cumulative():
+    histogram = LatencyHistogram((0.001, 0.01))
+    for seconds in (0.0005, 0.002, 0.003, 5.0):
+        histogram.observe(seconds)
+    snapshot = histogram.snapshot()
+    assert snapshot["buckets"] == [[0.001, 1], [0.01, 3], [None, 4]]
+    assert snapshot["count"] == 4 and snapshot["sum"] == pytest.approx(5.0055)
+
+
+# -- faults at start ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    (port,) = servers.free_ports(1)
+    return port
+
+
+@pytest.mark.parametrize("scheme", ["etcd", "redis"])
+def test_an_unreachable_store_fails_the_start_with_one_clear_line(scheme):
+    if scheme == "redis":
+        pytest.importorskip("redis")
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(registry.StoreUnavailableError) as info:
+        start_registry(store=f"{scheme}://127.0.0.1:{port}", store_timeout=1)
+    assert time.monotonic() - started < 10
+    message = str(info.value)
+    assert f"{scheme} store {scheme}://127.0.0.1:{port}" in message
+    assert "unreachable" in message and "\n" not in message
+    assert isinstance(info.value, ConnectionError)
+
+
+@pytest.mark.parametrize("scheme", ["etcd", "redis"])
+def test_a_store_that_never_answers_fails_the_start_within_the_timeout(scheme):
+    if scheme == "redis":
+        pytest.importorskip("redis")
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(registry.StoreUnavailableError) as info:
+            start_registry(store=f"{scheme}://127.0.0.1:{port}", store_timeout=0.5)
+        elapsed = time.monotonic() - started
+    assert elapsed < 8
+    assert f"127.0.0.1:{port}" in str(info.value)
+
+
+def test_wrong_redis_password_is_a_config_error_without_the_password():
+    with servers.redis(password="right-password") as server:
+        wrong = f"redis://:wrong-password@127.0.0.1:{server.port}/0"
+        with pytest.raises(registry.StoreConfigError) as info:
+            start_registry(store=wrong)
+        message = str(info.value)
+        assert "rejected the credentials" in message and "password" in message
+        assert "wrong-password" not in message and "right-password" not in message
+        with start_registry(store=server.url) as reg:  # the right one works
+            reg.register(("10.1.0.1", 1))
+            assert reg.pick() == ("10.1.0.1", 1)
+
+
+def _etcd_enable_auth(port: int, password: str) -> None:
+    servers.etcd_request(port, "/v3/auth/user/add", {"name": "root", "password": password})
+    servers.etcd_request(port, "/v3/auth/user/grant", {"user": "root", "role": "root"})
+    servers.etcd_request(port, "/v3/auth/enable", {})
+
+
+def test_wrong_etcd_credentials_are_a_config_error():
+    with servers.etcd() as cluster:
+        (port,) = cluster.ports
+        _etcd_enable_auth(port, "right-password")
+        for url in (f"etcd://127.0.0.1:{port}",
+                    f"etcd://root:wrong-password@127.0.0.1:{port}"):
+            with pytest.raises(registry.StoreConfigError) as info:
+                start_registry(store=url)
+            message = str(info.value)
+            assert "rejected" in message and "USER:PASSWORD" in message
+            assert "wrong-password" not in message
+        with start_registry(store=f"etcd://root:right-password@127.0.0.1:{port}") as reg:
+            token = reg.register(("10.1.0.1", 1), ttl=30)
+            assert reg.pick() == ("10.1.0.1", 1) and reg.renew(token) == 1
+            assert "right-password" not in reg.stats()["store"]
+
+
+def test_the_memory_store_needs_nothing_and_takes_no_host():
+    store = make_store("memory://")
+    assert store.url == "memory://" and store.expires_in_view
+
+
+# -- several nodes, one store --------------------------------------------------------------
+
+
+def test_registered_through_one_node_pickable_through_another(store_kind, store_url,
+                                                              store_prefix):
+    if store_kind == "memory":
+        pytest.skip("the memory store is one node's own")
+    with start_registry(store=store_url, store_prefix=store_prefix) as a, \
+            start_registry(store=store_url, store_prefix=store_prefix) as b:
+        lease = a.open_lease(30, pid=77, hostname="owner")
+        a.register_entry(("10.1.0.1", 1), lease=lease, name="W")
+        assert wait_until(lambda: b.addresses("W") == [("10.1.0.1", 1)], timeout=5)
+        # Ownership holds whichever node is asked, and renewals go through any.
+        with pytest.raises(registry.NotOwnerError):
+            b.unregister(("10.1.0.1", 1), lease=b.open_lease(30))
+        assert b.renew(lease) == 1
+        assert b.unregister(("10.1.0.1", 1), lease=lease) == 1
+        assert wait_until(lambda: a.names() == [], timeout=5)
+        (actor,) = [None] or [None]
+        del actor
+
+
+def test_prefixes_keep_registries_apart_and_other_keys_do_not_matter(store_kind,
+                                                                     store_url):
+    if store_kind == "memory":
+        pytest.skip("the memory store shares nothing")
+    with start_registry(store=store_url, store_prefix="one/") as one, \
+            start_registry(store=store_url, store_prefix="two/") as two:
+        one.register(("10.1.0.1", 1), name="W")
+        two.register(("10.2.0.2", 2), name="W")
+        _write_foreign_keys(store_kind, store_url)
+        assert one.addresses("W") == [("10.1.0.1", 1)]
+        assert two.addresses("W") == [("10.2.0.2", 2)]
+        assert _keys(store_kind, store_url) - {"foreign"} == {
+            key for key in _keys(store_kind, store_url)
+            if key.startswith(("one/", "two/"))}
+
+
+def _write_foreign_keys(kind: str, url: str) -> None:
+    port = parse_store_url(url).hosts[0][1]
+    if kind == "etcd":
+        import base64
+
+        servers.etcd_request(port, "/v3/kv/put", {
+            "key": base64.b64encode(b"foreign").decode(),
+            "value": base64.b64encode(b"x").decode()})
+    else:
+        client = servers.RedisServer(servers.Server("r", [], ""), None)
+        client.server.extra["port"] = port
+        with contextlib.closing(client.client()) as redis_client:
+            redis_client.set("foreign", "x")
+
+
+def _keys(kind: str, url: str) -> set[str]:
+    port = parse_store_url(url).hosts[0][1]
+    if kind == "etcd":
+        import base64
+
+        answer = servers.etcd_request(port, "/v3/kv/range", {
+            "key": base64.b64encode(b"\0").decode(),
+            "range_end": base64.b64encode(b"\0").decode(), "keys_only": True})
+        return {base64.b64decode(kv["key"]).decode() for kv in answer.get("kvs", [])}
+    import redis as redis_py
+
+    client = redis_py.Redis(host="127.0.0.1", port=port)
+    try:
+        return {key.decode() for key in client.keys("*")}
+    finally:
+        client.close()
+
+
+def test_malformed_records_under_the_prefix_are_ignored(store_kind, store_url,
+                                                        store_prefix):
+    if store_kind == "memory":
+        pytest.skip("nothing else writes to the memory store")
+    port = parse_store_url(store_url).hosts[0][1]
+    good_lease = encode_lease(None, 1, "h", 1.0)
+    if store_kind == "etcd":
+        import base64
+
+        def put(key: str, value: str) -> None:
+            servers.etcd_request(port, "/v3/kv/put", {
+                "key": base64.b64encode(key.encode()).decode(),
+                "value": base64.b64encode(value.encode()).decode()})
+
+        put(f"{store_prefix}leases/bad", "{not json")
+        put(f"{store_prefix}entries/not-an-address", good_lease)
+    else:
+        import redis as redis_py
+
+        client = redis_py.Redis(host="127.0.0.1", port=port)
+        try:
+            client.hset(f"{store_prefix}leases", "bad", "{not json")
+            client.hset(f"{store_prefix}entries", "not-an-address", good_lease)
+        finally:
+            client.close()
+    with start_registry(store=store_url, store_prefix=store_prefix) as reg:
+        reg.register(("10.1.0.1", 1))
+        assert reg.entries()[0].address == ("10.1.0.1", 1)
+        assert reg.stats()["entries"] == 1
+
+
+# -- the store down, and back -----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _restartable(kind: str):
+    """A store whose server can be stopped and started again on the same port."""
+    if kind == "etcd":
+        with servers.etcd() as cluster:
+            yield cluster.url, cluster.members[0]
+    else:
+        with servers.redis() as server:
+            yield server.url, server.server
+
+
+def test_an_unreachable_store_leaves_picks_served_and_writes_refused_until_it_is_back(
+        store_kind, store_prefix):
+    if store_kind == "memory":
+        pytest.skip("the memory store cannot be unreachable")
+    with _restartable(store_kind) as (url, server), \
+            start_registry(store=url, store_prefix=store_prefix, sweep_interval=0.1,
+                           store_timeout=0.5) as reg:
+        token = reg.register(("10.1.0.1", 1), ("10.1.0.2", 2), name="W")
+        server.stop()
+        assert wait_until(lambda: not reg.stats()["store_reachable"], timeout=10)
+        # Picks are served from the last view, fairly; the stats say it is stale.
+        assert sorted(reg.pick("W") for _ in range(4)) == [("10.1.0.1", 1)] * 2 + [
+            ("10.1.0.2", 2)] * 2
+        assert reg.stats()["store_stale_for"] > 0
+        assert reg.snapshot()["node"]["store"]["reachable"] is False
+        with pytest.raises(registry.StoreUnavailableError) as info:
+            reg.register(("10.1.0.3", 3), lease=token)
+        assert url in str(info.value) and isinstance(info.value, ConnectionError)
+        # Back on the same port (and data): the node recovers by itself.
+        server.start()
+        assert wait_until(lambda: reg.stats()["store_reachable"], timeout=20)
+        if store_kind == "etcd":  # etcd kept its data; Redis ran without persistence
+            assert reg.renew(token) == 2
+        reg.register(("10.1.0.3", 3), name="W")
+        assert wait_until(lambda: ("10.1.0.3", 3) in reg.addresses("W"), timeout=5)
+        assert reg.stats()["store_stale_for"] == 0
+
+
+# -- clusters ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_three_member_etcd_cluster_fails_over_between_members(store_prefix):
+    with servers.etcd_cluster(3) as cluster, \
+            start_registry(store=cluster.url, store_prefix=store_prefix,
+                           store_timeout=2) as reg:
+        token = reg.register(("10.1.0.1", 1), name="W", ttl=30)
+        first = cluster.members[0]  # the member the node talks to first
+        first.kill9()
+        # Writes and the watch go on through the other two members.
+        reg.register(("10.1.0.2", 2), name="W", lease=token, ttl=30)
+        assert wait_until(lambda: len(reg.addresses("W")) == 2, timeout=10)
+        assert reg.renew(token) == 2
+        assert reg.stats()["store_reachable"]
+
+
+@pytest.mark.slow
+def test_registry_over_redis_sentinel(store_prefix):
+    pytest.importorskip("redis")
+    with servers.redis_sentinel() as sentinel, \
+            start_registry(store=sentinel.url, store_prefix=store_prefix) as reg:
+        token = reg.register(("10.1.0.1", 1), ("10.1.0.2", 2), name="W", ttl=30)
+        assert {reg.pick("W") for _ in range(2)} == {("10.1.0.1", 1), ("10.1.0.2", 2)}
+        assert reg.renew(token) == 2
+        assert reg.stats()["store"] == sentinel.url
+
+
+def test_servers_started_for_a_test_are_gone_after_it():
+    with servers.redis() as server:
+        pid = server.server.pid
+    assert not servers._alive(pid)
+    threading.Event().wait(0)  # nothing else to wait for: stop() proved it
