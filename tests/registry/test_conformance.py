@@ -18,7 +18,6 @@ import pytest
 import registry
 from tests.conftest import wait_until
 from tests.registry.actors import KEY
-from tests.registry.stores import reg, store_kind, store_prefix, store_url  # noqa: F401
 
 #: Longest a store may take to end an expired lease after its TTL (s).
 EXPIRY_SLACK = 3.0
@@ -287,7 +286,8 @@ def test_stats_and_snapshot_are_plain_data(reg, store_kind):
     snapshot = reg.snapshot()
     assert json.loads(json.dumps(snapshot)) == snapshot  # plain data only
     node = snapshot["node"]
-    assert node["address"] == "%s:%d" % tuple(reg.connection_address)
+    host, port = reg.connection_address
+    assert node["address"] == f"{host}:{port}"
     assert isinstance(node["pid"], int) and node["started"] > 0
     assert node["store"]["url"] == stats["store"] and node["store"]["reachable"]
     totals = snapshot["totals"]

@@ -19,8 +19,14 @@ def test_errors_form_one_tree_under_uactor():
     import uactor
 
     for error in (registry.InvalidArgumentError, registry.InvalidAddressError,
-                  registry.UnknownNameError, registry.NoActorAvailableError):
+                  registry.UnknownNameError, registry.NoActorAvailableError,
+                  registry.NotOwnerError, registry.UnknownLeaseError,
+                  registry.StoreUnavailableError, registry.StoreConfigError):
         assert issubclass(error, registry.RegistryError)
+    assert issubclass(registry.NotOwnerError, PermissionError)
+    assert issubclass(registry.UnknownLeaseError, KeyError)
+    assert issubclass(registry.StoreUnavailableError, ConnectionError)
+    assert issubclass(registry.StoreConfigError, ValueError)
     assert issubclass(registry.RegistryError, uactor.UActorException)
     assert issubclass(registry.InvalidArgumentError, TypeError)
     assert issubclass(registry.InvalidAddressError, ValueError)

@@ -23,8 +23,7 @@ from registry._store import (
 )
 from tests import servers
 from tests.conftest import wait_until
-from tests.registry.actors import KEY, start_registry
-from tests.registry.stores import store_kind, store_prefix, store_url  # noqa: F401
+from tests.registry.actors import start_registry
 
 # -- URLs ------------------------------------------------------------------------------
 
@@ -215,8 +214,6 @@ def test_registered_through_one_node_pickable_through_another(store_kind, store_
         assert b.renew(lease) == 1
         assert b.unregister(("10.1.0.1", 1), lease=lease) == 1
         assert wait_until(lambda: a.names() == [], timeout=5)
-        (actor,) = [None] or [None]
-        del actor
 
 
 def test_prefixes_keep_registries_apart_and_other_keys_do_not_matter(store_kind,

@@ -1,4 +1,5 @@
-"""Fixtures giving a store URL per kind of store, each backed by a real server.
+"""Registry test fixtures: a store URL per kind of store, each backed by a real
+server, and a Registry actor over it.
 
 ``store_url`` is parametrized over :data:`STORES`: the memory store, a
 single-member etcd and a redis-server started for the test (and stopped,
