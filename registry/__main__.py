@@ -31,9 +31,10 @@ from typing import Any
 import uactor
 
 from ._actor import DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL
+from ._errors import RegistryError, StoreConfigError
 from ._node import LOG_FORMAT, RegistryNode
 from ._store import DEFAULT_PREFIX, DEFAULT_STORE, check_prefix, parse_store_url
-from ._table import RegistryError, StoreConfigError, check_ttl
+from ._table import check_ttl
 
 __all__ = ["main"]
 

@@ -40,6 +40,8 @@ from ._table import (
     check_lease_token,
     check_ttl,
     format_address,
+    not_owner,
+    unknown_lease,
 )
 
 __all__ = ["DEFAULT_SWEEP_INTERVAL", "DEFAULT_TTL", "Registry"]
@@ -223,7 +225,7 @@ class Registry(uactor.Actor):
         with self._timed():
             alive = self._store.renew(ident)
         if not alive:
-            raise _unknown_lease()
+            raise unknown_lease()
         with self._view.lock:
             try:
                 count = self._view.table.renew(ident)
@@ -471,8 +473,6 @@ class Registry(uactor.Actor):
 
     def _refuse_foreign(self, checked: list[dict[str, Any]], ident: str | None) -> None:
         """Raise NotOwnerError before changing anything if an address is another's."""
-        from ._memory import not_owner
-
         with self._view.lock:
             for kwargs in checked:
                 owner = self._view.table.owner(kwargs["address"])
@@ -562,12 +562,6 @@ def _check_interval(value: object, what: str, most: float) -> float:
             or not 0 < value <= most:
         raise ValueError(f"{what} must be within (0, {most:g}] seconds, got {value!r}")
     return float(value)
-
-
-def _unknown_lease() -> UnknownLeaseError:
-    return UnknownLeaseError(
-        "lease not known to this registry (it expired, was closed, or the registry "
-        "lost it); open a new lease and register again")
 
 
 def _own_address() -> str | None:

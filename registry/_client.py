@@ -23,18 +23,14 @@ from typing import Any, Callable, Literal, TypeVar, Union, overload
 import uactor
 
 from ._actor import Registry
-from ._reconnect import Reconnecting, ReconnectPolicy
-from ._table import (
-    Address,
-    Entry,
+from ._errors import (
     InvalidAddressError,
     InvalidArgumentError,
     RegistryError,
     UnknownLeaseError,
-    check_address,
-    check_name,
-    check_ttl,
 )
+from ._reconnect import Reconnecting, ReconnectPolicy
+from ._table import Address, Entry, check_address, check_name, check_ttl
 
 __all__ = [
     "NoActorAvailableError",

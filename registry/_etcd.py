@@ -36,8 +36,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ._errors import StoreConfigError, StoreUnavailableError, UnknownLeaseError
-from ._memory import not_owner
+from ._errors import StoreConfigError, StoreUnavailableError
 from ._store import (
     Store,
     StoreView,
@@ -48,7 +47,7 @@ from ._store import (
     encode_lease,
     parse_address_key,
 )
-from ._table import Address
+from ._table import Address, not_owner, unknown_lease
 
 __all__ = ["EtcdStore"]
 
@@ -406,7 +405,7 @@ class EtcdStore(Store):
             hostname: str | None) -> tuple[Any, bool]:
         etcd_id = self._etcd_id(lease)
         if etcd_id is None:
-            raise _unknown_lease()
+            raise unknown_lease()
         key = _b64(self._entries_prefix + address_key(address))
         put = {"request_put": {
             "key": key, "lease": str(etcd_id),
@@ -427,7 +426,7 @@ class EtcdStore(Store):
                 if updated[0]:
                     return updated[1], False
             except _LeaseGone as exc:
-                raise _unknown_lease() from exc
+                raise unknown_lease() from exc
         raise StoreUnavailableError(
             f"etcd store {self.url}: {address_key(address)} kept changing during "
             f"registration; retry")
@@ -660,9 +659,3 @@ def _explain(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return f"no answer within {timeout:.3g} s"
     return f"{type(exc).__name__}: {exc}"
-
-
-def _unknown_lease() -> UnknownLeaseError:
-    return UnknownLeaseError(
-        "lease not known to this registry (it expired, was closed, or the store "
-        "lost it); open a new lease and register again")

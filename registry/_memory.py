@@ -10,19 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._errors import NotOwnerError, UnknownLeaseError
+from ._errors import UnknownLeaseError
 from ._store import Store, StoreView
-from ._table import Address, format_address
+from ._table import Address, not_owner
 
-__all__ = ["MemoryStore", "not_owner"]
-
-
-def not_owner(address: Address) -> NotOwnerError:
-    """The refusal every store raises for an entry of another lease."""
-    return NotOwnerError(
-        f"{format_address(address)} is registered under another lease: only the "
-        f"process that registered it can renew, move or unregister it (it goes "
-        f"when that lease ends)")
+__all__ = ["MemoryStore"]
 
 
 class MemoryStore(Store):

@@ -44,7 +44,7 @@ from typing import Any, Callable, NoReturn
 
 import uactor
 
-from ._table import InvalidAddressError, InvalidArgumentError, RegistryError, UnknownNameError
+from ._errors import InvalidAddressError, InvalidArgumentError, RegistryError, UnknownNameError
 
 __all__ = [
     "DEFAULT_RETRY_ON",

@@ -35,8 +35,7 @@ import threading
 import time
 from typing import Any
 
-from ._errors import StoreConfigError, StoreUnavailableError, UnknownLeaseError
-from ._memory import not_owner
+from ._errors import StoreConfigError, StoreUnavailableError
 from ._store import (
     Store,
     StoreView,
@@ -47,7 +46,7 @@ from ._store import (
     encode_lease,
     parse_address_key,
 )
-from ._table import Address
+from ._table import Address, not_owner, unknown_lease
 
 __all__ = ["RedisStore"]
 
@@ -264,9 +263,7 @@ class RedisStore(Store):
         answer = self._run("put", lease, address_key(address), record)
         status = _text(answer[0])
         if status == "nolease":
-            raise UnknownLeaseError(
-                "lease not known to this registry (it expired, was closed, or the "
-                "store lost it); open a new lease and register again")
+            raise unknown_lease()
         if status == "notowner":
             raise not_owner(address)
         return _stream_id(answer[1]), bool(int(answer[2]))

@@ -45,9 +45,6 @@ from ._errors import (
     InvalidAddressError,
     InvalidArgumentError,
     NotOwnerError,
-    RegistryError,
-    StoreConfigError,
-    StoreUnavailableError,
     UnknownLeaseError,
     UnknownNameError,
 )
@@ -57,20 +54,14 @@ __all__ = [
     "MAX_TTL",
     "Address",
     "Entry",
-    "InvalidAddressError",
-    "InvalidArgumentError",
-    "NotOwnerError",
-    "RegistryError",
-    "StoreConfigError",
-    "StoreUnavailableError",
     "Table",
-    "UnknownLeaseError",
-    "UnknownNameError",
     "check_address",
     "check_lease_token",
     "check_name",
     "check_ttl",
     "format_address",
+    "not_owner",
+    "unknown_lease",
 ]
 
 # --------------------------------------------------------------------------
@@ -238,6 +229,21 @@ def _check_hostname(value: object) -> str | None:
     if value is None:
         return None
     return _check_text(value, "hostname", "socket.gethostname()")
+
+
+def not_owner(address: Address) -> NotOwnerError:
+    """The refusal every store gives for an entry of another lease."""
+    return NotOwnerError(
+        f"{format_address(address)} is registered under another lease: only the "
+        f"process that registered it can renew, move or unregister it (it goes "
+        f"when that lease ends)")
+
+
+def unknown_lease() -> UnknownLeaseError:
+    """The error for a lease token nobody (any more) knows."""
+    return UnknownLeaseError(
+        "lease not known to this registry (it expired, was closed, or the registry "
+        "lost it); open a new lease and register again")
 
 
 def format_address(address: Address) -> str:
@@ -411,14 +417,8 @@ class Table:
 
     def entry(self, address: Address) -> Entry | None:
         """The live entry of ``address``, or ``None``."""
-        record = self._records.get(address)
-        if record is None:
-            return None
-        now = self._clock()
-        if self._is_expired(record.lease, now):
-            self._expire(record.lease)
-            return None
-        return record.snapshot(now)
+        record = self._live_record(address)
+        return None if record is None else record.snapshot(self._clock())
 
     def lease_entries(self, lease_id: str) -> list[Entry]:
         """The live entries of a lease (none for an unknown or expired one)."""
@@ -431,13 +431,8 @@ class Table:
 
     def owner(self, address: Address) -> str | None:
         """The lease holding the live entry of ``address``, or ``None``."""
-        record = self._records.get(address)
-        if record is None:
-            return None
-        if self._is_expired(record.lease, self._clock()):
-            self._expire(record.lease)
-            return None
-        return record.lease.id
+        record = self._live_record(address)
+        return None if record is None else record.lease.id
 
     def put(
         self,
@@ -457,10 +452,7 @@ class Table:
         to the end of the new group's rotation.
         """
         lease = self._live_lease(lease_id)
-        record = self._records.get(address)
-        if record is not None and self._is_expired(record.lease, self._clock()):
-            self._expire(record.lease)
-            record = None
+        record = self._live_record(address)
         created = record is None
         if record is None:
             record = _Record(address, name, lease)
@@ -483,15 +475,11 @@ class Table:
 
     def remove(self, address: Address) -> Entry | None:
         """Forget ``address``; return its last entry, or ``None`` if unknown."""
-        record = self._records.get(address)
+        record = self._live_record(address)
         if record is None:
             return None
-        now = self._clock()
-        if self._is_expired(record.lease, now):
-            self._expire(record.lease)
-            return None
         self._forget(record)
-        return record.snapshot(now)
+        return record.snapshot(self._clock())
 
     def sweep(self) -> int:
         """End every expired lease; return how many entries were dropped.
@@ -610,11 +598,16 @@ class Table:
             self._expire(lease)
             lease = None
         if lease is None:
-            raise UnknownLeaseError(
-                "lease not known to this registry (it expired, was closed, or the "
-                "registry lost it); open a new lease and register again"
-            )
+            raise unknown_lease()
         return lease
+
+    def _live_record(self, address: Address) -> _Record | None:
+        """The record of ``address`` unless absent or expired (then dropped)."""
+        record = self._records.get(address)
+        if record is not None and self._is_expired(record.lease, self._clock()):
+            self._expire(record.lease)
+            return None
+        return record
 
     def _group(self, name: str) -> OrderedDict[Address, _Record]:
         group = self._groups.get(name)
