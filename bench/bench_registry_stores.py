@@ -83,9 +83,8 @@ def _simulator(address: tuple[str, int], owners: Sequence[int], per_owner: int,
     renewed_at = time.monotonic()
     for owner in owners:
         lease = proxy.open_lease(TTL, pid=100_000 + owner, hostname=f"owner-{owner}")
-        for index in range(per_owner):
-            proxy.register_entry(_address(owner, index), lease=lease, name="bench",
-                                 pid=100_000 + owner)
+        proxy.register(*(_address(owner, index) for index in range(per_owner)),
+                       name="bench", lease=lease)
         leases.append(lease)
         if time.monotonic() - renewed_at > TTL / 4:  # keep the earlier ones alive
             for earlier in leases:

@@ -66,6 +66,9 @@ _LOG_EACH_UP_TO = 10
 #: Random bytes in a lease token (192 bits; the token is their URL-safe text).
 _TOKEN_BYTES = 24
 
+#: Addresses one store operation registers at most (stores that batch).
+_BATCH = 100
+
 _COUNTERS = ("registered", "renewed", "unregistered", "expired", "picks")
 
 
@@ -281,10 +284,10 @@ class Registry(uactor.Actor):
             self._check_lease_ttl(ident, checked_ttl, ttl is not None)
             self._refuse_foreign(checked, ident)
             self.renew(lease)
-        results = []
+        results: list[tuple[Entry, bool]] = []
         try:
-            for kwargs in checked:
-                results.append(self._put(ident, kwargs))
+            for start in range(0, len(checked), _BATCH):
+                results += self._put_batch(ident, checked[start:start + _BATCH])
         except BaseException:
             if token is not None:  # leave nothing behind from a refused call
                 self._revoke_quietly(ident)
@@ -456,6 +459,23 @@ class Registry(uactor.Actor):
                      _describe_ttl(ttl), owner_pid, owner_host)
         return token
 
+    def _put_batch(self, ident: str, batch: list[dict[str, Any]]
+                   ) -> list[tuple[Entry, bool]]:
+        """Register ``batch`` in one store operation when the store can, else
+        one by one."""
+        if len(batch) > 1:
+            with self._timed():
+                revision = self._store.put_new(ident, batch)
+            if revision is not None:
+                self._view.wait_for(revision, self._store.timeout)
+                self._count("registered", len(batch))
+                with self._view.lock:
+                    entries = [self._view.table.entry(kwargs["address"])
+                               for kwargs in batch]
+                return [(entry or _described(kwargs), True)
+                        for entry, kwargs in zip(entries, batch)]
+        return [self._put(ident, kwargs) for kwargs in batch]
+
     def _put(self, ident: str, kwargs: dict[str, Any]) -> tuple[Entry, bool]:
         address = kwargs["address"]
         with self._timed():
@@ -466,10 +486,7 @@ class Registry(uactor.Actor):
         self._count("registered" if created else "renewed")
         with self._view.lock:
             entry = self._view.table.entry(address)
-        if entry is None:  # the view lags (or the entry already went): describe it
-            entry = Entry(address, kwargs["bind_address"] or address, kwargs["name"],
-                          kwargs["pid"], kwargs["hostname"], None, None)
-        return entry, created
+        return entry or _described(kwargs), created
 
     def _refuse_foreign(self, checked: list[dict[str, Any]], ident: str | None) -> None:
         """Raise NotOwnerError before changing anything if an address is another's."""
@@ -555,6 +572,13 @@ class Registry(uactor.Actor):
                 format_address(entry.address), entry.name, entry.pid, entry.hostname,
                 _describe_ttl(entry.ttl),
             )
+
+
+def _described(kwargs: dict[str, Any]) -> Entry:
+    """An entry as registered, when the view no longer (or not yet) shows it."""
+    address = kwargs["address"]
+    return Entry(address, kwargs["bind_address"] or address, kwargs["name"],
+                 kwargs["pid"], kwargs["hostname"], None, None)
 
 
 def _check_interval(value: object, what: str, most: float) -> float:

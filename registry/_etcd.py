@@ -33,7 +33,7 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ._errors import StoreConfigError, StoreUnavailableError
@@ -68,6 +68,9 @@ _PERMISSION_DENIED, _FAILED_PRECONDITION = 7, 9
 
 #: Transaction retries when an entry changes between the check and the write.
 _TXN_ATTEMPTS = 3
+
+#: Entries created by one transaction at most (etcd allows 128 operations).
+BATCH = 100
 
 
 def _b64(text: str) -> str:
@@ -430,6 +433,29 @@ class EtcdStore(Store):
         raise StoreUnavailableError(
             f"etcd store {self.url}: {address_key(address)} kept changing during "
             f"registration; retry")
+
+    def put_new(self, lease: str, entries: Sequence[dict[str, Any]]) -> Any:
+        """One transaction creating every entry, if none exists yet."""
+        etcd_id = self._etcd_id(lease)
+        if etcd_id is None:
+            raise unknown_lease()
+        keys = [_b64(self._entries_prefix + address_key(entry["address"]))
+                for entry in entries]
+        try:
+            answer = self._gateway.call("/v3/kv/txn", {
+                "compare": [{"target": "CREATE", "key": key, "result": "EQUAL",
+                             "create_revision": "0"} for key in keys],
+                "success": [{"request_put": {
+                    "key": key, "lease": str(etcd_id),
+                    "value": _b64(encode_entry(
+                        lease, entry["address"], name=entry["name"],
+                        bind_address=entry["bind_address"], pid=entry["pid"],
+                        hostname=entry["hostname"]))}}
+                    for key, entry in zip(keys, entries)],
+            })
+        except _LeaseGone as exc:
+            raise unknown_lease() from exc
+        return int(answer["header"]["revision"]) if answer.get("succeeded") else None
 
     def delete(self, lease: str, address: Address) -> tuple[Any, bool]:
         etcd_id = self._etcd_id(lease)

@@ -207,9 +207,10 @@ class RedisStore(Store):
         from redis.retry import Retry
 
         # No retries of redis-py's own: each operation has one bound, ours.
-        common = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
-                  "password": parsed.password, "username": parsed.username,
-                  "retry": Retry(NoBackoff(), 0)}
+        common: dict[str, Any] = {
+            "socket_timeout": timeout, "socket_connect_timeout": timeout,
+            "password": parsed.password, "username": parsed.username,
+            "retry": Retry(NoBackoff(), 0)}
         if parsed.scheme == "redis":
             (host, port), = parsed.hosts
             return self._redis.Redis(host=host, port=port, db=int(parsed.path or 0),

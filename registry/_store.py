@@ -522,6 +522,15 @@ class Store(abc.ABC):
     def delete(self, lease: str, address: Address) -> tuple[Any, bool]:
         """Unregister an entry of ``lease``; ``(revision, whether it existed)``."""
 
+    def put_new(self, lease: str, entries: Sequence[dict[str, Any]]) -> Any:
+        """Register entries none of which exists yet, all at once, or none.
+
+        ``entries`` are :meth:`~registry._table.Table.validated` dicts.
+        Returns the revision, or ``None`` when the store does not batch or
+        one of them exists (the caller then registers them one by one).
+        """
+        return None
+
     def sweep(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """End expired leases, for stores that do not do it themselves."""
 

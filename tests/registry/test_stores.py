@@ -222,14 +222,20 @@ def test_prefixes_keep_registries_apart_and_other_keys_do_not_matter(store_kind,
         pytest.skip("the memory store shares nothing")
     with start_registry(store=store_url, store_prefix="one/") as one, \
             start_registry(store=store_url, store_prefix="two/") as two:
-        one.register(("10.1.0.1", 1), name="W")
+        token = one.register(("10.1.0.1", 1), name="W")
         two.register(("10.2.0.2", 2), name="W")
         _write_foreign_keys(store_kind, store_url)
         assert one.addresses("W") == [("10.1.0.1", 1)]
         assert two.addresses("W") == [("10.2.0.2", 2)]
-        assert _keys(store_kind, store_url) - {"foreign"} == {
-            key for key in _keys(store_kind, store_url)
-            if key.startswith(("one/", "two/"))}
+        keys = _keys(store_kind, store_url)
+        assert "foreign" in keys
+        assert all(key.startswith(("one/", "two/")) for key in keys - {"foreign"})
+        # Someone wipes every other key, the other registry's included.
+        _delete_keys(store_kind, store_url, keys - {k for k in keys if k.startswith("one/")})
+        assert wait_until(lambda: two.stats()["entries"] == 0, timeout=10)
+        assert one.addresses("W") == [("10.1.0.1", 1)]
+        assert one.register(("10.1.0.3", 3), name="W", lease=token) == token
+        assert one.renew(token) == 2
 
 
 def _write_foreign_keys(kind: str, url: str) -> None:
@@ -245,6 +251,24 @@ def _write_foreign_keys(kind: str, url: str) -> None:
         client.server.extra["port"] = port
         with contextlib.closing(client.client()) as redis_client:
             redis_client.set("foreign", "x")
+
+
+def _delete_keys(kind: str, url: str, keys: set[str]) -> None:
+    port = parse_store_url(url).hosts[0][1]
+    if kind == "etcd":
+        import base64
+
+        for key in keys:
+            servers.etcd_request(port, "/v3/kv/deleterange",
+                                 {"key": base64.b64encode(key.encode()).decode()})
+        return
+    import redis as redis_py
+
+    client = redis_py.Redis(host="127.0.0.1", port=port)
+    try:
+        client.delete(*keys)
+    finally:
+        client.close()
 
 
 def _keys(kind: str, url: str) -> set[str]:
