@@ -95,7 +95,7 @@ def _simulator(address: tuple[str, int], owners: Sequence[int], per_owner: int,
     ready.put(len(leases))
     interval = TTL / 3
     spacing = interval / max(1, len(leases))
-    renewed = lost = late = 0
+    renewed = lost = late = failed = 0
     start = time.monotonic()
     beat = 0
     while not stop.is_set():
@@ -112,8 +112,10 @@ def _simulator(address: tuple[str, int], owners: Sequence[int], per_owner: int,
                 renewed += 1
             except registry.UnknownLeaseError:
                 lost += 1
+            except registry.StoreUnavailableError:
+                failed += 1
         beat += 1
-    results.put({"renewed": renewed, "lost": lost, "late": late})
+    results.put({"renewed": renewed, "lost": lost, "late": late, "failed": failed})
 
 
 @contextlib.contextmanager
@@ -181,20 +183,24 @@ def _cpu(pid: int) -> float:
     return times.user + times.system
 
 
+def _node_pid(node: Any) -> int:
+    """The node's process id (from its own snapshot: one call, before measuring)."""
+    return int(node.snapshot()["node"]["pid"])
+
+
 def _measure_load(node: Any, store_pid: int | None, scale: Scale
                   ) -> tuple[list[float], list[float], list[float]]:
     """Per window: node CPU (cores), store ops/s, store server CPU (cores)."""
-    node_pid = node.snapshot()["node"]["pid"]
+    node_pid = _node_pid(node)
     cores, ops, store_cores = [], [], []
     for _ in range(scale.windows):
-        cpu0, count0 = _cpu(node_pid), node.snapshot()["store_latency"]["count"]
+        cpu0, count0 = _cpu(node_pid), node.stats()["store_operations"]
         store0 = _cpu(store_pid) if store_pid else 0.0
         started = time.monotonic()
         time.sleep(scale.window)
         elapsed = time.monotonic() - started
         cores.append((_cpu(node_pid) - cpu0) / elapsed)
-        # Two snapshot calls are not store operations: the count is the store's.
-        ops.append((node.snapshot()["store_latency"]["count"] - count0) / elapsed)
+        ops.append((node.stats()["store_operations"] - count0) / elapsed)
         if store_pid:
             store_cores.append((_cpu(store_pid) - store0) / elapsed)
     return cores, ops, store_cores
@@ -246,7 +252,10 @@ def _bench_store(kind: str, scale: Scale, selected: Sequence[str]) -> list[dict]
                                   store_prefix="bench/") as node_b:
                     visibility = _visibility(node, node_b, scale.visibility_samples)
         lost = sum(report["lost"] for report in reports)
-        note = f"{what}; {held:,} held; {lost} leases lost"
+        failed = sum(report["failed"] for report in reports)
+        renewed = sum(report["renewed"] for report in reports)
+        note = (f"{what}; {held:,} held; {renewed:,} renewals, {failed} failed "
+                f"(store too slow), {lost} leases lost")
         rows.append(make_row("registry-stores-cpu", f"{kind}: node CPU", cores,
                              "cores", f"{note}; target < 0.5 core"))
         rows.append(make_row("registry-stores-ops", f"{kind}: store operations", ops,

@@ -395,8 +395,9 @@ class Registry(uactor.Actor):
         ``names`` (service names held), ``leases``, the running totals of
         this node ``registered``, ``renewed``, ``unregistered``, ``expired``,
         ``picks``, and the store: ``store`` (its URL without credentials),
-        ``store_reachable`` and ``store_stale_for`` (s since this node's view
-        stopped following the store; 0 when current).
+        ``store_reachable``, ``store_stale_for`` (s since this node's view
+        stopped following the store; 0 when current) and ``store_operations``
+        (how many this node made).
         """
         with self._view.lock:
             table = self._view.table
@@ -406,7 +407,8 @@ class Registry(uactor.Actor):
             counters = dict(self._counters)
         return {**held, **counters, "store": self._store.url,
                 "store_reachable": self._view.current,
-                "store_stale_for": self._view.stale_for()}
+                "store_stale_for": self._view.stale_for(),
+                "store_operations": self._latency.count}
 
     def snapshot(self) -> dict[str, Any]:
         """Everything an operator wants to see, as plain data (JSON-ready).

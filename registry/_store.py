@@ -440,6 +440,11 @@ class LatencyHistogram:
         self._sum = 0.0
         self._lock = threading.Lock()
 
+    @property
+    def count(self) -> int:
+        """Observations so far."""
+        return sum(self._counts)
+
     def observe(self, seconds: float) -> None:
         index = bisect.bisect_left(self._bounds, seconds)
         with self._lock:
