@@ -389,9 +389,9 @@ class EtcdStore(Store):
         revision = None
         entry_keys = [key for key in alive.get("keys", ())
                       if _unb64(key).startswith(self._entries_prefix)]
-        for step in (entry_keys, [_b64(self._leases_prefix + lease)]):
-            if not step:
-                continue
+        steps = [entry_keys[start:start + BATCH]
+                 for start in range(0, len(entry_keys), BATCH)]
+        for step in (*steps, [_b64(self._leases_prefix + lease)]):
             answer = self._gateway.call("/v3/kv/txn", {
                 "compare": [],
                 "success": [{"request_delete_range": {"key": key}} for key in step],

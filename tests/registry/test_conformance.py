@@ -172,6 +172,15 @@ def test_closing_a_lease_unregisters_all_its_entries(reg):
     assert reg.renew(keep) == 1
 
 
+def test_large_registrations_and_closes_span_several_store_batches(reg):
+    addresses = [("10.2.0.1", port) for port in range(1, 251)]
+    token = reg.register(*addresses, name="Many", ttl=30)
+    assert sorted(reg.addresses("Many")) == addresses
+    assert reg.stats()["registered"] == 250
+    assert reg.close_lease(token) == 250
+    assert reg.names() == [] and reg.stats()["entries"] == 0
+
+
 def test_a_lease_without_ttl_ends_with_its_last_entry(reg):
     token = reg.register(("10.1.0.1", 1), ("10.1.0.2", 2))
     assert reg.unregister(("10.1.0.1", 1), lease=token) == 1
