@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 import time
 
 import pytest
@@ -196,13 +195,16 @@ def test_the_memory_store_needs_nothing_and_takes_no_host():
     assert store.url == "memory://" and store.expires_in_view
 
 
+#: The stores several nodes can share (the memory store is one node's own).
+SHARED_STORES = pytest.mark.parametrize("store_kind", ["etcd", "redis"])
+
+
 # -- several nodes, one store --------------------------------------------------------------
 
 
+@SHARED_STORES
 def test_registered_through_one_node_pickable_through_another(store_kind, store_url,
                                                               store_prefix):
-    if store_kind == "memory":
-        pytest.skip("the memory store is one node's own")
     with start_registry(store=store_url, store_prefix=store_prefix) as a, \
             start_registry(store=store_url, store_prefix=store_prefix) as b:
         lease = a.open_lease(30, pid=77, hostname="owner")
@@ -216,10 +218,9 @@ def test_registered_through_one_node_pickable_through_another(store_kind, store_
         assert wait_until(lambda: a.names() == [], timeout=5)
 
 
+@SHARED_STORES
 def test_prefixes_keep_registries_apart_and_other_keys_do_not_matter(store_kind,
                                                                      store_url):
-    if store_kind == "memory":
-        pytest.skip("the memory store shares nothing")
     with start_registry(store=store_url, store_prefix="one/") as one, \
             start_registry(store=store_url, store_prefix="two/") as two:
         token = one.register(("10.1.0.1", 1), name="W")
@@ -289,10 +290,9 @@ def _keys(kind: str, url: str) -> set[str]:
         client.close()
 
 
+@SHARED_STORES
 def test_malformed_records_under_the_prefix_are_ignored(store_kind, store_url,
                                                         store_prefix):
-    if store_kind == "memory":
-        pytest.skip("nothing else writes to the memory store")
     port = parse_store_url(store_url).hosts[0][1]
     good_lease = encode_lease(None, 1, "h", 1.0)
     if store_kind == "etcd":
@@ -334,10 +334,9 @@ def _restartable(kind: str):
             yield server.url, server.server
 
 
+@SHARED_STORES
 def test_an_unreachable_store_leaves_picks_served_and_writes_refused_until_it_is_back(
         store_kind, store_prefix):
-    if store_kind == "memory":
-        pytest.skip("the memory store cannot be unreachable")
     with _restartable(store_kind) as (url, server), \
             start_registry(store=url, store_prefix=store_prefix, sweep_interval=0.1,
                            store_timeout=0.5) as reg:
@@ -395,4 +394,3 @@ def test_servers_started_for_a_test_are_gone_after_it():
     with servers.redis() as server:
         pid = server.server.pid
     assert not servers._alive(pid)
-    threading.Event().wait(0)  # nothing else to wait for: stop() proved it
