@@ -28,11 +28,20 @@ __all__ = [
     "BaseProxy",
     "CallTimeoutError",
     "DEFAULT_SERIALIZER",
+    "NotHeldError",
     "ProxyError",
     "UActorException",
+    "actor_class",
+    "authkey",
+    "call_timeout",
     "current_address",
     "deadline",
+    "discard_closed_connection",
+    "process",
     "proxy",
+    "remote_traceback",
+    "serializer",
+    "set_call_timeout",
     "start",
     "typeid",
 ]
@@ -158,6 +167,15 @@ class ActorDeadError(ActorConnectionError):
     """The actor process is gone, or its connection broke during a call."""
 
 
+class NotHeldError(ProxyError):
+    """The actor does not hold the object a proxy refers to.
+
+    The proxy outlived its object, or a new actor process took the old
+    address.  Nothing was run: a call that failed with it can safely be made
+    again through a fresh proxy.
+    """
+
+
 class CallTimeoutError(UActorException, TimeoutError):
     """A call did not complete before its deadline.
 
@@ -209,6 +227,18 @@ def _normalize_address(address: Any) -> _Address:
     raise TypeError(
         f"address {address!r} must be a (host, port) tuple or a socket path"
     )
+
+
+#: Characters of a bad value quoted in an error message at most.
+_QUOTE_MAX = 200
+
+
+def _shorten(value: Any) -> str:
+    """``repr(value)`` cut to :data:`_QUOTE_MAX` characters, for messages."""
+    text = repr(value)
+    if len(text) <= _QUOTE_MAX:
+        return text
+    return f"{text[:_QUOTE_MAX]}... ({len(text):,} characters)"
 
 
 def _check_authkey(authkey: Any) -> bytes:
@@ -1657,7 +1687,7 @@ class _ActorServer(mp_managers.Server):
         try:
             obj, exposed, _ = self.id_to_obj[ident]
         except (KeyError, TypeError):
-            return ("#RAISE", (ProxyError(
+            return ("#RAISE", (NotHeldError(
                 f"object {ident!r} is not (or no longer) held by this actor; "
                 "its proxy outlived it"), ""))
         if methodname == "#GETVALUE":
@@ -1757,7 +1787,7 @@ class _ActorServer(mp_managers.Server):
     def incref(self, c: Any, ident: str) -> None:
         with self.mutex:
             if ident not in self.id_to_obj:
-                raise ProxyError(f"object {ident!r} is no longer held by this actor")
+                raise NotHeldError(f"object {ident!r} is no longer held by this actor")
             self.id_to_refcount[ident] = self.id_to_refcount.get(ident, 0) + 1
 
     def shutdown(self, c: Any) -> None:
@@ -2269,6 +2299,7 @@ class Actor:
         namespace: dict = {
             "__module__": cls.__module__,
             "__qualname__": f"{cls.__qualname__}.proxy_class",
+            "_uactor_actor_class_": cls,
             "_exposed_": cls._exposed_,
             "_method_to_typeid_": dict(cls._method_to_typeid_),
         }
@@ -2451,6 +2482,93 @@ def typeid(proxy: mp_managers.BaseProxy) -> str:
     if not isinstance(proxy, mp_managers.BaseProxy):
         raise TypeError(f"{proxy!r} is not a proxy")
     return proxy._token.typeid
+
+
+# -- accessors: what other code may know about a proxy ---------------------
+
+
+def _checked_proxy(value: Any) -> BaseProxy:
+    if not isinstance(value, BaseProxy):
+        raise TypeError(f"expected a uactor proxy, not {type(value).__name__} {_shorten(value)}")
+    return value
+
+
+def actor_class(proxy: ActorProxy) -> type[Actor]:
+    """The :class:`Actor` subclass behind an actor proxy.
+
+    Works for owner proxies, proxies from :meth:`Actor.connect` and proxies
+    received from other processes.
+
+    :raises TypeError: when ``proxy`` is not an actor proxy.
+    """
+    _checked_proxy(proxy)
+    kind = getattr(type(proxy), "_uactor_actor_class_", None)
+    if kind is None:
+        raise TypeError(f"{proxy!r} is not an actor proxy (typeid "
+                        f"{proxy._token.typeid!r}); only actor proxies have an actor class")
+    return kind
+
+
+def authkey(proxy: BaseProxy) -> bytes:
+    """The authkey ``proxy`` authenticates to its actor with."""
+    return bytes(_checked_proxy(proxy)._authkey)
+
+
+def serializer(proxy: BaseProxy) -> str:
+    """The serializer name of the connection ``proxy`` uses (``'pickle'``...)."""
+    return _checked_proxy(proxy)._serializer
+
+
+def process(proxy: BaseProxy) -> multiprocessing.process.BaseProcess | None:
+    """The actor's process when this process started it, else ``None``."""
+    manager = _checked_proxy(proxy)._manager
+    return manager.process if manager is not None else None
+
+
+def call_timeout(proxy: BaseProxy) -> float | None:
+    """The default deadline (s) of every call through ``proxy``; ``None``: none."""
+    return _checked_proxy(proxy)._timeout
+
+
+def set_call_timeout(proxy: BaseProxy, timeout: float | None) -> None:
+    """Set the default deadline (s) of calls through ``proxy`` (``None``: none).
+
+    Only this proxy object changes; :func:`deadline` blocks still apply.
+    """
+    _checked_proxy(proxy)._timeout = _check_timeout(timeout)
+
+
+def remote_traceback(exc: BaseException) -> str | None:
+    """The actor-side traceback text of an error an actor sent back.
+
+    ``None`` when ``exc`` was raised in this process (a connection failure,
+    a deadline...).  An empty string means the actor server refused the
+    request itself, before running any of the actor's code.
+    """
+    cause = exc.__cause__
+    return str(cause) if isinstance(cause, _RemoteTraceback) else None
+
+
+def discard_closed_connection(proxy: BaseProxy) -> bool:
+    """Close this thread's connection to the actor if the actor closed it.
+
+    Between calls an actor sends nothing, so a readable connection was closed
+    by the actor (or its process died).  Discarding it makes the next call
+    connect afresh: if the actor is gone, that call then fails *before*
+    anything is sent (safe to retry elsewhere) instead of in flight.  Returns
+    whether a connection was discarded.
+    """
+    proxy = _checked_proxy(proxy)
+    conn = getattr(proxy._tls, "connection", None)
+    if conn is None:
+        return False
+    try:
+        closed = conn.closed or conn.poll(0)
+    except (OSError, ValueError):
+        closed = True
+    if closed:
+        proxy._drop_connection()
+    return bool(closed)
 
 
 def current_address() -> _Address:

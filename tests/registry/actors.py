@@ -62,22 +62,29 @@ class LocalActor(uactor.Actor):
         return os.getpid()
 
 
-class FakeUnspecifiedProxy:
+class _ClaimsUnspecified(Worker.proxy_class):  # type: ignore[name-defined,misc]
+    """A real Worker proxy that reports the unspecified bind address ``0.0.0.0``."""
+
+    @property
+    def connection_address(self):
+        return ("0.0.0.0", super().connection_address[1])
+
+
+def unspecified_proxy(port: int):
     """Stands for a proxy of an actor bound to ``0.0.0.0``.
 
-    Tests may not bind ``0.0.0.0`` (machine rule), so a real actor listens on
-    127.0.0.1 and this object claims the unspecified bind address of the same
-    port, which is all the helpers look at.
+    Tests may not bind ``0.0.0.0`` outside a private network namespace, so a
+    real actor listens on 127.0.0.1 and this connected proxy to it claims the
+    unspecified bind address of the same port, which is all the helpers look at.
     """
-
-    def __init__(self, port: int) -> None:
-        self.connection_address = ("0.0.0.0", port)
-        self._authkey = KEY  # what a real proxy carries, for liveness probes
+    proxy = Worker.connect(("127.0.0.1", port), KEY)
+    proxy.__class__ = _ClaimsUnspecified
+    return proxy
 
 
 def register_and_exit(registry_address, worker_address, ttl):
     """Process entry point: register an actor and return without closing."""
-    proxy = FakeUnspecifiedProxy(worker_address[1])
+    proxy = unspecified_proxy(worker_address[1])
     registry.register_actor(registry_address, proxy, authkey=KEY, name="Exiting",
                             ttl=ttl)
 

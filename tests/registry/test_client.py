@@ -15,7 +15,6 @@ import uactor
 from tests.conftest import wait_until
 from tests.registry.actors import (
     KEY,
-    FakeUnspecifiedProxy,
     LocalActor,
     OtherWorker,
     SelfRegistering,
@@ -23,6 +22,7 @@ from tests.registry.actors import (
     register_and_exit,
     serve_registered_worker,
     start_registry,
+    unspecified_proxy,
 )
 
 
@@ -136,7 +136,7 @@ def test_register_actor_rejects_bad_input(reg, worker):
 
 def test_unspecified_bind_host_is_translated_and_captured(reg, worker):
     port = worker.connection_address[1]
-    claimed = FakeUnspecifiedProxy(port)
+    claimed = unspecified_proxy(port)
     with registry.register_actor(reg, claimed, name="Worker", ttl=5) as handle:
         assert handle.address == ("127.0.0.1", port)
         assert handle.bind_address == ("0.0.0.0", port)
@@ -148,7 +148,7 @@ def test_unspecified_bind_host_is_translated_and_captured(reg, worker):
 
 
 def test_advertise_host_overrides_the_translation(reg, worker):
-    claimed = FakeUnspecifiedProxy(worker.connection_address[1])
+    claimed = unspecified_proxy(worker.connection_address[1])
     with registry.register_actor(reg, claimed, name="W", advertise_host="localhost",
                                  ttl=5) as handle:
         assert handle.address == ("localhost", worker.connection_address[1])
