@@ -105,6 +105,30 @@ def test_bad_input_raises_and_leaves_the_registry_intact(reg, call, error):
     assert reg.pick() in {("10.1.0.1", 1), ("10.1.0.2", 2)}
 
 
+#: A bad value far too long to echo back (under the node's message size limit).
+HUGE = "h" * 600_000
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda r: r.register(HUGE), registry.InvalidArgumentError),
+    (lambda r: r.register((HUGE, 80)), registry.InvalidAddressError),
+    (lambda r: r.register(("10.1.0.9", 9), name=HUGE), registry.InvalidValueError),
+    (lambda r: r.register_entry(("10.1.0.9", 9), hostname=HUGE), registry.InvalidValueError),
+    (lambda r: r.register_entry(("10.1.0.9", 9), pid=[HUGE]), registry.InvalidArgumentError),
+    (lambda r: r.pick(HUGE), registry.InvalidValueError),
+    (lambda r: r.pick([HUGE]), registry.InvalidArgumentError),
+    (lambda r: r.unregister({HUGE: 1}), registry.InvalidArgumentError),
+    (lambda r: r.register(("10.1.0.9", 10 ** 5000)), registry.InvalidAddressError),
+])
+def test_errors_quote_at_most_a_few_hundred_characters_of_a_bad_value(reg, call, error):
+    with pytest.raises(error) as info:
+        call(reg)
+    message = str(info.value)
+    assert "hhhhhhhhhh" in message or "cannot be shown" in message  # names the value
+    assert len(message) < 1000, len(message)
+    assert reg.pick() is None  # nothing changed, still serving
+
+
 def test_expired_entries_are_not_picked(reg):
     reg.register(("10.1.0.1", 1), ttl=0.2)
     reg.register(("10.1.0.2", 2))
@@ -176,7 +200,7 @@ def test_remote_shutdown_sets_the_event_but_only_the_owner_stops_the_process(reg
 
 
 @pytest.mark.parametrize("kwargs, error", [
-    ({"default_ttl": -1}, registry.InvalidAddressError),
+    ({"default_ttl": -1}, registry.InvalidValueError),
     ({"default_ttl": None}, TypeError),
     ({"sweep_interval": 0}, ValueError),
     ({"sweep_interval": "1"}, ValueError),
