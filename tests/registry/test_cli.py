@@ -12,12 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 import registry
 import uactor
 from tests.conftest import wait_until
 from tests.registry.actors import KEY, WildcardWorker, Worker, serve_registered_worker
+from tests.registry.node import first_line, parse_ready_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,8 +31,10 @@ STARTUP_TIMEOUT = 30.0
 EXIT_TIMEOUT = 15.0
 
 
+
 def _env(authkey: bytes | None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "UACTOR_AUTHKEY"}
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("UACTOR_AUTHKEY", "UACTOR_AUTHKEY_FILE")}
     paths = [str(ROOT), env.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
     if authkey is not None:
@@ -43,22 +47,9 @@ def _command(*args: str) -> list[str]:
 
 
 def _read_line(proc: subprocess.Popen, timeout: float) -> str:
-    """The first stdout line of ``proc``, waiting at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while b"\n" not in data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not selector.select(remaining):
-                raise AssertionError(f"no ready line within {timeout} s (got {data!r})")
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                raise AssertionError(f"node exited before its ready line ({data!r})")
-            data += chunk
-    line, _, rest = data.partition(b"\n")
-    assert rest == b"", f"unexpected extra output {rest!r}"
-    return line.decode()
+    line = first_line(proc, timeout)
+    assert line is not None, "node exited before its ready line"
+    return line
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -76,20 +67,23 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def running_node(*args: str, authkey: bytes | None = KEY):
-    """Start a node on a free port; yield ``(proc, (host, port))``."""
+def started_node(*args: str, env: dict[str, str], **popen):
+    """Start a node on a free port; yield ``(proc, (host, port), key file)``."""
     proc = subprocess.Popen(
-        _command("--port", "0", "--no-advertise", *args), env=_env(authkey),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        _command("--port", "0", "--no-advertise", *args), env=env,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen,
     )
     try:
-        line = _read_line(proc, STARTUP_TIMEOUT)
-        prefix = "registry listening on "
-        assert line.startswith(prefix), line
-        host, _, port = line[len(prefix):].rpartition(":")
-        yield proc, (host, int(port))
+        yield (proc, *parse_ready_line(_read_line(proc, STARTUP_TIMEOUT)))
     finally:
         _stop(proc)
+
+
+@contextlib.contextmanager
+def running_node(*args: str, authkey: bytes | None = KEY, **popen):
+    """Start a node on a free port; yield ``(proc, (host, port))``."""
+    with started_node(*args, env=_env(authkey), **popen) as (proc, address, _):
+        yield proc, address
 
 
 def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
@@ -162,7 +156,35 @@ def test_node_stops_on_sigint():
     assert status == 0, stderr
 
 
-def test_node_remote_shutdown_and_authkey_file(tmp_path):
+def _actor_process(proc: subprocess.Popen) -> psutil.Process:
+    """The node's Registry actor process (its only child)."""
+    [child] = psutil.Process(proc.pid).children()
+    return child
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_process_group_is_an_orderly_stop(sig):
+    """As systemd (KillMode=control-group), timeout(1) or a terminal send it."""
+    with running_node(start_new_session=True) as (proc, address):
+        actor = _actor_process(proc)
+        os.killpg(proc.pid, sig)
+        status, _, stderr = _finish(proc)
+        assert not actor.is_running() or actor.status() == psutil.STATUS_ZOMBIE
+    assert status == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_the_actor_process_dying_is_an_error():
+    with running_node() as (proc, _):
+        actor = _actor_process(proc)
+        actor.kill()
+        status, _, stderr = _finish(proc)
+    assert status == 1, stderr
+    line = _one_error_line(stderr)
+    assert "ended unexpectedly" in line and f"exit code {-signal.SIGKILL}" in line
+
+
+def test_node_authkey_file_overrides_the_environment(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_bytes(b"file-key\n")
     key_file.chmod(0o600)
@@ -170,25 +192,60 @@ def test_node_remote_shutdown_and_authkey_file(tmp_path):
                       authkey=b"ignored-env-key") as (proc, address):
         with pytest.raises(uactor.AuthkeyError):
             registry.Registry.connect(address, b"ignored-env-key", timeout=10)
-        reg = registry.Registry.connect(address, b"file-key", timeout=10)
-        reg.register(("10.3.0.1", 1), ttl=0.2)
-        assert wait_until(lambda: reg.stats()["expired"] == 1, timeout=10)
-        reg.shutdown()
-        status, _, stderr = _finish(proc)
-    assert status == 0, stderr
-    assert "remote shutdown" in stderr
-    assert "expired 10.3.0.1:1" in stderr
-    assert "file-key" not in stderr and "readable by other users" not in stderr
-
-
-def test_node_on_loopback_without_authkey_warns_and_serves():
-    with running_node(authkey=None) as (proc, address):
-        with registry.Registry.connect(address, b"", timeout=10) as reg:
-            assert reg.pick() is None
+        with registry.Registry.connect(address, b"file-key", timeout=10) as reg:
+            reg.register(("10.3.0.1", 1), ttl=0.2)
+            assert wait_until(lambda: reg.stats()["expired"] == 1, timeout=10)
         proc.terminate()
         status, _, stderr = _finish(proc)
-    assert status == 0
-    assert "no authkey" in stderr
+    assert status == 0, stderr
+    assert "expired 10.3.0.1:1" in stderr
+    assert "file-key" not in stderr and "read by other users" not in stderr
+
+
+def test_node_without_a_key_writes_one_only_its_user_reads_and_reuses_it(key_home):
+    keys = []
+    for run in range(2):
+        with started_node(env=_env(None)) as (proc, address, path):
+            assert path == str(key_home)
+            keys.append(registry.find_authkey())  # what helpers and clients find
+            assert len(keys[-1]) == 64
+            assert key_home.stat().st_mode & 0o777 == 0o600
+            assert key_home.parent.stat().st_mode & 0o777 == 0o700
+            with registry.Registry.connect(address, keys[-1], timeout=10) as reg:
+                assert reg.pick() is None
+            proc.terminate()
+            status, _, stderr = _finish(proc)
+        assert status == 0, stderr
+        assert keys[-1].decode() not in stderr
+        assert ("wrote a new authkey" in stderr) is (run == 0)
+    assert keys[0] == keys[1]  # a restarted node keeps its key
+
+
+def test_ready_line_names_the_key_source(tmp_path):
+    with started_node(env=_env(KEY)) as (_, _, path):
+        assert path is None  # "(authkey from $UACTOR_AUTHKEY)"
+    key_file = tmp_path / "k"
+    key_file.write_bytes(KEY)
+    key_file.chmod(0o600)
+    with started_node(env={**_env(None), "UACTOR_AUTHKEY_FILE": str(key_file)}) \
+            as (_, address, path):
+        assert path == str(key_file)
+        with registry.Registry.connect(address, KEY, timeout=10) as reg:
+            assert reg.names() == []
+
+
+def test_a_key_location_that_cannot_be_written_is_an_error(key_home, monkeypatch,
+                                                          tmp_path):
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_bytes(b"")
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    monkeypatch.setenv("XDG_STATE_HOME", str(not_a_directory / "state"))
+    result = _run("--port", "0", "--no-advertise")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    line = _one_error_line(result.stderr)
+    assert f"cannot write the default authkey file {not_a_directory}/state" in line
+    assert "UACTOR_AUTHKEY" in line
 
 
 def _wait_for_stderr(proc: subprocess.Popen, needle: str, timeout: float) -> str:
@@ -267,26 +324,24 @@ def test_port_taken_is_a_one_line_error():
     assert f"port {port}" in line and "already in use" in line
 
 
-def test_listening_beyond_loopback_needs_an_authkey():
-    # Refused before anything is bound: no socket on 0.0.0.0 is ever opened.
-    result = _run("--host", "0.0.0.0", "--port", "0", "--no-advertise")
-    assert result.returncode == 2
-    assert result.stdout == ""
-    line = _one_error_line(result.stderr)
-    assert "0.0.0.0" in line and "UACTOR_AUTHKEY" in line and "--authkey-file" in line
-
-
 @pytest.mark.parametrize("args, words", [
     (["--authkey-file", "/nonexistent/key"], ["cannot read authkey file"]),
-    (["--ttl", "-1"], ["--ttl", "ttl"]),
+    (["--ttl", "0"], ["--ttl must be a positive number of seconds", "got 0"]),
+    (["--ttl", "-1"], ["--ttl must be a positive number of seconds", "got -1"]),
+    (["--ttl", "nan"], ["--ttl must be a positive number of seconds"]),
+    (["--ttl", "1e9"], ["--ttl", "86400"]),
+    (["--ttl", "soon"], ["--ttl", "invalid float value"]),
     (["--port", "70000"], ["--port", "0-65535"]),
+    (["--no-such-option"], ["unrecognized arguments"]),
 ])
 def test_bad_configuration_is_a_one_line_error(args, words):
     result = _run(*args, "--no-advertise", authkey=KEY)
     assert result.returncode == 2
+    assert result.stdout == ""
     line = _one_error_line(result.stderr)
     for word in words:
         assert word in line
+    assert "ttl=None" not in line  # the CLI's own fix, not the Python API's
 
 
 def test_empty_authkey_file_and_environment_are_refused(tmp_path):

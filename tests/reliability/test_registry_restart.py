@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import selectors
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 import registry
 import uactor
 from tests.conftest import wait_until
+from tests.registry.node import first_line, parse_ready_line
 from tests.reliability.actors import KEY, Worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,31 +41,11 @@ TTL = 1.5
 #: the helpers' reconnection backoff, plus slack for a loaded machine.
 RECOVERY = 20.0
 
-READY_PREFIX = "registry listening on "
-
-
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["UACTOR_AUTHKEY"] = KEY.decode()
     return env
-
-
-def _ready_line(proc: subprocess.Popen, timeout: float) -> str | None:
-    """The node's first stdout line, or ``None`` if it exited without one."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while b"\n" not in data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not selector.select(remaining):
-                raise AssertionError(f"no ready line within {timeout} s ({data!r})")
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                return None
-            data += chunk
-    return data.partition(b"\n")[0].decode()
 
 
 def _start_node(port: int) -> tuple[subprocess.Popen, tuple[str, int]] | None:
@@ -75,16 +55,14 @@ def _start_node(port: int) -> tuple[subprocess.Popen, tuple[str, int]] | None:
          "--log-level", "WARNING"],
         env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        line = _ready_line(proc, STARTUP_TIMEOUT)
+        line = first_line(proc, STARTUP_TIMEOUT)
     except BaseException:
         _stop(proc)
         raise
     if line is None:  # e.g. the port is still held by the killed node's actor
         _stop(proc)
         return None
-    assert line.startswith(READY_PREFIX), line
-    host, _, port_text = line[len(READY_PREFIX):].rpartition(":")
-    return proc, (host, int(port_text))
+    return proc, parse_ready_line(line)[0]
 
 
 def _kill_node(proc: subprocess.Popen) -> None:
