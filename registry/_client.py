@@ -22,6 +22,7 @@ from typing import Any, Callable, Literal, TypeVar, Union, overload
 import uactor
 
 from ._actor import Registry
+from ._closing import Closable
 from ._errors import (
     InvalidAddressError,
     InvalidArgumentError,
@@ -211,7 +212,7 @@ def _resolve_registry(registry: RegistryLike, authkey: bytes | None,
 # Registration handle
 # --------------------------------------------------------------------------
 
-class Registration:
+class Registration(Closable):
     """A live registration of one actor, renewed by a background thread.
 
     Returned by :func:`register_actor`.  The heartbeat thread renews the
@@ -260,17 +261,12 @@ class Registration:
         """
         self._worker.stop(timeout)
 
-    def __enter__(self) -> Registration:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "active"
+    def _describe(self) -> str:
         host, port = self.address
-        return (f"<Registration {self.name!r} at {host}:{port} "
-                f"ttl={self.ttl:g}s {state}>")
+        return f"{self.name!r} at {host}:{port} ttl={self.ttl:g}s"
+
+    def _open_state(self) -> str:
+        return "active"
 
 
 class _Heartbeat:

@@ -43,6 +43,7 @@ from typing import Any, Callable, NoReturn
 
 import uactor
 
+from ._closing import Closable
 from ._errors import (
     InvalidArgumentError,
     InvalidValueError,
@@ -274,7 +275,7 @@ class _Method:
         return f"<reconnecting method {self._name!r} of {self._owner!r}>"
 
 
-class Reconnecting:
+class Reconnecting(Closable):
     """An actor proxy that finds its actor again, by name, when it is lost.
 
     :param resolver: a callable returning a fresh connected proxy (it looks
@@ -364,12 +365,6 @@ class Reconnecting:
             resolver, self._resolver = self._resolver, None
         del released, resolver  # dropped outside the lock: a release may block
 
-    def __enter__(self) -> Reconnecting:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # private and special names stay the wrapper's
             raise AttributeError(
@@ -395,15 +390,12 @@ class Reconnecting:
             f"{self!r} cannot be pickled: its resolver only works in this process; "
             "send wrapper.proxy (the current proxy) instead")
 
-    def __repr__(self) -> str:
+    def _describe(self) -> str:
+        return repr(self._name)
+
+    def _open_state(self) -> str:
         proxy, _ = self._state
-        if self._closed:
-            state = "closed"
-        elif proxy is None:
-            state = "not connected"
-        else:
-            state = f"via {proxy!r}"
-        return f"<Reconnecting {self._name!r} {state}>"
+        return "not connected" if proxy is None else f"via {proxy!r}"
 
     # -- calls -----------------------------------------------------------------
 

@@ -7,11 +7,17 @@ The node prints exactly one line when it is ready::
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import selectors
 import subprocess
 import time
+
+import psutil
+
+#: Seconds a node may take to exit after each step of :func:`stop_node`.
+EXIT_TIMEOUT = 15.0
 
 #: The node's ready line: where it listens, and where its authkey is.
 READY = re.compile(r"registry listening on (?P<address>\S+) "
@@ -45,3 +51,28 @@ def first_line(proc: subprocess.Popen, timeout: float) -> str | None:
     line, _, rest = data.partition(b"\n")
     assert rest == b"", f"unexpected extra output {rest!r}"
     return line.decode()
+
+
+def kill_node(proc: subprocess.Popen) -> None:
+    """SIGKILL the node and its actor process at once, as a crash would."""
+    node = psutil.Process(proc.pid)
+    family = [*node.children(recursive=True), node]
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    psutil.wait_procs(family, timeout=EXIT_TIMEOUT)
+    proc.wait(EXIT_TIMEOUT)
+
+
+def stop_node(proc: subprocess.Popen) -> None:
+    """terminate -> wait -> kill (its actor too), whatever state it is in;
+    closes its pipes."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            kill_node(proc)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()

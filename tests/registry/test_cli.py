@@ -19,7 +19,7 @@ import registry
 import uactor
 from tests.conftest import wait_until
 from tests.registry.actors import KEY, WildcardWorker, Worker, serve_registered_worker
-from tests.registry.node import first_line, parse_ready_line
+from tests.registry.node import first_line, parse_ready_line, stop_node
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,20 +52,6 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> str:
     return line
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """terminate -> wait -> kill, whatever state the node is in."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(EXIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(EXIT_TIMEOUT)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
 @contextlib.contextmanager
 def started_node(*args: str, env: dict[str, str], **popen):
     """Start a node on a free port; yield ``(proc, (host, port), key file)``."""
@@ -76,7 +62,7 @@ def started_node(*args: str, env: dict[str, str], **popen):
     try:
         yield (proc, *parse_ready_line(_read_line(proc, STARTUP_TIMEOUT)))
     finally:
-        _stop(proc)
+        stop_node(proc)
 
 
 @contextlib.contextmanager
@@ -371,6 +357,6 @@ def test_node_advertises_itself_on_loopback_when_discovery_is_available():
         proc.terminate()
         status, _, stderr = _finish(proc)
     finally:
-        _stop(proc)
+        stop_node(proc)
     assert status == 0, stderr
     assert "advertising over mDNS on 127.0.0.1" in stderr

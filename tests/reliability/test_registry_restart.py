@@ -10,7 +10,6 @@ error rather than hanging or answering for the old node.
 """
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import subprocess
@@ -18,20 +17,18 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 import registry
 import uactor
 from tests.conftest import wait_until
-from tests.registry.node import first_line, parse_ready_line
+from tests.registry.node import first_line, kill_node, parse_ready_line, stop_node
 from tests.reliability.actors import KEY, Worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Seconds a node may take to print its ready line, or to exit.
+#: Seconds a node may take to print its ready line.
 STARTUP_TIMEOUT = 30.0
-EXIT_TIMEOUT = 15.0
 
 #: Lease of the test registrations (s): heartbeats every third of it, so the
 #: publishers notice the crash and the restart within a second or so.
@@ -57,36 +54,12 @@ def _start_node(port: int) -> tuple[subprocess.Popen, tuple[str, int]] | None:
     try:
         line = first_line(proc, STARTUP_TIMEOUT)
     except BaseException:
-        _stop(proc)
+        stop_node(proc)
         raise
     if line is None:  # e.g. the port is still held by the killed node's actor
-        _stop(proc)
+        stop_node(proc)
         return None
     return proc, parse_ready_line(line)[0]
-
-
-def _kill_node(proc: subprocess.Popen) -> None:
-    """SIGKILL the node and its actor process at once, as a crash would."""
-    node = psutil.Process(proc.pid)
-    family = [*node.children(recursive=True), node]
-    for member in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            member.kill()
-    psutil.wait_procs(family, timeout=EXIT_TIMEOUT)
-    proc.wait(EXIT_TIMEOUT)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """terminate -> wait -> kill (its actor too), whatever state it is in."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(EXIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            _kill_node(proc)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
 
 
 def _registered(address) -> set:
@@ -126,7 +99,7 @@ def test_publishers_re_register_and_clients_recover_after_a_node_restart():
         stale = registry.Registry.connect(address, KEY, timeout=5)
         assert stale.names() == ["Worker"]
 
-        _kill_node(proc)
+        kill_node(proc)
         proc.stdout.close()
         proc.stderr.close()
 
@@ -168,4 +141,4 @@ def test_publishers_re_register_and_clients_recover_after_a_node_restart():
             handle.close()
         for worker in workers:
             worker.shutdown()
-        _stop(proc)
+        stop_node(proc)
