@@ -43,7 +43,9 @@ __all__ = [
     "typeid",
 ]
 
+import collections
 import contextlib
+import copyreg
 import functools
 import hashlib
 import hmac
@@ -451,6 +453,18 @@ def _xml_loads(data: Any) -> Any:
 _ForkingPickler = mp_reduction.ForkingPickler
 
 
+class _Pickler(pickle.Pickler):
+    """Pickle protocol 5 with multiprocessing's reducers (dict views as lists...).
+
+    The same reducers as :class:`multiprocessing.reduction.ForkingPickler`,
+    read through (later registrations included) without copying its table
+    for every message.
+    """
+
+    dispatch_table = collections.ChainMap(_ForkingPickler._extra_reducers,
+                                          copyreg.dispatch_table)
+
+
 class _OutOfBand(list):
     """``buffer_callback`` of a message: large buffers out of band, small in band.
 
@@ -468,16 +482,6 @@ class _OutOfBand(list):
             return True
         self.append(view)
         return False
-
-
-def _pickle_dumps(obj: Any) -> tuple[memoryview, list]:
-    """The pickle of ``obj`` (protocol 5) and its out-of-band buffers."""
-    stream = io.BytesIO()
-    buffers = _OutOfBand()
-    # ForkingPickler passes arguments on positionally: (file, protocol,
-    # fix_imports, buffer_callback); it adds multiprocessing's reducers.
-    _ForkingPickler(stream, 5, True, buffers).dump(obj)
-    return stream.getbuffer(), buffers
 
 
 def _allow_list(classes: Iterable[type] | None) -> dict | None:
@@ -529,12 +533,6 @@ class _AllowListUnpickler(pickle.Unpickler):
         raise DisallowedClassError(
             "persistent ids are not allowed by this actor: it decodes plain data "
             "and its allowed_classes only")
-
-
-def _pickle_loads(body: Any, buffers: Sequence, allowed: Mapping | None) -> Any:
-    if allowed is None:
-        return pickle.loads(body, buffers=buffers)
-    return _AllowListUnpickler(io.BytesIO(body), allowed, buffers).load()
 
 
 # --------------------------------------------------------------------------
@@ -597,12 +595,28 @@ class _FrameMac:
         self._sequence = 0
 
     def start(self, size: int) -> Any:
-        """A hasher for the next frame, whose payload is ``size`` bytes."""
+        """A hasher for the next frame (``size`` payload bytes), fed its number."""
         sequence = self._sequence
         self._sequence = sequence + 1
         hasher = (self._small if size <= _SMALL_MAC_MAX else self._large).copy()
         hasher.update(_SEQUENCE.pack(sequence))
         return hasher
+
+    def tag(self, size: int, first: Any, second: Any = None) -> bytes:
+        """The tag of the next frame, made of ``first`` (from the header on)
+        and ``second``: the hot path of small calls, kept to a few C calls."""
+        sequence = self._sequence
+        self._sequence = sequence + 1
+        if size <= _SMALL_MAC_MAX:
+            hasher = self._small.copy()
+            hasher.update(_SEQUENCE.pack(sequence) + first)
+        else:
+            hasher = self._large.copy()
+            hasher.update(_SEQUENCE.pack(sequence))
+            hasher.update(first)
+        if second is not None:
+            hasher.update(second)
+        return hasher.digest()[:_TAG_BYTES]
 
 
 def _read_block(size: int) -> Any:
@@ -644,6 +658,7 @@ class _Connection:
 
     __slots__ = ("_sock", "_tls", "where", "_transcript", "restricted", "peer_max_message",
                  "max_message", "_allowed", "_xml", "_send_mac", "_recv_mac",
+                 "_stream", "_out_of_band", "_pickler",
                  "_buffer", "_view", "_start", "_end", "_timed")
 
     def __init__(self, sock: socket.socket, session: _Session, where: str,
@@ -664,6 +679,10 @@ class _Connection:
         self._xml = serializer == "xmlrpclib"
         self._send_mac = _FrameMac(session.send_key) if session.send_key else None
         self._recv_mac = _FrameMac(session.recv_key) if session.recv_key else None
+        # One pickler per connection, reset for every message.
+        self._stream = io.BytesIO()
+        self._out_of_band = _OutOfBand()
+        self._pickler = _Pickler(self._stream, 5, True, self._out_of_band)
         self._buffer = bytearray(_READ_BUFFER)
         self._view = memoryview(self._buffer)
         self._start = self._end = 0
@@ -690,7 +709,8 @@ class _Connection:
             sock.close()
 
     def __del__(self) -> None:  # a finished thread's connection: close, don't warn
-        self.close()
+        if hasattr(self, "_sock"):
+            self.close()
 
     def poll(self, timeout: float | None = 0.0) -> bool:
         """Whether a frame has started arriving within ``timeout`` seconds."""
@@ -727,63 +747,79 @@ class _Connection:
         if self._xml:
             body, buffers = memoryview(_xml_dumps(obj)), []
         else:
-            body, buffers = _pickle_dumps(obj)
+            body, buffers = self._pickle(obj)
+        try:
+            self._send_frame(body, buffers, deadline)
+        finally:
+            body.release()  # lets the stream be reused
+            buffers.clear()
+
+    def _pickle(self, obj: Any) -> tuple[memoryview, list]:
+        stream = self._stream
+        stream.seek(0)
+        stream.truncate()
+        self._out_of_band.clear()
+        self._pickler.clear_memo()
+        self._pickler.dump(obj)
+        return stream.getbuffer(), self._out_of_band
+
+    def _send_frame(self, body: memoryview, buffers: list, deadline: float | None) -> None:
         size = body.nbytes
+        header = _HEADER.pack(size, len(buffers))
         if buffers:
-            size += sum(view.nbytes for view in buffers)
+            sizes = [view.nbytes for view in buffers]
+            size += sum(sizes)
+            header += struct.pack(f"!{len(sizes)}Q", *sizes)
         limit = self.peer_max_message
         if limit is not None and size > limit:
             raise MessageTooLargeError(
                 f"a {size}-byte message exceeds the {limit}-byte limit (max_message) of "
                 f"the actor at {self.where}; nothing was sent: pass less data per call")
-        header = _HEADER.pack(body.nbytes, len(buffers))
-        if buffers:
-            header += struct.pack(f"!{len(buffers)}Q", *[view.nbytes for view in buffers])
+        mac = self._send_mac
         try:
-            if self._send_mac is not None and size > _MAC_CHUNK:
-                self._send_streamed(header, [body, *buffers], size, deadline)
-                return
-            pieces = [header, body, *buffers]
-            if self._send_mac is not None:
-                hasher = self._send_mac.start(size)
-                for piece in pieces:
+            if mac is None:
+                self._write([header, body, *buffers], deadline)
+            elif size > _MAC_CHUNK:
+                self._send_streamed(mac.start(size), [header, body, *buffers], deadline)
+            elif buffers:
+                hasher = mac.start(size)
+                for piece in (header, body, *buffers):
                     hasher.update(piece)
-                pieces.append(hasher.digest()[:_TAG_BYTES])
-            self._write(pieces, deadline)
+                self._write([header, body, *buffers, hasher.digest()[:_TAG_BYTES]], deadline)
+            else:
+                self._write([header, body, mac.tag(size, header, body)], deadline)
         except BaseException:
             self.close()
             raise
 
-    def _send_streamed(self, header: bytes, views: list, size: int,
-                       deadline: float | None) -> None:
+    def _send_streamed(self, hasher: Any, pieces: list, deadline: float | None) -> None:
         """Write a large tagged frame, hashing each piece just before writing it."""
-        hasher = self._send_mac.start(size)  # type: ignore[union-attr]
-        hasher.update(header)
-        pending: list = [header]
-        for view in views:
+        hasher.update(pieces[0])
+        pending: list = [pieces[0]]  # the header
+        for view in pieces[1:]:
             for offset in range(0, view.nbytes, _MAC_CHUNK):
                 chunk = view[offset:offset + _MAC_CHUNK]
                 hasher.update(chunk)
                 pending.append(chunk)
                 self._write(pending, deadline)
                 pending = []
-        self._write([hasher.digest()[:_TAG_BYTES]], deadline)
+        self._write([*pending, hasher.digest()[:_TAG_BYTES]], deadline)
 
     def _write(self, pieces: list, deadline: float | None) -> None:
         sock = self._socket()
-        self._limit(sock, deadline)
+        if deadline is not None or self._timed:
+            self._limit(sock, deadline)
         if self._tls:
             if sum(map(len, pieces)) <= _TLS_COALESCE_MAX:
                 sock.sendall(b"".join(pieces))
             else:
                 self._write_rest(sock, pieces, 0, deadline)
-            return
-        if len(pieces) > _IOV_MAX:
+        elif len(pieces) > _IOV_MAX:
             self._write_rest(sock, pieces, 0, deadline)
-            return
-        sent = sock.sendmsg(pieces)
-        if sent < sum(map(len, pieces)):
-            self._write_rest(sock, pieces, sent, deadline)
+        else:
+            sent = sock.sendmsg(pieces)
+            if sent < sum(map(len, pieces)):
+                self._write_rest(sock, pieces, sent, deadline)
 
     def _write_rest(self, sock: socket.socket, pieces: list, sent: int,
                     deadline: float | None) -> None:
@@ -810,11 +846,36 @@ class _Connection:
             raise
         if self._xml:
             return _xml_loads(body)
-        return _pickle_loads(body, buffers, self._allowed)
+        if self._allowed is None:
+            return pickle.loads(body, buffers=buffers)
+        return _AllowListUnpickler(io.BytesIO(body), self._allowed, buffers).load()
 
     def _read_frame(self, deadline: float | None) -> tuple[Any, Sequence]:
-        self._fill(_HEADER.size, deadline)
-        body_size, count = _HEADER.unpack_from(self._buffer, self._start)
+        if self._end - self._start < _HEADER.size:
+            self._fill(_HEADER.size, deadline)
+        start = self._start
+        body_size, count = _HEADER.unpack_from(self._buffer, start)
+        mac = self._recv_mac
+        frame_size = _HEADER.size + body_size + (_TAG_BYTES if mac is not None else 0)
+        if count or frame_size > len(self._buffer) or (
+                self.max_message is not None and body_size > self.max_message):
+            return self._read_large(body_size, count, deadline)
+        if self._end - start < frame_size:
+            self._fill(frame_size, deadline)
+            start = self._start
+        body_start = start + _HEADER.size
+        end = body_start + body_size
+        self._start = end + (_TAG_BYTES if mac is not None else 0)
+        view = self._view
+        if mac is not None and not hmac.compare_digest(
+                mac.tag(body_size, view[start:end]), view[end:end + _TAG_BYTES]):
+            self._refuse_frame()
+        return view[body_start:end], ()
+
+    def _read_large(self, body_size: int, count: int,
+                    deadline: float | None) -> tuple[Any, Sequence]:
+        """Any frame: sizes checked against ``max_message``, large blocks read
+        into their own memory."""
         header_size = _HEADER.size + 8 * count
         sizes: Sequence[int] = ()
         if count:
@@ -825,25 +886,9 @@ class _Connection:
             raise MessageTooLargeError(
                 f"a {size}-byte message from {self.where} exceeds this actor's "
                 f"{self.max_message}-byte limit (max_message); refused unread")
-        mac = self._recv_mac
-        tag_bytes = _TAG_BYTES if mac is not None else 0
-        frame_size = header_size + body_size + tag_bytes
-        if count or frame_size > len(self._buffer):
-            return self._read_large(header_size, body_size, sizes, size, deadline)
-        self._fill(frame_size, deadline)
-        start = self._start
-        end = start + header_size + body_size
-        self._start = end + tag_bytes
-        view = self._view
-        if mac is not None:
-            hasher = mac.start(size)
-            hasher.update(view[start:end])
-            self._check(hasher, view[end:end + tag_bytes])
-        return view[start + header_size:end], ()
-
-    def _read_large(self, header_size: int, body_size: int, sizes: Sequence[int],
-                    size: int, deadline: float | None) -> tuple[Any, list]:
-        """A frame that does not fit the read buffer, read into its own memory."""
+        tag_bytes = _TAG_BYTES if self._recv_mac is not None else 0
+        if not count and header_size + body_size + tag_bytes <= len(self._buffer):
+            self._fill(header_size + body_size + tag_bytes, deadline)
         start = self._start
         self._start = start + header_size
         hasher = None
@@ -856,7 +901,9 @@ class _Connection:
             self._fill(_TAG_BYTES, deadline)
             start = self._start
             self._start = start + _TAG_BYTES
-            self._check(hasher, self._view[start:start + _TAG_BYTES])
+            if not hmac.compare_digest(hasher.digest()[:_TAG_BYTES],
+                                       self._view[start:start + _TAG_BYTES]):
+                self._refuse_frame()
         return body, buffers
 
     def _read_into(self, size: int, hasher: Any, deadline: float | None) -> Any:
@@ -882,15 +929,15 @@ class _Connection:
 
     def _fill(self, size: int, deadline: float | None) -> None:
         """Have at least ``size`` unread bytes in the read buffer."""
-        start, end = self._start, self._end
-        if end - start >= size:
-            return
-        if start + size > len(self._buffer):
+        if self._start == self._end:
+            self._start = self._end = 0
+        if self._start + size > len(self._buffer):
             self._compact(size)
         sock = self._socket()
         view = self._view
         while self._end - self._start < size:
-            self._limit(sock, deadline)
+            if deadline is not None or self._timed:
+                self._limit(sock, deadline)
             count = sock.recv_into(view[self._end:])
             if not count:
                 raise EOFError(f"{self.where} closed the connection")
@@ -905,13 +952,12 @@ class _Connection:
         self._view[:len(unread)] = unread
         self._start, self._end = 0, len(unread)
 
-    def _check(self, hasher: Any, tag: Any) -> None:
-        if not hmac.compare_digest(hasher.digest()[:_TAG_BYTES], tag):
-            raise FrameAuthenticationError(
-                f"a frame from {self.where} failed authentication: data on the "
-                "connection was injected, altered, replayed or reordered on the way "
-                "(or corrupted); the connection was dropped and nothing it carried "
-                "was decoded")
+    def _refuse_frame(self) -> None:
+        raise FrameAuthenticationError(
+            f"a frame from {self.where} failed authentication: data on the "
+            "connection was injected, altered, replayed or reordered on the way "
+            "(or corrupted); the connection was dropped and nothing it carried "
+            "was decoded")
 
 
 # --------------------------------------------------------------------------
@@ -1789,7 +1835,9 @@ class BaseProxy(mp_managers.BaseProxy):
         The proxy's timeout and any enclosing :func:`deadline` bound the whole
         call: connecting, sending the request and waiting for the reply.
         """
-        at = _call_deadline(self._timeout)
+        at = _deadline.at
+        if self._timeout is not None:
+            at = _call_deadline(self._timeout)
         try:
             conn = self._tls.connection
         except AttributeError:
