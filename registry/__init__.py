@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging as _logging
 
-from ._actor import DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, Registry
+from ._actor import DEFAULT_MAX_MESSAGE, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, Registry
 from ._client import Registration, connect_actor, local_address_towards, register_actor
 from ._errors import (
     AuthkeyLookupError,
@@ -37,6 +37,7 @@ from ._table import DEFAULT_NAME, Entry
 
 __all__ = [
     "AuthkeyLookupError",
+    "DEFAULT_MAX_MESSAGE",
     "DEFAULT_NAME",
     "DEFAULT_SWEEP_INTERVAL",
     "DEFAULT_TTL",

@@ -34,7 +34,7 @@ from typing import Any
 
 import uactor
 
-from ._actor import DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL
+from ._actor import DEFAULT_MAX_MESSAGE, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL
 from ._errors import AuthkeyLookupError, RegistryError
 from ._keys import AUTHKEY_ENV, AUTHKEY_FILE_ENV, KeySource, create_default_key, lookup_authkey
 from ._node import LOG_FORMAT, RegistryNode
@@ -57,6 +57,9 @@ _POLL_INTERVAL = 0.25
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+#: Smallest --max-message (bytes): the registry's own requests must fit.
+_MIN_MAX_MESSAGE = 1024
 
 
 class _ConfigError(Exception):
@@ -94,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
         "--authkey-file", metavar="PATH",
         help=f"file holding the authkey (trailing newline ignored); overrides "
              f"${AUTHKEY_ENV} and ${AUTHKEY_FILE_ENV}")
+    parser.add_argument(
+        "--max-message", type=int, default=DEFAULT_MAX_MESSAGE, metavar="BYTES",
+        help=f"largest request the node accepts, in bytes; a bigger one is refused "
+             f"unread (default: {DEFAULT_MAX_MESSAGE}, 1 MiB)")
     parser.add_argument(
         "--advertise", action=argparse.BooleanOptionalAction, default=None,
         help="advertise the node over mDNS with the discovery package, on the "
@@ -210,6 +217,9 @@ def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
     ttl = _check_ttl(args.ttl)
     if not 0 <= args.port < 65536:
         raise _ConfigError(f"--port {args.port} must be within 0-65535")
+    if args.max_message < _MIN_MAX_MESSAGE:
+        raise _ConfigError(f"--max-message must be at least {_MIN_MAX_MESSAGE} bytes, "
+                           f"got {args.max_message}")
     key = _find_key(args.authkey_file)
     addresses = _host_addresses(args.host)
     _check_port_free(args.host, args.port)
@@ -221,7 +231,8 @@ def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
             default_ttl=ttl,
             sweep_interval=min(DEFAULT_SWEEP_INTERVAL, ttl / 2),
             log_level=level,
-            options={"address": (args.host, args.port), "authkey": key.key},
+            options={"address": (args.host, args.port), "authkey": key.key,
+                     "max_message": args.max_message},
         )
     except (OSError, EOFError, uactor.UActorException) as exc:
         raise _RunError(f"cannot start the registry on "

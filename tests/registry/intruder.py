@@ -2,7 +2,9 @@
 
 Run by tests/registry/test_trust.py, typically as another local user
 (``setpriv --reuid=nobody``) with ``python -I``, so it imports nothing from
-the project.  Prints one JSON object: for each attempt, what happened::
+the project but ``tests/wire.py`` (uactor's wire protocol written out again,
+standard library only).  Prints one JSON object: for each attempt, what
+happened::
 
     python -I intruder.py HOST PORT MARKER [--key-file PATH] [--control-file PATH]
                           [--authkey-hex HEX]
@@ -10,12 +12,13 @@ the project.  Prints one JSON object: for each attempt, what happened::
 Attempts:
 
 * ``read_key_file`` / ``read_control_file``: open the files for reading;
-* ``empty_key``: multiprocessing's client with an empty authkey;
+* ``empty_key``: uactor's handshake with an empty authkey;
 * ``guessed_key``: the same with a random 64-hex-digit key (the shape of a
   generated one);
 * ``given_key``: the same with ``--authkey-hex`` (the test's control: the
   script does connect when it holds the key);
-* ``raw_payload``: read the node's first frame, answer with a pickle whose
+* ``multiprocessing_client``: multiprocessing's own client, empty key;
+* ``raw_payload``: read the node's greeting, answer with a pickle whose
   ``__reduce__`` would create ``MARKER``, and read what comes back.
 
 ``payload`` is that pickle, hex-encoded, so the test can prove it works.
@@ -25,12 +28,18 @@ import json
 import os
 import secrets
 import socket
-import struct
 import sys
 from multiprocessing.connection import Client
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from wire import HELLO, connect  # noqa: E402  (tests/wire.py, stdlib only)
 
 #: Seconds any one attempt may take.
 TIMEOUT = 10.0
+
+#: Bytes a client answers uactor's greeting with (a nonce and a proof).
+HANDSHAKE_ANSWER = 64
 
 
 class _CreatesMarker:
@@ -56,47 +65,47 @@ def read_file(path):
     return "read"
 
 
-def connect(address, key):
-    socket.setdefaulttimeout(TIMEOUT)
+def handshake(address, key):
+    """uactor's handshake with ``key``: ``connected``, or why it failed."""
     try:
-        conn = Client(address, authkey=key)
+        session = connect(address, key, timeout=TIMEOUT)
     except Exception as exc:  # every refusal counts, whatever its type
         return _outcome(exc)
-    conn.close()
+    session.close()
     return "connected"
 
 
-def _recv_frame(sock):
-    header = _recv_exactly(sock, 4)
-    if header is None:
-        return None
-    (size,) = struct.unpack("!i", header)
-    return _recv_exactly(sock, min(size, 1 << 16))
+def multiprocessing_client(address):
+    socket.setdefaulttimeout(TIMEOUT)
+    try:
+        Client(address, authkey=b"").close()
+    except Exception as exc:
+        return _outcome(exc)
+    return "connected"
 
 
-def _recv_exactly(sock, size):
+def _read_until_closed(sock, limit=1 << 16):
     data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
+    while len(data) < limit:
+        chunk = sock.recv(limit - len(data))
         if not chunk:
-            return None
+            return data, True
         data += chunk
-    return data
+    return data, False
 
 
 def raw_payload(address, payload):
-    """Send the payload as the answer to the node's first frame."""
+    """Answer the node's greeting with the payload instead of a handshake."""
     try:
         with socket.create_connection(address, timeout=TIMEOUT) as sock:
-            first = _recv_frame(sock)
-            sock.sendall(struct.pack("!i", len(payload)) + payload)
-            answer = _recv_frame(sock)
-            rest = _recv_frame(sock) if answer is not None else None
+            greeting = sock.recv(HELLO.size)
+            # At least as long as a handshake answer, so the node must judge it.
+            sock.sendall(payload.ljust(HANDSHAKE_ANSWER, b"\0"))
+            answer, closed = _read_until_closed(sock)
     except OSError as exc:
         return _outcome(exc)
-    return (f"first frame {len(first or b'')} bytes; answered "
-            f"{answer[:40]!r}, then {'closed' if rest is None else 'more'}"
-            if answer is not None else "closed without an answer")
+    return (f"greeting {len(greeting)} bytes; answered {answer[:40]!r}; "
+            f"{'closed' if closed else 'still open'}")
 
 
 def main():
@@ -115,10 +124,11 @@ def main():
         results["read_key_file"] = read_file(args.key_file)
     if args.control_file:
         results["read_control_file"] = read_file(args.control_file)
-    results["empty_key"] = connect(address, b"")
-    results["guessed_key"] = connect(address, secrets.token_hex(32).encode())
+    results["empty_key"] = handshake(address, b"")
+    results["guessed_key"] = handshake(address, secrets.token_hex(32).encode())
     if args.authkey_hex:
-        results["given_key"] = connect(address, bytes.fromhex(args.authkey_hex))
+        results["given_key"] = handshake(address, bytes.fromhex(args.authkey_hex))
+    results["multiprocessing_client"] = multiprocessing_client(address)
     results["raw_payload"] = raw_payload(address, payload)
     json.dump(results, sys.stdout)
 

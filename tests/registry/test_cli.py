@@ -318,6 +318,8 @@ def test_port_taken_is_a_one_line_error():
     (["--ttl", "1e9"], ["--ttl", "86400"]),
     (["--ttl", "soon"], ["--ttl", "invalid float value"]),
     (["--port", "70000"], ["--port", "0-65535"]),
+    (["--max-message", "100"], ["--max-message must be at least 1024 bytes", "got 100"]),
+    (["--max-message", "1MiB"], ["--max-message", "invalid int value"]),
     (["--no-such-option"], ["unrecognized arguments"]),
 ])
 def test_bad_configuration_is_a_one_line_error(args, words):
