@@ -1307,25 +1307,41 @@ class _Listener:
         self._sock.close()
 
 
-def _open_socket(address: _Address, timeout: float) -> socket.socket:
-    """A connected socket to ``address``; failures become uactor errors."""
-    where = _describe(address)
-    try:
-        if isinstance(address, tuple):
-            sock = socket.create_connection(address, timeout=timeout)
-        else:
-            sock = socket.socket(socket.AF_UNIX)
+def _dial(address: _Address, timeout: float) -> socket.socket:
+    """A connected socket to ``address``.
+
+    The IPv6 wildcard (the owner of an actor bound to ``'::'`` dials its bind
+    address) means this host: loopback, over IPv4 too where IPv6 is disabled.
+    """
+    if not isinstance(address, tuple):
+        sock = socket.socket(socket.AF_UNIX)
         try:
-            if isinstance(address, tuple):
-                # Small request/reply messages: Nagle plus delayed ACKs cost ~40 ms each.
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            else:
-                sock.settimeout(timeout)
-                sock.connect(address)
+            sock.settimeout(timeout)
+            sock.connect(address)
         except BaseException:
             sock.close()
             raise
         return sock
+    try:
+        sock = socket.create_connection(address, timeout=timeout)
+    except OSError as exc:
+        if address[0] != "::" or isinstance(exc, (socket.timeout, ConnectionRefusedError)):
+            raise
+        sock = socket.create_connection(("127.0.0.1", address[1]), timeout=timeout)
+    try:
+        # Small request/reply messages: Nagle plus delayed ACKs cost ~40 ms each.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _open_socket(address: _Address, timeout: float) -> socket.socket:
+    """A connected socket to ``address``; failures become uactor errors."""
+    where = _describe(address)
+    try:
+        return _dial(address, timeout)
     except socket.timeout as exc:
         raise ActorConnectionError(
             f"cannot connect to actor at {where}: no answer within {timeout:g} s; "
