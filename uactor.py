@@ -52,6 +52,7 @@ import hmac
 import io
 import itertools
 import logging
+import math
 import mmap
 import multiprocessing
 import multiprocessing.connection as mp_connection
@@ -727,14 +728,28 @@ class _Connection:
         """Proof of holding ``secret`` (an owner token), bound to this connection."""
         return _derive(secret, _LABEL_OWNER, self._transcript)
 
-    def _limit(self, sock: socket.socket, deadline: float | None) -> None:
-        """Bound the next socket operation by ``deadline`` (``None``: unbounded)."""
-        if deadline is not None:
-            _bound(sock, deadline)
-            self._timed = True
-        elif self._timed:
-            sock.settimeout(None)
-            self._timed = False
+    def _before(self, sock: socket.socket, events: int, deadline: float | None) -> None:
+        """Let the next operation on ``sock`` run until ``deadline`` at most.
+
+        TLS bounds it by the socket's timeout (decrypted data may be waiting
+        where the descriptor shows none); a plain socket stays blocking, and
+        is polled for ``events`` with the time left (no mode switch per call).
+        """
+        if self._tls:
+            if deadline is not None:
+                _bound(sock, deadline)
+                self._timed = True
+            elif self._timed:
+                sock.settimeout(None)
+                self._timed = False
+        elif deadline is not None:
+            remaining = deadline - _monotonic()
+            if remaining > 0:
+                poller = select.poll()
+                poller.register(sock, events)
+                if poller.poll(math.ceil(remaining * 1000)):
+                    return
+            raise socket.timeout("the deadline passed")
 
     # -- sending -------------------------------------------------------------
 
@@ -807,31 +822,53 @@ class _Connection:
 
     def _write(self, pieces: list, deadline: float | None) -> None:
         sock = self._socket()
-        if deadline is not None or self._timed:
-            self._limit(sock, deadline)
         if self._tls:
+            self._before(sock, select.POLLOUT, deadline)
             if sum(map(len, pieces)) <= _TLS_COALESCE_MAX:
                 sock.sendall(b"".join(pieces))
-            else:
-                self._write_rest(sock, pieces, 0, deadline)
-        elif len(pieces) > _IOV_MAX:
-            self._write_rest(sock, pieces, 0, deadline)
-        else:
+                return
+            for piece in pieces:
+                self._before(sock, select.POLLOUT, deadline)
+                sock.sendall(piece)
+        elif deadline is None and len(pieces) <= _IOV_MAX:
             sent = sock.sendmsg(pieces)
             if sent < sum(map(len, pieces)):
-                self._write_rest(sock, pieces, sent, deadline)
+                self._write_rest(sock, pieces, sent, None)
+        else:
+            self._write_rest(sock, pieces, 0, deadline)
 
     def _write_rest(self, sock: socket.socket, pieces: list, sent: int,
                     deadline: float | None) -> None:
-        """Write ``pieces`` from byte ``sent`` on, one piece at a time."""
+        """Plain sockets: write ``pieces`` from byte ``sent`` on.
+
+        With a deadline, each write takes what the socket accepts at once
+        (``MSG_DONTWAIT``) and waits for room with the time left.
+        """
+        views = []
         for piece in pieces:
             view = memoryview(piece)
-            if sent >= view.nbytes:
+            if sent < view.nbytes:
+                views.append(view[sent:])
+                sent = 0
+            else:
                 sent -= view.nbytes
-                continue
-            self._limit(sock, deadline)
-            sock.sendall(view[sent:])
-            sent = 0
+        first = 0
+        while first < len(views):
+            batch = views[first:first + _IOV_MAX]
+            if deadline is None:
+                count = sock.sendmsg(batch)
+            else:
+                try:
+                    count = sock.sendmsg(batch, [], socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    count = 0
+            while first < len(views) and count >= views[first].nbytes:
+                count -= views[first].nbytes
+                first += 1
+            if first < len(views):
+                views[first] = views[first][count:]
+                if deadline is not None:
+                    self._before(sock, select.POLLOUT, deadline)
 
     # -- receiving -----------------------------------------------------------
 
@@ -918,7 +955,8 @@ class _Connection:
                     hasher.update(view[:filled])
             sock = self._socket()
             while filled < size:
-                self._limit(sock, deadline)
+                if deadline is not None or self._timed:
+                    self._before(sock, select.POLLIN, deadline)
                 count = sock.recv_into(view[filled:])
                 if not count:
                     raise EOFError(f"{self.where} closed the connection inside a frame")
@@ -937,7 +975,7 @@ class _Connection:
         view = self._view
         while self._end - self._start < size:
             if deadline is not None or self._timed:
-                self._limit(sock, deadline)
+                self._before(sock, select.POLLIN, deadline)
             count = sock.recv_into(view[self._end:])
             if not count:
                 raise EOFError(f"{self.where} closed the connection")
