@@ -75,7 +75,7 @@ import traceback
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any, Callable, TypeVar, Union
+from typing import Any, Callable, TypeVar, Union, cast
 
 if _TYPE_CHECKING:  # imported where TLS is used: it adds ~10 ms to every import
     import ssl
@@ -462,8 +462,9 @@ class _Pickler(pickle.Pickler):
     for every message.
     """
 
-    dispatch_table = collections.ChainMap(_ForkingPickler._extra_reducers,
-                                          copyreg.dispatch_table)
+    dispatch_table = collections.ChainMap(
+        _ForkingPickler._extra_reducers,  # type: ignore[attr-defined]
+        copyreg.dispatch_table)  # type: ignore[arg-type]
 
 
 class _OutOfBand(list):
@@ -485,8 +486,8 @@ class _OutOfBand(list):
         return False
 
 
-def _allow_list(classes: Iterable[type] | None) -> dict | None:
-    """``{(module, qualname): class}`` for the allow-list decoder, or ``None``."""
+def _allow_list(classes: Iterable[type] | None) -> type[_AllowListUnpickler] | None:
+    """The allow-list unpickler class for ``classes``, or ``None`` (full pickle)."""
     if classes is None:
         return None
     allowed = {}
@@ -495,7 +496,7 @@ def _allow_list(classes: Iterable[type] | None) -> dict | None:
         if kind.__module__ in _MAIN_MODULES:  # a script's classes, under either name
             for module in _MAIN_MODULES:
                 allowed[module, kind.__qualname__] = kind
-    return allowed
+    return type("_AllowListUnpickler", (_AllowListUnpickler,), {"allowed": allowed})
 
 
 def _refusal(module: str, name: str) -> str:
@@ -515,17 +516,16 @@ class _AllowListUnpickler(pickle.Unpickler):
     """Unpickler that builds plain data and the allowed classes, nothing else.
 
     Plain data needs no global (pickle has opcodes for it); every global a
-    pickle names goes through :meth:`find_class`, which returns only allowed
-    classes, so a ``__reduce__`` naming ``os.system`` is refused before
-    anything runs.
+    pickle names goes through :meth:`find_class`, which returns only the
+    classes in ``allowed`` (``{(module, qualname): class}``, set on the
+    subclass :func:`_allow_list` makes), so a ``__reduce__`` naming
+    ``os.system`` is refused before anything runs.
     """
 
-    def __init__(self, file: Any, allowed: Mapping, buffers: Any) -> None:
-        super().__init__(file, buffers=buffers)
-        self._allowed = allowed
+    allowed: Mapping[tuple[str, str], type] = {}
 
     def find_class(self, module: str, name: str) -> Any:
-        kind = self._allowed.get((module, name))
+        kind = self.allowed.get((module, name))
         if kind is None:
             raise DisallowedClassError(_refusal(module, name))
         return kind
@@ -608,6 +608,7 @@ class _FrameMac:
         and ``second``: the hot path of small calls, kept to a few C calls."""
         sequence = self._sequence
         self._sequence = sequence + 1
+        hasher: Any
         if size <= _SMALL_MAC_MAX:
             hasher = self._small.copy()
             hasher.update(_SEQUENCE.pack(sequence) + first)
@@ -660,11 +661,12 @@ class _Connection:
     __slots__ = ("_sock", "_tls", "where", "_transcript", "restricted", "peer_max_message",
                  "max_message", "_allowed", "_xml", "_send_mac", "_recv_mac",
                  "_stream", "_out_of_band", "_pickler",
-                 "_buffer", "_view", "_start", "_end", "_timed")
+                 "_buffer", "_view", "_start", "_end", "_timed", "_poller")
 
     def __init__(self, sock: socket.socket, session: _Session, where: str,
                  serializer: str = DEFAULT_SERIALIZER, *, tls: bool = False,
-                 max_message: int | None = None, allowed: Mapping | None = None) -> None:
+                 max_message: int | None = None,
+                 allowed: type[_AllowListUnpickler] | None = None) -> None:
         self._sock: socket.socket | None = sock
         self._tls = tls
         #: The peer, for messages: ``host:port`` or a path.
@@ -688,6 +690,7 @@ class _Connection:
         self._view = memoryview(self._buffer)
         self._start = self._end = 0
         self._timed = False
+        self._poller: Any = None  # for deadlines on plain sockets, made on first use
 
     # -- state ---------------------------------------------------------------
 
@@ -745,8 +748,12 @@ class _Connection:
         elif deadline is not None:
             remaining = deadline - _monotonic()
             if remaining > 0:
-                poller = select.poll()
-                poller.register(sock, events)
+                poller = self._poller
+                if poller is None:
+                    poller = self._poller = select.poll()
+                    poller.register(sock, events)
+                else:
+                    poller.modify(sock, events)
                 if poller.poll(math.ceil(remaining * 1000)):
                     return
             raise socket.timeout("the deadline passed")
@@ -759,6 +766,7 @@ class _Connection:
         :raises MessageTooLargeError: over the peer's ``max_message``;
             nothing was sent and the connection stays usable.
         """
+        buffers: list
         if self._xml:
             body, buffers = memoryview(_xml_dumps(obj)), []
         else:
@@ -830,12 +838,18 @@ class _Connection:
             for piece in pieces:
                 self._before(sock, select.POLLOUT, deadline)
                 sock.sendall(piece)
-        elif deadline is None and len(pieces) <= _IOV_MAX:
-            sent = sock.sendmsg(pieces)
-            if sent < sum(map(len, pieces)):
-                self._write_rest(sock, pieces, sent, None)
-        else:
+        elif len(pieces) > _IOV_MAX:
             self._write_rest(sock, pieces, 0, deadline)
+        else:
+            try:  # with a deadline: what the socket takes at once, then wait for room
+                sent = (sock.sendmsg(pieces) if deadline is None
+                        else sock.sendmsg(pieces, [], socket.MSG_DONTWAIT))
+            except BlockingIOError:
+                sent = 0
+            if sent < sum(map(len, pieces)):
+                if deadline is not None:
+                    self._before(sock, select.POLLOUT, deadline)
+                self._write_rest(sock, pieces, sent, deadline)
 
     def _write_rest(self, sock: socket.socket, pieces: list, sent: int,
                     deadline: float | None) -> None:
@@ -885,7 +899,7 @@ class _Connection:
             return _xml_loads(body)
         if self._allowed is None:
             return pickle.loads(body, buffers=buffers)
-        return _AllowListUnpickler(io.BytesIO(body), self._allowed, buffers).load()
+        return self._allowed(io.BytesIO(body), buffers=buffers).load()
 
     def _read_frame(self, deadline: float | None) -> tuple[Any, Sequence]:
         if self._end - self._start < _HEADER.size:
@@ -1242,7 +1256,7 @@ def _describe_peer(peer: Any) -> str:
     """A connected client, for the actor's log: ``host:port`` or 'a local client'."""
     if not isinstance(peer, tuple):
         return "a local client"
-    host, port = _socket_address(peer)  # type: ignore[misc]
+    host, port = cast("tuple[str, int]", _socket_address(peer))
     if host.startswith("::ffff:") and "." in host:  # IPv4 on a dual-stack socket
         host = host[len("::ffff:"):]
     return _describe((host, port))
@@ -1285,12 +1299,12 @@ class _Listener:
 
     def __init__(self, address: _Address | None) -> None:
         if address is None:
-            address = mp_connection.arbitrary_address("AF_UNIX")
+            address = mp_connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]
         if isinstance(address, tuple):
             self._sock = self._listen_tcp(address)
             self.tcp = True
         else:
-            self._sock = self._listen_unix(address)
+            self._sock = self._listen_unix(str(address))
             self.tcp = False
         self.address = _socket_address(self._sock.getsockname())
 
@@ -2329,7 +2343,8 @@ class _ActorServer(mp_managers.Server):
 
     # -- connections --------------------------------------------------------
 
-    def handle_request(self, sock: socket.socket, peer: Any = None) -> None:
+    def handle_request(  # type: ignore[override]
+            self, sock: socket.socket, peer: Any = None) -> None:
         """Authenticate an accepted socket, then serve its first request."""
         sockets = [sock]  # and the TLS socket taking it over, if any
         self.connections.add(sock)
@@ -2621,7 +2636,7 @@ class _ActorServer(mp_managers.Server):
                     f"object {_shorten(ident)} is no longer held by this actor")
             self.id_to_refcount[ident] = self.id_to_refcount.get(ident, 0) + 1
 
-    def get_methods(self, c: Any, ident: Any) -> list:
+    def get_methods(self, c: Any, ident: Any) -> Any:
         """Public methods of a held object (``ident``, or a token carrying it)."""
         ident = getattr(ident, "id", ident)
         try:
