@@ -12,6 +12,7 @@ relay keeps working, and so does the actor.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 
@@ -92,6 +93,20 @@ def through(relay: Relay) -> Store:
     return Store.connect(relay.address, KEY, timeout=BOUND)
 
 
+@contextlib.contextmanager
+def pipelined(relay: Relay, ident: str, *calls: tuple):
+    """uactor's own connection through ``relay``, serving calls, after sending
+    ``calls`` (``(method, args)``) back to back without waiting for replies."""
+    conn = uactor._connect(relay.address, KEY, timeout=BOUND)
+    try:
+        uactor._request(conn, "accept_connection", ("pipelined",))
+        for method, args in calls:
+            conn.send((ident, method, args, {}))
+        yield conn
+    finally:
+        conn.close()
+
+
 def test_an_untouched_relay_just_forwards(actor):
     with Relay(actor.connection_address) as relay:
         client = through(relay)
@@ -143,16 +158,11 @@ def test_a_frame_replayed_towards_the_actor_is_refused(actor, marker):
 
 def test_frames_reordered_towards_the_actor_are_refused(actor, marker):
     ident = Store.connect(actor.connection_address, KEY)._id
-    with Relay(actor.connection_address, swap(TO_ACTOR, 1)) as relay:
-        conn = uactor._connect(relay.address, KEY, timeout=BOUND)
-        try:
-            uactor._request(conn, "accept_connection", ("pipelined",))
-            conn.send((ident, "append", ("first",), {}))
-            conn.send((ident, "append", (Marker(marker),), {}))
-            with pytest.raises((EOFError, OSError)):
-                conn.recv(uactor._monotonic() + BOUND)
-        finally:
-            conn.close()
+    with Relay(actor.connection_address, swap(TO_ACTOR, 1)) as relay, \
+            pipelined(relay, ident, ("append", ("first",)),
+                      ("append", (Marker(marker),))) as conn, \
+            pytest.raises((EOFError, OSError)):
+        conn.recv(uactor._monotonic() + BOUND)
     assert runs(marker) == 0 and actor.count() == 0
 
 
@@ -197,15 +207,9 @@ def test_a_frame_replayed_towards_the_client_is_refused(actor, marker):
 
 def test_frames_reordered_towards_the_client_are_refused(actor, marker):
     ident = Store.connect(actor.connection_address, KEY)._id
-    with Relay(actor.connection_address, swap(TO_CLIENT, 1)) as relay:
-        conn = uactor._connect(relay.address, KEY, timeout=BOUND)
-        try:
-            uactor._request(conn, "accept_connection", ("pipelined",))
-            conn.send((ident, "count", (), {}))
-            conn.send((ident, "marker", (marker,), {}))
-            with pytest.raises(uactor.FrameAuthenticationError):
-                conn.recv(uactor._monotonic() + BOUND)
-        finally:
-            conn.close()
+    with Relay(actor.connection_address, swap(TO_CLIENT, 1)) as relay, \
+            pipelined(relay, ident, ("count", ()), ("marker", (marker,))) as conn, \
+            pytest.raises(uactor.FrameAuthenticationError):
+        conn.recv(uactor._monotonic() + BOUND)
     assert runs(marker) == 0
     assert actor.echo("still serving") == "still serving"
