@@ -2512,7 +2512,7 @@ class _ActorServer(mp_managers.Server):
             obj, exposed, _ = self.id_to_obj[ident]
         except (KeyError, TypeError):
             return ("#RAISE", (ProxyError(
-                f"object {ident!r} is not (or no longer) held by this actor; "
+                f"object {_shorten(ident)} is not (or no longer) held by this actor; "
                 "its proxy outlived it"), ""))
         if methodname == "#GETVALUE":
             return ("#RETURN", obj)
@@ -2521,7 +2521,7 @@ class _ActorServer(mp_managers.Server):
         if methodname == "__repr__":
             return ("#RETURN", repr(obj))
         return ("#RAISE", (AttributeError(
-            f"{type(obj).__name__!r} object exposes no {methodname!r} "
+            f"{type(obj).__name__!r} object exposes no {_shorten(methodname)} "
             f"(exposed: {sorted(exposed)})"), ""))
 
     # -- objects and references ---------------------------------------------
@@ -2532,7 +2532,7 @@ class _ActorServer(mp_managers.Server):
             _, exposed, method_to_typeid, _ = self.registry[typeid]
         except KeyError:
             raise ProxyError(
-                f"typeid {typeid!r} is not registered; registered: "
+                f"typeid {_shorten(typeid)} is not registered; registered: "
                 f"{sorted(self.registry)}") from None
         if typeid == "actor":
             exposed_map = type(obj)._uactor_exposed_
@@ -2554,9 +2554,9 @@ class _ActorServer(mp_managers.Server):
 
     def create(self, c: Any, typeid: str, /, *args: Any, **kwds: Any) -> tuple[str, tuple]:
         """Create an object from a manager typeid (``manager.list()`` ...)."""
-        callable_ = self.registry[typeid][0]
+        callable_ = self.registry.get(typeid, (None,))[0] if isinstance(typeid, str) else None
         if callable_ is None or typeid == "actor":
-            raise ProxyError(f"typeid {typeid!r} cannot be created remotely")
+            raise ProxyError(f"typeid {_shorten(typeid)} cannot be created remotely")
         return self.register_object(callable_(*args, **kwds), typeid)
 
     def _is_owner(self, c: _Connection, proof: Any) -> bool:
