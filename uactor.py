@@ -2846,6 +2846,11 @@ class ActorManager(mp_managers.BaseManager):
     only choice for the spawn and forkserver start methods: contexts cannot be
     pickled); ``ssl_client`` is the context this process reaches the actor
     with.  ``start()`` needs both, ``connect()`` only ``ssl_client``.
+
+    Limits (``start()`` only): ``max_message`` is the largest message in
+    bytes the actor reads (``None``: no limit); ``allowed_classes`` makes it
+    decode requests with an allow-list (plain data and those classes; see
+    the networking chapter).  A TCP actor needs a non-empty ``authkey``.
     """
 
     _Server = _ActorServer
@@ -3160,7 +3165,8 @@ class Actor:
     proxy_class: type[ActorProxy] = ActorProxy
 
     #: Option ``dict`` passed to :attr:`manager_class` (address, authkey,
-    #: serializer, ctx, timeout, ssl_server, ssl_client).
+    #: serializer, ctx, timeout, ssl_server, ssl_client, max_message,
+    #: allowed_classes).
     _options_: Mapping[str, Any] = {}
 
     #: Methods and properties made available by :attr:`proxy_class`; ``None``
@@ -3307,7 +3313,9 @@ class Actor:
                 ssl: ssl.SSLContext | None = None) -> Any:
         """Get actor proxy instance connected to address.
 
-        :param address: actor process connection address
+        :param address: actor process connection address: ``(host, port)``
+            with an IPv4 or IPv6 host (``'fe80::1%eth0'`` for link-local), or
+            a unix socket path
         :param authkey: authentication secret key
         :param serializer: serializer name
         :param capture: iterable of additional addresses will be handled with
@@ -3321,7 +3329,9 @@ class Actor:
             with ``ssl_server``: every connection this process opens to
             ``address`` (calls, references, proxies routed here) is then TLS,
             the authkey handshake running inside it.
-        :raises AuthkeyError: when the actor rejects ``authkey``.
+        :raises AuthkeyError: when the actor rejects ``authkey``, or cannot
+            prove it holds it.
+        :raises ValueError: for an empty ``authkey`` and a TCP address.
         :raises ActorConnectionError: when nothing answers at ``address``, or
             TLS fails (certificate not trusted or not accepted, TLS on one
             side only).
