@@ -28,6 +28,7 @@ __all__ = [
     "BaseProxy",
     "CallTimeoutError",
     "DEFAULT_SERIALIZER",
+    "NotExposedError",
     "NotHeldError",
     "ProxyError",
     "UActorException",
@@ -173,6 +174,14 @@ class NotHeldError(ProxyError):
     The proxy outlived its object, or a new actor process took the old
     address.  Nothing was run: a call that failed with it can safely be made
     again through a fresh proxy.
+    """
+
+
+class NotExposedError(ProxyError, AttributeError):
+    """The actor does not expose the method or attribute a proxy asked for.
+
+    Raised by the actor server before running anything; also an
+    :class:`AttributeError`.
     """
 
 
@@ -1190,15 +1199,28 @@ def _make_proxy_method(name: str, doc: str | None = None) -> Callable:
 
     method.__name__ = name
     method.__doc__ = doc
+    method._uactor_generated_ = True  # type: ignore[attr-defined]
     return method
 
 
 def _make_proxy_attribute(name: str, doc: str | None = None) -> property:
+    """An exposed attribute: read from the actor, and set in it (as 0.1.1 did)."""
     def getter(self: BaseProxy) -> Any:
         return self._callmethod(name)
 
-    getter.__name__ = name
-    return property(getter, doc=doc)
+    def setter(self: BaseProxy, value: Any) -> None:
+        self._callmethod("__setattr__", (name, value))
+
+    getter.__name__ = setter.__name__ = name
+    getter._uactor_generated_ = True  # type: ignore[attr-defined]
+    return property(getter, setter, doc=doc)
+
+
+def _is_generated(attribute: Any) -> bool:
+    """Whether a proxy class attribute was made by uactor (not written by hand)."""
+    if isinstance(attribute, property):
+        attribute = attribute.fget
+    return getattr(attribute, "_uactor_generated_", False)
 
 
 _auto_proxy_types: dict = {}
@@ -1318,8 +1340,9 @@ class ActorProxy(BaseProxy):
         When this proxy is the direct result from instanting the *Actor* class,
         calling this method will also result on *Actor.shutdown()* being
         called, finishing the actor process (like when calling
-        *ActorProxy.shutdown()*).  The traceback cannot cross processes and is
-        passed as ``None``.
+        *ActorProxy.shutdown()*).  Any other proxy (the one ``__enter__``
+        returned, one from :func:`proxy`...) only calls ``Actor.__exit__``.
+        The traceback cannot cross processes and is passed as ``None``.
         """
         if self._is_finished():
             return None
@@ -1329,7 +1352,7 @@ class ActorProxy(BaseProxy):
         except ActorConnectionError as exc:
             _logger.debug("Actor.__exit__ unreachable on %s: %r", self._describe(), exc)
             suppress = None
-        if self._owner_manager() is not None:
+        if self.__dict__.get("_uactor_instantiated_") and self._owner_manager() is not None:
             self.shutdown()
         return suppress
 
@@ -1458,8 +1481,7 @@ class _ActorServer(mp_managers.Server):
     (owner shutdown, owner death, last reference released).
     """
 
-    public = [*mp_managers.Server.public, "create_actor", "connect_actor",
-              "release_owner"]
+    public = [*mp_managers.Server.public, "connect_actor", "release_owner"]
 
     def __init__(self, registry: dict, address: Any, authkey: bytes, serializer: str,
                  ssl_context: ssl.SSLContext | None = None) -> None:
@@ -1492,6 +1514,16 @@ class _ActorServer(mp_managers.Server):
     # -- lifecycle --------------------------------------------------------
 
     def serve_forever(self) -> None:
+        self.start_serving()
+        self.wait_until_stopped()
+
+    def start_serving(self) -> None:
+        """Accept connections from now on, in threads started by this one.
+
+        Called on the actor process's main thread once the actor's
+        ``__init__`` ran there, so the threads serving calls inherit what it
+        set up (CPU affinity, say).
+        """
         global _current_server
         _current_server = self
         mp_util.register_after_fork(self, _ActorServer._close_inherited_connections)
@@ -1500,6 +1532,9 @@ class _ActorServer(mp_managers.Server):
         if parent is not None:
             threading.Thread(target=self._watch_owner, args=(parent,),
                              name="uactor-owner-watch", daemon=True).start()
+
+    def wait_until_stopped(self) -> None:
+        """Block until the actor is asked to stop, run its hook, exit."""
         self.stop_event.wait()
         self._stop_actor()
         sys.exit(0)
@@ -1696,9 +1731,29 @@ class _ActorServer(mp_managers.Server):
             return ("#RETURN", str(obj))
         if methodname == "__repr__":
             return ("#RETURN", repr(obj))
-        return ("#RAISE", (AttributeError(
-            f"{type(obj).__name__!r} object exposes no {methodname!r} "
-            f"(exposed: {sorted(exposed)})"), ""))
+        if methodname == "__setattr__":
+            return self._set_attribute(obj, exposed, args)
+        public = sorted(name for name in exposed if not name.startswith("_"))
+        return ("#RAISE", (NotExposedError(
+            f"{type(obj).__qualname__} at {_describe(self.address)} exposes no "
+            f"{_shorten(methodname)} (exposed: {public})"), ""))
+
+    def _set_attribute(self, obj: Any, exposed: Mapping[str, bool], args: Any) -> tuple:
+        """``proxy.attribute = value`` for an exposed attribute (not a method)."""
+        try:
+            name, value = args
+        except (TypeError, ValueError):
+            return ("#RAISE", (ProxyError(f"malformed attribute assignment {_shorten(args)}"),
+                               ""))
+        if not exposed.get(name, False):
+            return ("#RAISE", (NotExposedError(
+                f"cannot set {_shorten(name)} on {type(obj).__qualname__}: only exposed "
+                "attributes (not methods) can be set through a proxy"), ""))
+        try:
+            setattr(obj, name, value)
+        except BaseException as exc:
+            return _exception_payload(exc, self.serializer_name)
+        return ("#RETURN", None)
 
     # -- objects and references ---------------------------------------------
 
@@ -1735,17 +1790,21 @@ class _ActorServer(mp_managers.Server):
             raise ProxyError(f"typeid {typeid!r} cannot be created remotely")
         return self.register_object(callable_(*args, **kwds), typeid)
 
-    def create_actor(self, c: Any, args: tuple, kwargs: dict) -> tuple[str, tuple]:
-        """Instantiate the actor (once); the owner holds the first reference."""
-        if self.actor is not None:
-            raise ProxyError("this actor process already hosts its actor")
+    def create_actor(self, args: tuple, kwargs: dict) -> tuple[str, tuple]:
+        """Instantiate the actor, in the calling thread, before serving anyone.
+
+        The owner holds the first reference.  :func:`_run_actor_server` calls
+        it on the process's main thread, so signal handlers, CPU affinity and
+        other per-thread state ``__init__`` sets up are what later calls see.
+        """
+        global _current_server
+        _current_server = self  # uactor.proxy() and current_address() in __init__
         actor_class = self.registry["actor"][0]
         actor = object.__new__(actor_class)
         actor.__init__(*args, **kwargs)
         self.actor = actor
         ident, exposed = self.register_object(actor, "actor")
         self.actor_ident = ident
-        actor._actor_started_()
         return ident, exposed
 
     def connect_actor(self, c: Any) -> list:
@@ -1926,9 +1985,24 @@ def _forget_inherited(manager: ActorManager) -> None:
     manager._process = None
 
 
+def _report(conn: Any, message: tuple) -> None:
+    """Send a start report to the owner; an unpicklable error as its description."""
+    try:
+        conn.send(message)
+    except Exception:
+        exc, text = message[1]
+        conn.send(_foreign_payload(exc, text))
+
+
 def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
-                      serializer: str, ssl_server: Any, writer: Any) -> None:
-    """Actor process entry point: build the server, report, serve."""
+                      serializer: str, ssl_server: Any, conn: Any) -> None:
+    """Actor process entry point: build the server, create the actor, serve.
+
+    Talks to the starting process over ``conn``: reports ``#STARTED`` once
+    listening, receives the actor's ``(args, kwargs)`` (``None`` for a bare
+    manager), runs ``__init__`` and the started hook on this main thread,
+    starts serving, and reports the actor's reference or the error.
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the owner's to handle
@@ -1936,13 +2010,20 @@ def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
     try:
         server = manager_class._Server(manager_class._registry, address, authkey, serializer,
                                        ssl_context=_server_context(ssl_server))
+        conn.send(("#STARTED", None))
+        init = conn.recv()
+        reference = None if init is None else server.create_actor(*init)
+        server.start_serving()
+        if server.actor is not None:
+            server.actor._actor_started_()
     except BaseException as exc:
-        writer.send(("#RAISE", (exc, traceback.format_exc())))
-        writer.close()
+        _report(conn, _exception_payload(exc))
+        conn.close()
         sys.exit(1)
-    writer.send(("#RETURN", (server.address, server.incarnation)))
-    writer.close()
-    server.serve_forever()
+    _report(conn, ("#RETURN", (server.address, server.incarnation, reference)))
+    conn.close()
+    del init  # arguments (and proxies among them) belong to the actor now
+    server.wait_until_stopped()
 
 
 class ActorManager(mp_managers.BaseManager):
@@ -2002,35 +2083,48 @@ class ActorManager(mp_managers.BaseManager):
         Raises the original error (``OSError`` for an address in use...) when
         the actor server cannot be created.
         """
+        self._start_process(None)
+
+    def _start_process(self, init: tuple | None) -> tuple[str, tuple] | None:
+        """Start the actor process; with ``init`` (``(args, kwargs)``), its actor.
+
+        Returns the actor's ``(ident, exposed)``, held for the caller.  Errors
+        of the server or of the actor's ``__init__`` are re-raised here with
+        their original type.
+        """
         if self._state.value != _State.INITIAL:
             raise ProxyError("this manager was already started or connected")
         self._check_tls_start()
         _reap_retired()
-        reader, writer = mp_connection.Pipe(duplex=False)
+        conn, child_conn = mp_connection.Pipe()
         process = self._ctx.Process(
             target=_run_actor_server,
             args=(type(self), self._address, bytes(self._authkey), self._serializer,
-                  self._ssl_server, writer),
+                  self._ssl_server, child_conn),
             name=f"{type(self).__qualname__.rsplit('.', 1)[0]}-{next(_process_counter)}",
         )
         try:
             process.start()
         except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            conn.close()
             raise ProxyError(
                 f"cannot start {type(self).__qualname__} with start method "
                 f"{self._ctx.get_start_method()!r}: {exc}; actor classes (and "
                 "ssl_server factories) must be defined at module level of an "
                 "importable module") from exc
         finally:
-            writer.close()
+            child_conn.close()
         try:
-            kind, result = self._read_start_report(reader, process)
+            kind, result = self._read_start_report(conn, process, _START_TIMEOUT)
+            if kind == "#STARTED":
+                self._send_init(conn, process, init)
+                kind, result = self._read_start_report(conn, process, None)
         finally:
-            reader.close()
+            conn.close()
         if kind != "#RETURN":
             process.join(_STOP_TIMEOUT)
             _raise_remote(kind, result)
-        self._address, incarnation = result
+        self._address, incarnation, reference = result
         _address_state(self._address, incarnation)
         _set_ssl_client(self._address, self._ssl_client)
         self._process = process
@@ -2044,6 +2138,7 @@ class ActorManager(mp_managers.BaseManager):
             args=(process, self._address, bytes(self._authkey), self._serializer, self._state),
             exitpriority=0,
         )
+        return reference
 
     def _check_tls_start(self) -> None:
         if (self._ssl_server is None) != (self._ssl_client is None):
@@ -2060,17 +2155,27 @@ class ActorManager(mp_managers.BaseManager):
                 "module-level function works)")
 
     @staticmethod
-    def _read_start_report(reader: Any, process: Any) -> tuple:
-        ready = mp_connection.wait([reader, process.sentinel], _START_TIMEOUT)
-        if reader in ready:
+    def _send_init(conn: Any, process: Any, init: tuple | None) -> None:
+        """Hand the actor's constructor arguments to its process."""
+        try:
+            conn.send(init)
+        except BaseException:  # unpicklable arguments: no actor to start
+            process.kill()
+            process.join()
+            raise
+
+    @staticmethod
+    def _read_start_report(conn: Any, process: Any, timeout: float | None) -> tuple:
+        ready = mp_connection.wait([conn, process.sentinel], timeout)
+        if conn in ready:
             try:
-                return reader.recv()
+                return conn.recv()
             except EOFError:
                 pass
         if not ready:
             process.kill()
             process.join()
-            raise ActorDeadError(f"actor process did not start within {_START_TIMEOUT:g} s")
+            raise ActorDeadError(f"actor process did not start within {timeout:g} s")
         process.join(_STOP_TIMEOUT)
         raise ActorDeadError(
             f"actor process exited during startup with code {process.exitcode}")
@@ -2158,9 +2263,15 @@ def _merged_mapping(cls: type, name: str) -> dict:
 
 def _static_attribute(cls: type, name: str) -> Any:
     """The class attribute ``name`` as written in the class body (no descriptors run)."""
-    for klass in cls.__mro__:
-        if name in vars(klass):
-            return vars(klass)[name]
+    return _static_attribute_of((cls,), name)
+
+
+def _static_attribute_of(bases: Sequence[type], name: str) -> Any:
+    """:func:`_static_attribute` over the MROs of ``bases``, in order."""
+    for base in bases:
+        for klass in base.__mro__:
+            if name in vars(klass):
+                return vars(klass)[name]
     return None
 
 
@@ -2174,30 +2285,33 @@ def _own_public_names(cls: type) -> list:
     return [name for name in names if name not in vars(Actor)]
 
 
-_MAIN_MODULES = ("__main__", "__mp_main__")
-
-
-def _is_same_class(cls: type, lineage: Sequence[str]) -> bool:
-    """Whether ``cls`` is in a remote actor's class lineage (``module:qualname``).
-
-    A class defined in a script run as ``__main__`` is the same class as the
-    one clients import from that script's module: qualnames then decide.
-    """
-    for entry in lineage:
-        module, _, qualname = entry.partition(":")
-        if qualname == cls.__qualname__ and (
-                module == cls.__module__
-                or module in _MAIN_MODULES or cls.__module__ in _MAIN_MODULES):
-            return True
-    return False
-
-
-def _check_proxies(cls: type) -> None:
-    for key, kind in cls._proxies_.items():
+def _check_proxies(cls: Any) -> None:
+    """Reject a bad ``_proxies_`` declaration when the class is defined."""
+    declared = cls._uactor_declared_["_proxies_"]
+    if "actor" in declared:
+        raise TypeError(
+            f"{cls.__qualname__}._proxies_ declares the typeid 'actor', which is "
+            "reserved for the actor's own proxy (set proxy_class to customise it); "
+            "register your proxy under another typeid")
+    for key, kind in declared.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{cls.__qualname__}._proxies_ key {_shorten(key)} must be "
+                            "a typeid string")
         if not (isinstance(kind, type) and issubclass(kind, BaseProxy)):
             raise TypeError(
                 f"{cls.__qualname__}._proxies_[{key!r}] must be a uactor.BaseProxy "
-                f"subclass, not {kind!r}")
+                f"subclass, not {_shorten(kind)}")
+
+
+def _check_method_to_typeid(cls: Any) -> None:
+    """Reject ``_method_to_typeid_`` entries naming typeids nobody registered."""
+    registered = set(cls.manager_class._registry)
+    for method, typeid_ in cls._method_to_typeid_.items():
+        if typeid_ not in registered:
+            raise TypeError(
+                f"{cls.__qualname__}._method_to_typeid_[{method!r}] names typeid "
+                f"{typeid_!r}, which is not registered; add it to _proxies_ "
+                f"({{{typeid_!r}: YourProxy}}) or use one of {sorted(registered)}")
 
 
 def _declared_config(cls: type) -> dict:
@@ -2261,16 +2375,16 @@ class Actor:
             "_exposed_": dict.fromkeys(own_exposed),
             "_proxies_": dict(declared.get("_proxies_", {})),
             "_method_to_typeid_": dict(declared.get("_method_to_typeid_", {})),
-            "manager_class": declared.get(
-                "manager_class", cls._declared_base("manager_class")),
-            "proxy_class": declared.get("proxy_class", cls._declared_base("proxy_class")),
+            "manager_class": declared.get("manager_class"),
+            "proxy_class": declared.get("proxy_class"),
         }
+        _check_proxies(cls)
         cls._exposed_ = tuple(_merged_mapping(cls, "_exposed_"))
         cls._proxies_ = _merged_mapping(cls, "_proxies_")
         cls._method_to_typeid_ = _merged_mapping(cls, "_method_to_typeid_")
-        _check_proxies(cls)
         _known_proxy_types.update(cls._proxies_)
         cls._configure()
+        _check_method_to_typeid(cls)
 
     @classmethod
     def _configure(cls) -> None:
@@ -2279,12 +2393,24 @@ class Actor:
         cls.manager_class = cls._build_manager_class()
 
     @classmethod
-    def _declared_base(cls, name: str) -> type:
-        for klass in cls.__mro__[1:]:
-            declared = klass.__dict__.get("_uactor_declared_", {})
-            if name in declared:
-                return declared[name]
-        raise AssertionError(name)  # Actor declares every one
+    def _config_bases(cls, name: str) -> tuple[type, ...]:
+        """Bases of the ``proxy_class`` or ``manager_class`` built for ``cls``.
+
+        The class declared in ``cls``'s own body (if any), then those built
+        for its actor bases: so a child's classes subclass its parents'
+        ("inherited and updated").  Bases another one already derives from
+        are left out.
+        """
+        candidates = [cls._uactor_declared_[name]] if cls._uactor_declared_[name] else []
+        candidates += [getattr(base, name) for base in cls.__bases__
+                       if isinstance(base, type) and issubclass(base, Actor)]
+        bases: list[type] = []
+        for candidate in candidates:
+            if candidate not in bases and not any(
+                    other is not candidate and issubclass(other, candidate)
+                    for other in candidates):
+                bases.append(candidate)
+        return tuple(bases)
 
     @classmethod
     def _uactor_exposed_map_(cls) -> dict:
@@ -2295,7 +2421,7 @@ class Actor:
 
     @classmethod
     def _build_proxy_class(cls) -> type:
-        base = cls._uactor_declared_["proxy_class"]
+        bases = cls._config_bases("proxy_class")
         namespace: dict = {
             "__module__": cls.__module__,
             "__qualname__": f"{cls.__qualname__}.proxy_class",
@@ -2304,17 +2430,18 @@ class Actor:
             "_method_to_typeid_": dict(cls._method_to_typeid_),
         }
         for name, is_attribute in cls._uactor_exposed_.items():
-            if hasattr(base, name):
-                continue
+            inherited = _static_attribute_of(bases, name)
+            if inherited is not None and not _is_generated(inherited):
+                continue  # written by hand in a declared proxy class
             doc = getattr(_static_attribute(cls, name), "__doc__", None)
             factory = _make_proxy_attribute if is_attribute else _make_proxy_method
             namespace[name] = factory(name, doc)
-        return type(f"{cls.__name__}.proxy_class", (base,), namespace)
+        return type(f"{cls.__name__}.proxy_class", bases, namespace)
 
     @classmethod
     def _build_manager_class(cls) -> type:
-        base = cls._uactor_declared_["manager_class"]
-        manager_class = type(f"{cls.__name__}.manager_class", (base,), {
+        bases = cls._config_bases("manager_class")
+        manager_class = type(f"{cls.__name__}.manager_class", bases, {
             "__module__": cls.__module__,
             "__qualname__": f"{cls.__qualname__}.manager_class",
         })
@@ -2374,6 +2501,11 @@ class Actor:
                 ssl: ssl.SSLContext | None = None) -> Any:
         """Get actor proxy instance connected to address.
 
+        ``cls`` need not be the actor's own class: a client may declare a
+        class of its own with the methods it uses (so it need not import the
+        server's code).  Calling a method the actor does not expose raises
+        :class:`NotExposedError`, naming the method and the actor's class.
+
         :param address: actor process connection address
         :param authkey: authentication secret key
         :param serializer: serializer name
@@ -2399,13 +2531,8 @@ class Actor:
                                     serializer=serializer, timeout=timeout,
                                     ssl_client=ssl)
         manager.connect()
-        ident, exposed, bind_address, lineage, incarnation = \
+        ident, exposed, bind_address, _, incarnation = \
             manager._server_request("connect_actor")
-        if cls is not Actor and not _is_same_class(cls, lineage):
-            _request_once(address, bytes(manager._authkey), serializer, "decref", (ident,))
-            raise ProxyError(f"the actor at {_describe(address)} is a {lineage[0]}, "
-                             f"not a {cls.__module__}:{cls.__qualname__}; "
-                             "connect with its class")
         _address_state(address, incarnation)
         route = _Route(address, bytes(manager._authkey), manager)
         for captured_address in (address, _normalize_address(bind_address), *captured):
@@ -2437,31 +2564,42 @@ def start(actor_class: type[Actor], /, *args: Any,
         raise TypeError(f"{actor_class!r} is not a uactor.Actor subclass")
     settings = {**actor_class._options_, **(options or {})}
     manager = actor_class.manager_class(**settings)
-    manager.start()
-    try:
-        ident, exposed = manager._server_request("create_actor", args, kwargs)
-    except BaseException:
-        manager.shutdown()
-        raise
+    ident, exposed = manager._start_process((args, kwargs))
     token = _Token("actor", manager.address, ident)
     owner = actor_class.proxy_class(token, manager._serializer, manager=manager,
                                     authkey=manager._authkey, exposed=exposed, incref=False)
     owner._adopt_reference()
+    owner._uactor_instantiated_ = True  # leaving its ``with`` block ends the actor
     return owner
 
 
-def proxy(value: Any, typeid: str = "auto", serializer: str | None = None) -> BaseProxy:
+def proxy(value: Any, typeid: str = "auto",
+          serializer: str = DEFAULT_SERIALIZER) -> BaseProxy:
     """Create serialized proxy from given value and typeid (defaults to ``auto``).
 
     This function can be only used from inside the actor process; the proxy
     refers to ``value`` itself (not a copy) and can be returned or passed to
-    other actors.  ``serializer`` defaults to the actor's.
+    other actors.  Its connections speak the actor's own serializer (an
+    xmlrpclib actor makes xmlrpclib proxies): ``serializer`` may only name it.
+
+    :raises ProxyError: outside an actor, for an unregistered ``typeid``, or
+        for ``typeid='actor'`` with anything but the actor itself.
     """
     server = _current_server
     if server is None:
         raise ProxyError("uactor.proxy() can only be called inside an actor process")
+    if typeid == "actor" and value is not server.actor:
+        raise ProxyError(
+            f"only the actor itself can be proxied as 'actor', not {_shorten(value)}; "
+            "use uactor.proxy(self, 'actor') inside the actor, or 'auto' or "
+            "another typeid for other values")
+    _check_serializer(serializer)
+    if serializer not in (DEFAULT_SERIALIZER, server.serializer_name):
+        raise ProxyError(
+            f"this actor speaks {server.serializer_name!r}, so its proxies cannot use "
+            f"{serializer!r}; leave serializer at its default")
     ident, exposed = server.register_object(value, typeid)
-    serializer = serializer or server.serializer_name
+    serializer = server.serializer_name
     token = _Token(typeid, server.address, ident)
     proxytype = _auto_proxy if typeid == "auto" else server.registry[typeid][-1]
     result = proxytype(token, serializer, authkey=bytes(server.authkey),
