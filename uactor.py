@@ -2347,7 +2347,10 @@ class Actor:
     #: (or undefined) exposes all public ones.  Inheritance-aware.
     _exposed_: tuple[str, ...] | None = _BASE_EXPOSED
 
-    #: ``{typeid: proxy class}`` registered on :attr:`manager_class`.
+    #: ``{typeid: proxy class}`` registered on :attr:`manager_class`; by default
+    #: every ``SyncManager`` proxy (``ActorManager.typeids()`` lists them).
+    #:
+    #: :meta hide-value:
     _proxies_: Mapping[str, type[BaseProxy]] = dict(_BUILTIN_PROXY_TYPES)
 
     #: ``{method name: typeid}``: results wrapped into proxies.

@@ -82,7 +82,7 @@ class ProgramHelp(SphinxDirective):
         main = ROOT.joinpath(*module.split('.'), '__main__.py')
         if main.exists():
             self.env.note_dependency(str(main))
-        env = dict(os.environ, COLUMNS='80',
+        env = dict(os.environ, COLUMNS='72',
                    PYTHONPATH=os.pathsep.join(
                        p for p in (str(ROOT), os.environ.get('PYTHONPATH')) if p))
         try:
@@ -103,6 +103,19 @@ class ProgramHelp(SphinxDirective):
         return [nodes.literal_block(text, text, language='text')]
 
 
+html_static_path = ['_static']
+html_css_files = ['custom.css']
+
+
+def _skip_generated_classes(app, what, name, obj, skip, options):
+    """Actor subclasses get their own ``manager_class``/``proxy_class`` built
+    at class creation: documented once, on :class:`uactor.Actor`."""
+    if what == 'class' and name in ('manager_class', 'proxy_class'):
+        return True
+    return None
+
+
 def setup(app):
+    app.connect('autodoc-skip-member', _skip_generated_classes)
     app.add_directive('program-help', ProgramHelp)
     return {'parallel_read_safe': True}
