@@ -77,6 +77,8 @@ from typing import Any, Callable, TypeVar, Union
 if _TYPE_CHECKING:  # imported where TLS is used: it adds ~10 ms to every import
     import ssl
 
+    from typing_extensions import Self  # typing.Self from Python 3.11
+
 __version__ = "0.2.0.dev0"
 
 _logger = logging.getLogger(__name__)
@@ -137,7 +139,6 @@ _RELEASE_TIMEOUT = 2.0
 
 _Address = Union[tuple[str, int], str, bytes, int]
 _TActor = TypeVar("_TActor", bound="Actor")
-_TActorProxy = TypeVar("_TActorProxy", bound="ActorProxy")
 
 # --------------------------------------------------------------------------
 # Exceptions
@@ -1329,7 +1330,7 @@ class ActorProxy(BaseProxy):
         manager = self._owner_manager()
         return manager is not None and manager._state.value == mp_managers.State.SHUTDOWN
 
-    def __enter__(self: _TActorProxy, *args: Any, **kwargs: Any) -> _TActorProxy:
+    def __enter__(self, *args: Any, **kwargs: Any) -> Self:
         """Call Actor.__enter__() method."""
         return self._callmethod("__enter__", args, kwargs)
 
@@ -2458,14 +2459,23 @@ class Actor:
                                create_method=False)
         return manager_class
 
-    def __new__(cls: type[_TActor], *args: Any, **kwargs: Any) -> Any:
+    if _TYPE_CHECKING:
+        # Type checkers see instantiating or connecting as returning the
+        # actor class itself, so they check method names, arguments and
+        # results; at run time it is the proxy, which adds this property.
+        @property
+        def connection_address(self) -> Any:  # (host, port), or a socket path
+            """Get connection address to Actor process (on the proxy)."""
+            raise NotImplementedError
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         return start(cls, *args, **kwargs)
 
     def __reduce__(self) -> tuple:
         """Inside its process an actor pickles as a proxy to itself."""
         return proxy(self, "actor").__reduce__()
 
-    def __enter__(self: _TActor) -> _TActor:
+    def __enter__(self) -> Self:
         """Enter context, return actor proxy."""
         return self
 
@@ -2497,11 +2507,11 @@ class Actor:
         """
 
     @classmethod
-    def connect(cls: type[_TActor], address: _Address, authkey: bytes,
+    def connect(cls, address: _Address, authkey: bytes,
                 serializer: str = DEFAULT_SERIALIZER,
                 capture: Iterable[_Address] = (), *,
                 timeout: float | None = None,
-                ssl: ssl.SSLContext | None = None) -> Any:
+                ssl: ssl.SSLContext | None = None) -> Self:
         """Get actor proxy instance connected to address.
 
         ``cls`` need not be the actor's own class: a client may declare a
@@ -2544,7 +2554,7 @@ class Actor:
         result = cls.proxy_class(token, serializer, manager=manager,
                                  authkey=manager._authkey, exposed=exposed, incref=False)
         result._adopt_reference()
-        return result
+        return result  # type: ignore[return-value]  # stands for the actor
 
 
 Actor._configure()
@@ -2554,8 +2564,8 @@ Actor._configure()
 # --------------------------------------------------------------------------
 
 
-def start(actor_class: type[Actor], /, *args: Any,
-          options: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+def start(actor_class: type[_TActor], /, *args: Any,
+          options: Mapping[str, Any] | None = None, **kwargs: Any) -> _TActor:
     """Start an actor process and return its owner proxy.
 
     ``actor_class(*args, **kwargs)`` is ``start(actor_class, *args, **kwargs)``;
@@ -2572,8 +2582,8 @@ def start(actor_class: type[Actor], /, *args: Any,
     owner = actor_class.proxy_class(token, manager._serializer, manager=manager,
                                     authkey=manager._authkey, exposed=exposed, incref=False)
     owner._adopt_reference()
-    owner._uactor_instantiated_ = True  # leaving its ``with`` block ends the actor
-    return owner
+    owner._uactor_instantiated_ = True  # type: ignore[attr-defined]  # its block ends the actor
+    return owner  # type: ignore[return-value]  # the proxy stands for the actor
 
 
 def proxy(value: Any, typeid: str = "auto",

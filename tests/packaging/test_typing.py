@@ -27,3 +27,67 @@ def test_stub_package_matches_the_module(tmp_path):
 def test_packages_are_marked_typed():
     for package in ("registry", "discovery"):
         assert (ROOT / package / "py.typed").exists()
+
+
+SAMPLES = ROOT / "tests" / "packaging" / "typing_samples"
+
+#: What a type checker must report in typed_errors.py: one line per mistake.
+MYPY_EXPECTED = (
+    ':15: error: "Worker" has no attribute "ad"; maybe "add"?',
+    ':16: error: Argument 1 to "add" of "Worker" has incompatible type "str"; expected "int"',
+    ':17: error: Incompatible types in assignment (expression has type "int", '
+    'variable has type "str")',
+    ':19: error: Missing positional argument "b" in call to "add" of "Worker"',
+    ':21: error: "Worker" has no attribute "subtract"',
+)
+PYRIGHT_EXPECTED = (
+    ':15:12 - error: Cannot access attribute "ad" for class "Worker"',
+    ':16:16 - error: Argument of type "Literal[\'1\']" cannot be assigned to parameter "a"',
+    ':17:17 - error: Type "int" is not assignable to declared type "str"',
+    ':19:5 - error: Argument missing for parameter "b"',
+    ':21:12 - error: Cannot access attribute "subtract" for class "Worker"',
+)
+
+
+def _check(command: list[str], sample: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*command, str(SAMPLES / sample)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=240)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("mypy") is None, reason="mypy not installed")
+def test_mypy_sees_the_actor_methods_on_proxies():
+    mypy = ["mypy", "--no-incremental", "--cache-dir=/dev/null", "--hide-error-context"]
+    good = _check(mypy, "typed_ok.py")
+    assert good.returncode == 0, good.stdout
+    bad = _check(mypy, "typed_errors.py")
+    assert bad.returncode == 1, bad.stdout
+    for expected in MYPY_EXPECTED:
+        assert expected in bad.stdout, f"{expected!r} not in:\n{bad.stdout}"
+    assert "Found 5 errors" in bad.stdout
+
+
+def _pyright() -> list[str] | None:
+    """The pyright command, if it runs here (its first run fetches its own node module)."""
+    if shutil.which("pyright") is None:
+        return None
+    try:
+        probe = subprocess.run(["pyright", "--version"], capture_output=True, text=True,
+                               timeout=120)
+    except subprocess.TimeoutExpired:
+        return None
+    return ["pyright"] if probe.returncode == 0 else None
+
+
+@pytest.mark.timeout(300)
+def test_pyright_sees_the_actor_methods_on_proxies():
+    pyright = _pyright()
+    if pyright is None:
+        pytest.skip("pyright is not installed or could not fetch its runtime")
+    good = _check(pyright, "typed_ok.py")
+    assert good.returncode == 0, good.stdout
+    bad = _check(pyright, "typed_errors.py")
+    assert bad.returncode == 1, bad.stdout
+    for expected in PYRIGHT_EXPECTED:
+        assert expected in bad.stdout, f"{expected!r} not in:\n{bad.stdout}"
+    assert "5 errors" in bad.stdout
