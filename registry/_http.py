@@ -437,6 +437,12 @@ class StatusServer(ThreadingHTTPServer):
         }
 
     @property
+    def open_connections(self) -> int:
+        """HTTP connections being served now."""
+        with self._open_lock:
+            return len(self._open)
+
+    @property
     def url(self) -> str:
         """``http://host:port/`` of this server (IPv6 hosts in brackets)."""
         host, port = self.server_address[:2]
