@@ -65,6 +65,10 @@ MAX_SNAPSHOT_AGE = 0.5
 SAMPLE_INTERVAL = 1.0
 HISTORY_SAMPLES = 300
 
+#: Rates are averaged over this many sample intervals (like a Prometheus
+#: ``rate()`` over 5 s), so heartbeats every 1.7 s do not draw a saw.
+RATE_WINDOW = 5
+
 #: Most bytes read from one request (request line and headers): ours are a
 #: few hundred; anything bigger is refused with 400.
 MAX_REQUEST_BYTES = 8192
@@ -188,16 +192,18 @@ class NodeWatcher:
     def rates(self) -> list[list[float]]:
         """``[[epoch s, picks/s, registrations/s, renewals/s], ...]``, oldest first.
 
-        One point per pair of consecutive samples (every second, for five
-        minutes); empty until two samples were taken.
+        One point per sample (every second, for five minutes), each averaged
+        over the :data:`RATE_WINDOW` intervals before it; empty until two
+        samples were taken.
         """
         with self._changed:
             samples = list(self._samples)
         points = []
-        for (_, t0, before), (wall, t1, after) in zip(samples, samples[1:]):
-            elapsed = t1 - t0
+        for index in range(1, len(samples)):
+            _, t0, before = samples[max(0, index - RATE_WINDOW)]
+            wall, t1, after = samples[index]
             points.append([wall] + [
-                max(0, after[key] - before[key]) / elapsed
+                max(0, after[key] - before[key]) / (t1 - t0)
                 for key in ("picks_total", "registered_total", "renewed_total")])
         return points
 
@@ -607,6 +613,6 @@ def _load_metrics(server: StatusServer) -> Any:
     except ImportError as exc:
         reason = (f"/metrics needs the prometheus-client package ({exc}); "
                   f"install it with: pip install 'uactor[metrics]'")
-        logger.warning("%s", reason)
+        logger.info("%s", reason)
         return reason
     return MetricsPage(server.watcher.snapshot, server.connections)

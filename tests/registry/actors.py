@@ -36,6 +36,22 @@ class OtherWorker(uactor.Actor):
         return os.getpid()
 
 
+def reap_orphan(pid: int | None) -> None:
+    """The killed owner's actor notices and exits; make sure it is gone."""
+    import psutil
+
+    if pid is None:
+        return
+    try:
+        orphan = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    try:
+        orphan.wait(10)
+    except psutil.TimeoutExpired:
+        orphan.kill()
+
+
 def start_registry(**kwargs):
     """A networked Registry owned by the caller."""
     return uactor.start(registry.Registry, options=NETWORK, **kwargs)
