@@ -69,16 +69,18 @@ HELP_TIMEOUT = 60.0
 
 
 class ProgramHelp(SphinxDirective):
-    """``.. program-help:: MODULE``: the output of ``python -m MODULE --help``.
+    """``.. program-help:: MODULE [SUBCOMMAND]``: the output of
+    ``python -m MODULE [SUBCOMMAND] --help``.
 
     Keeps the command-line reference identical to the tools themselves; a
     tool failing to print its help is a build warning (an error under -W).
     """
 
     required_arguments = 1
+    optional_arguments = 1
 
     def run(self) -> list[nodes.Node]:
-        module = self.arguments[0]
+        module, *subcommand = self.arguments
         main = ROOT.joinpath(*module.split('.'), '__main__.py')
         if main.exists():
             self.env.note_dependency(str(main))
@@ -87,7 +89,7 @@ class ProgramHelp(SphinxDirective):
                        p for p in (str(ROOT), os.environ.get('PYTHONPATH')) if p))
         try:
             result = subprocess.run(
-                [sys.executable, '-m', module, '--help'],
+                [sys.executable, '-m', module, *subcommand, '--help'],
                 cwd=ROOT, env=env, capture_output=True, text=True,
                 timeout=HELP_TIMEOUT, check=False)
         except subprocess.TimeoutExpired:

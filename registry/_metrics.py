@@ -50,7 +50,7 @@ METRICS: dict[str, tuple[str, str]] = {
     PREFIX + "client_connections": (
         "gauge", "TCP connections open to the registry actor (this server's included)."),
     PREFIX + "start_time_seconds": ("gauge", "When the registry actor started (epoch s)."),
-    PREFIX + "node_info": ("info", "The node's address and store."),
+    PREFIX + "node_info": ("gauge", "Always 1: its labels say the node's address and store."),
 }
 
 

@@ -22,12 +22,10 @@ from tests.registry.actors import KEY, reap_orphan, serve_registered_worker
 from tests.registry.browser import CHROMIUM, Browser
 from tests.registry.nodes import running_node
 
-if CHROMIUM is None and os.environ.get("CI"):
-    # CI runs as root and installs chromium: a missing browser there is a bug.
-    raise RuntimeError("chromium is missing in CI; .ci/run should install it")
-
 pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None,
+    # CI runs as root and .ci/run installs chromium: there, a missing browser
+    # fails these tests (Browser raises) rather than skipping them.
+    pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
                        reason="needs the chromium package (apt-get install chromium)"),
     pytest.mark.timeout(120),
 ]
