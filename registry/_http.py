@@ -34,6 +34,7 @@ import importlib.resources
 import json
 import logging
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Mapping
@@ -104,6 +105,9 @@ _SECURITY_HEADERS = (
 )
 
 _ALLOWED_METHODS = ("GET", "HEAD")
+
+#: The snapshot totals plotted per second, in the order of the rate points.
+_RATE_COUNTERS = ("picks_total", "registered_total", "renewed_total")
 
 Snapshot = dict[str, Any]
 
@@ -202,9 +206,8 @@ class NodeWatcher:
         for index in range(1, len(samples)):
             _, t0, before = samples[max(0, index - RATE_WINDOW)]
             wall, t1, after = samples[index]
-            points.append([wall] + [
-                max(0, after[key] - before[key]) / (t1 - t0)
-                for key in ("picks_total", "registered_total", "renewed_total")])
+            points.append([wall] + [max(0, after[key] - before[key]) / (t1 - t0)
+                                    for key in _RATE_COUNTERS])
         return points
 
     # -- the thread --------------------------------------------------------------
@@ -245,12 +248,21 @@ class NodeWatcher:
         except (OSError, EOFError, uactor.UActorException) as exc:
             logger.debug("registry actor call failed: %r", exc)
             return NodeUnavailableError(f"the registry actor is unreachable: {exc}")
+        except Exception as exc:  # raised by snapshot() itself: a bug there
+            logger.warning("the registry actor's snapshot() failed", exc_info=True)
+            return NodeUnavailableError(
+                f"the registry actor's snapshot() failed: {type(exc).__name__}: {exc}")
 
     def _sample(self, now: float, snapshot: Snapshot) -> None:
         """Keep the counters for the plot, about one sample per interval."""
         if self._samples and now - self._samples[-1][1] < 0.9 * self._sample_interval:
             return
-        self._samples.append((time.time(), now, snapshot["totals"]))
+        totals = snapshot.get("totals")
+        if not isinstance(totals, Mapping) or not all(
+                isinstance(totals.get(key), int) for key in _RATE_COUNTERS):
+            logger.debug("snapshot without the counters for the plot: %r", totals)
+            return  # the endpoints report the bad snapshot; the thread goes on
+        self._samples.append((time.time(), now, totals))
 
 
 def client_connections(pid: int, port: int) -> int | None:
@@ -348,6 +360,12 @@ class _Handler(BaseHTTPRequestHandler):
         except NodeUnavailableError as exc:
             self._fail(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), warn=False)
             return
+        except Exception as exc:  # a bug: say so, log it, keep serving
+            logger.exception("HTTP %s failed", path)
+            self._fail(HTTPStatus.INTERNAL_SERVER_ERROR,
+                       f"internal error ({type(exc).__name__}); see the node's log",
+                       warn=False)
+            return
         self._reply(status, content_type, body)
 
     do_HEAD = do_GET  # noqa: N815 - the same headers; _reply leaves the body out
@@ -442,6 +460,13 @@ class StatusServer(ThreadingHTTPServer):
             **{path: self._static for path in self._pages},
         }
 
+    def server_bind(self) -> None:
+        """Bind without http.server's reverse DNS lookup of the host (which
+        can stall for seconds): the name is only used by CGI."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
     @property
     def open_connections(self) -> int:
         """HTTP connections being served now."""
@@ -516,7 +541,7 @@ class StatusServer(ThreadingHTTPServer):
         }
         return snapshot
 
-    def connections(self, snapshot: Snapshot) -> int | None:
+    def connections(self, snapshot: Mapping[str, Any]) -> int | None:
         """Clients connected to the registry actor of ``snapshot``."""
         return client_connections(snapshot["node"]["pid"], self.node_port)
 

@@ -69,7 +69,7 @@ def _owner(actor: Mapping[str, Any]) -> str:
 
 
 def _rows(services: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for service in services:
         if not service["actors"]:
             rows.append((service["name"], "(no live actor)", "", "", "", ""))

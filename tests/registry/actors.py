@@ -207,6 +207,7 @@ class ObservedRegistry(registry.Registry):
         self._snapshot_delay = 0.0
         self._sleep = threading.Event()  # never set: a bounded sleep
         self._snapshots = 0
+        self._snapshot_broken = False
 
     def set_store_reachable(self, reachable: bool) -> None:
         import time
@@ -215,6 +216,10 @@ class ObservedRegistry(registry.Registry):
 
     def set_snapshot_delay(self, seconds: float) -> None:
         self._snapshot_delay = seconds
+
+    def set_snapshot_broken(self, broken: bool) -> None:
+        """Make ``snapshot()`` return data missing every key (a bug's effect)."""
+        self._snapshot_broken = broken
 
     def snapshots_served(self) -> int:
         return self._snapshots
@@ -226,6 +231,8 @@ class ObservedRegistry(registry.Registry):
         if self._snapshot_delay:
             self._sleep.wait(self._snapshot_delay)
         snapshot = super().snapshot(services)
+        if self._snapshot_broken:
+            return {}
         if self._store_lost_at is not None:
             snapshot["node"]["store"].update(
                 reachable=False, stale_for=time.monotonic() - self._store_lost_at)

@@ -178,6 +178,18 @@ def test_healthz_turns_503_when_the_actor_process_is_killed(node):
         server.close()
 
 
+def test_a_bug_is_a_500_with_one_line_and_a_logged_traceback(served, caplog):
+    reg, server = served
+    reg.set_snapshot_broken(True)
+    assert wait_until(lambda: _answer(server, "/readyz")[0] == 500, timeout=10)
+    assert _answer(server, "/readyz") == (
+        500, b"internal error (KeyError); see the node's log\n")
+    assert any(record.exc_info and record.levelname == "ERROR"
+               for record in caplog.records if record.name == "registry._http")
+    reg.set_snapshot_broken(False)
+    assert wait_until(lambda: _answer(server, "/readyz") == (200, b"ready\n"), timeout=10)
+
+
 def test_many_requests_share_few_snapshot_calls(served):
     reg, server = served
     before = reg.snapshots_served()
