@@ -211,8 +211,9 @@ def test_many_requests_share_few_snapshot_calls(served):
     elapsed = time.monotonic() - started
     assert not errors
     calls = reg.snapshots_served() - before
-    # 200 requests; at most one call per freshness period (plus the sampler's)
-    bound = (elapsed / _http.MAX_SNAPSHOT_AGE + elapsed / _http.SAMPLE_INTERVAL) + 3
+    # 200 requests; about one call per freshness period, plus the sampler's
+    # (each period starts when a call ends, hence the margin)
+    bound = (elapsed / _http.MAX_SNAPSHOT_AGE + elapsed / _http.SAMPLE_INTERVAL) + 5
     assert calls <= bound, (calls, elapsed)
     assert calls < 200
 

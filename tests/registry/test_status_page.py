@@ -36,6 +36,12 @@ TTL = 1.0
 #: Seconds the page may take to show (or drop) something.
 PAGE_TIMEOUT = 20.0
 
+#: JS: what the page shows, for failure messages.
+PAGE_STATE_JS = ("({refreshes: document.body.dataset.refreshes, "
+                 "state: document.body.dataset.state, "
+                 "error: document.getElementById('error').textContent, "
+                 "freshness: document.getElementById('freshness-text').textContent})")
+
 ADDRESSES_JS = "[...document.querySelectorAll('tr[data-address]')].map(r => r.dataset.address)"
 
 
@@ -62,9 +68,8 @@ class Owners:
                                       args=(node_address, TTL, self._ready))
                           for _ in range(count)]
         self.workers: list[tuple[str, int]] = []  # (address "host:port", worker pid)
-        for process in self.processes:
+        for process in self.processes:  # one at a time: workers[i] is processes[i]'s
             process.start()
-        for _ in self.processes:
             (host, port), pid = self._ready.get(timeout=30)
             self.workers.append((f"{host}:{port}", pid))
 
@@ -120,7 +125,11 @@ def test_page_lists_live_actors_and_drops_a_killed_one_without_reloading(tmp_pat
                 owners.kill(1)
                 gone = (f"(() => {{ const listed = {ADDRESSES_JS}; "
                         f"return !listed.includes('{killed}') && listed.includes('{kept}'); }})()")
-                browser.wait_for(gone, PAGE_TIMEOUT)
+                try:
+                    browser.wait_for(gone, PAGE_TIMEOUT)
+                except AssertionError as exc:
+                    raise AssertionError(f"page: {browser.evaluate(PAGE_STATE_JS)}; "
+                                         f"registry: {reg.snapshot()}") from exc
                 assert browser.evaluate("window.notReloaded") is True
                 assert int(browser.evaluate("document.body.dataset.refreshes")) > refreshes
                 # It left because its lease ran out, not because it said goodbye.
