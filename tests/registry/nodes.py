@@ -89,6 +89,20 @@ def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     return proc.returncode, stdout.decode(), stderr.decode()
 
 
+def run_cli(*args: str, authkey: bytes | None = KEY) -> subprocess.CompletedProcess:
+    """Run ``python -m registry ARGS`` to completion (text output)."""
+    return subprocess.run(node_command(*args), env=node_env(authkey), cwd=ROOT,
+                          capture_output=True, text=True, timeout=STARTUP_TIMEOUT)
+
+
+def one_error_line(stderr: str) -> str:
+    """The single ``uactor-registry: error: ...`` line of ``stderr``."""
+    lines = [line for line in stderr.splitlines() if "error:" in line]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("uactor-registry: error: ")
+    return lines[0]
+
+
 def _parse_address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host, int(port)

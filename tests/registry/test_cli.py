@@ -21,18 +21,15 @@ from tests.registry.nodes import (
     finish,
     node_command,
     node_env,
+    one_error_line,
     read_lines,
+    run_cli,
     running_node,
     stop,
 )
 
 #: Only a private network namespace (loopback alone) may see 0.0.0.0 binds.
 ISOLATED = [name for _, name in socket.if_nameindex()] == ["lo"]
-
-
-def _run(*args: str, authkey: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(node_command(*args), env=node_env(authkey), cwd=ROOT,
-                          capture_output=True, text=True, timeout=STARTUP_TIMEOUT)
 
 
 # -- serving ------------------------------------------------------------------
@@ -180,31 +177,24 @@ def test_lan_node_and_wildcard_actor_inside_a_private_namespace():
 # -- refusing to run ------------------------------------------------------------
 
 
-def _one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if "error:" in line]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("uactor-registry: error: ")
-    return lines[0]
-
-
 def test_port_taken_is_a_one_line_error():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = _run("--port", str(port), "--no-advertise", authkey=KEY)
+        result = run_cli("--port", str(port), "--no-advertise", authkey=KEY)
     assert result.returncode == 1
     assert result.stdout == ""
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert f"port {port}" in line and "already in use" in line
 
 
 def test_listening_beyond_loopback_needs_an_authkey():
     # Refused before anything is bound: no socket on 0.0.0.0 is ever opened.
-    result = _run("--host", "0.0.0.0", "--port", "0", "--no-advertise")
+    result = run_cli("--host", "0.0.0.0", "--port", "0", "--no-advertise", authkey=None)
     assert result.returncode == 2
     assert result.stdout == ""
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "0.0.0.0" in line and "UACTOR_AUTHKEY" in line and "--authkey-file" in line
 
 
@@ -214,9 +204,9 @@ def test_listening_beyond_loopback_needs_an_authkey():
     (["--port", "70000"], ["--port", "0-65535"]),
 ])
 def test_bad_configuration_is_a_one_line_error(args, words):
-    result = _run(*args, "--no-advertise", authkey=KEY)
+    result = run_cli(*args, "--no-advertise", authkey=KEY)
     assert result.returncode == 2
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     for word in words:
         assert word in line
 
@@ -224,12 +214,12 @@ def test_bad_configuration_is_a_one_line_error(args, words):
 def test_empty_authkey_file_and_environment_are_refused(tmp_path):
     empty = tmp_path / "empty"
     empty.write_bytes(b"\n")
-    result = _run("--authkey-file", str(empty), "--no-advertise")
+    result = run_cli("--authkey-file", str(empty), "--no-advertise", authkey=None)
     assert result.returncode == 2
-    assert "empty" in _one_error_line(result.stderr)
-    result = _run("--no-advertise", authkey=b"")
+    assert "empty" in one_error_line(result.stderr)
+    result = run_cli("--no-advertise", authkey=b"")
     assert result.returncode == 2
-    assert "UACTOR_AUTHKEY" in _one_error_line(result.stderr)
+    assert "UACTOR_AUTHKEY" in one_error_line(result.stderr)
 
 
 # -- advertising ------------------------------------------------------------------

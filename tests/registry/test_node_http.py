@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import urllib.error
 import urllib.request
 
@@ -14,14 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import registry
 from tests.conftest import wait_until
 from tests.registry.actors import KEY
-from tests.registry.nodes import (
-    ROOT,
-    STARTUP_TIMEOUT,
-    finish,
-    node_command,
-    node_env,
-    running_node,
-)
+from tests.registry.nodes import finish, one_error_line, run_cli, running_node
 
 #: Seconds one HTTP request of these tests may take.
 TIMEOUT = 10.0
@@ -34,18 +26,6 @@ def fetch(url: str) -> tuple[int, str]:
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, exc.read().decode()
-
-
-def run(*args: str, authkey: bytes | None = KEY) -> subprocess.CompletedProcess:
-    return subprocess.run(node_command(*args), env=node_env(authkey), cwd=ROOT,
-                          capture_output=True, text=True, timeout=STARTUP_TIMEOUT)
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if "error:" in line]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("uactor-registry: error: ")
-    return lines[0]
 
 
 # -- the endpoints of a running node ---------------------------------------------------
@@ -163,9 +143,9 @@ def test_status_prints_the_table_and_the_same_data_as_json():
         reg.register(("127.0.0.1", 7002), name="Worker")
         reg.pick("Worker")
         address = f"{node.address[0]}:{node.address[1]}"
-        table = run("status", address)
-        as_json = run("status", address, "--json")
-        by_port = run("status", str(node.address[1]))  # a bare port: loopback
+        table = run_cli("status", address)
+        as_json = run_cli("status", address, "--json")
+        by_port = run_cli("status", str(node.address[1]))  # a bare port: loopback
     assert table.returncode == 0, table.stderr
     assert table.stderr == ""
     lines = table.stdout.splitlines()
@@ -196,8 +176,8 @@ def test_status_with_a_wrong_key_is_a_one_line_error(tmp_path):
     key_file.chmod(0o600)
     with running_node() as node:
         address = f"127.0.0.1:{node.address[1]}"
-        from_env = run("status", address, authkey=b"wrong-key")
-        from_file = run("status", address, "--authkey-file", str(key_file))
+        from_env = run_cli("status", address, authkey=b"wrong-key")
+        from_file = run_cli("status", address, "--authkey-file", str(key_file))
     for result in (from_env, from_file):
         assert result.returncode == 1 and result.stdout == ""
         line = one_error_line(result.stderr)
@@ -210,7 +190,7 @@ def test_status_of_nothing_listening_is_a_one_line_error():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # free once closed
-    result = run("status", f"127.0.0.1:{port}", "--timeout", "2")
+    result = run_cli("status", f"127.0.0.1:{port}", "--timeout", "2")
     assert result.returncode == 1 and result.stdout == ""
     line = one_error_line(result.stderr)
     assert f"cannot read the status of the registry at 127.0.0.1:{port}" in line
@@ -225,7 +205,7 @@ def test_status_of_nothing_listening_is_a_one_line_error():
     (["--http", ":8080"], ["--http ':8080'"]),
 ])
 def test_bad_addresses_are_one_line_configuration_errors(args, words):
-    result = run(*args, "--no-advertise") if args[0] != "status" else run(*args)
+    result = run_cli(*args, "--no-advertise") if args[0] != "status" else run_cli(*args)
     assert result.returncode == 2, result.stderr
     line = one_error_line(result.stderr)
     for word in words:
@@ -237,7 +217,7 @@ def test_http_port_taken_is_a_one_line_error():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run("--port", "0", "--no-advertise", "--http", str(port))
+        result = run_cli("--port", "0", "--no-advertise", "--http", str(port))
     assert result.returncode == 1 and result.stdout == ""
     line = one_error_line(result.stderr)
     assert f"port {port} on 127.0.0.1 is already in use" in line
@@ -250,5 +230,5 @@ def test_no_subcommand_still_starts_a_node():
         reg = registry.Registry.connect(node.address, KEY, timeout=TIMEOUT)
         assert reg.default_ttl() == 2
         assert node.url is None  # and no second line (read_lines checks)
-    help_text = run("--help").stdout
+    help_text = run_cli("--help").stdout
     assert "status ADDRESS" in help_text and "--http" in help_text
