@@ -109,12 +109,16 @@ def main() -> None:
             picker.join()
         print(f'wrote {args.out} ({args.out.stat().st_size // 1024} KiB)')
     finally:
-        demo.send_signal(signal.SIGINT)
+        # SIGTERM, which the demo handles like Ctrl-C, even where it inherited
+        # an ignored SIGINT (as background jobs of a script do).
+        demo.terminate()
         try:
-            demo.communicate(timeout=60)
+            demo.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             os.killpg(demo.pid, signal.SIGKILL)
             demo.communicate()
+            raise SystemExit('the demo did not stop: look for its node and '
+                             'publisher processes') from None
 
 
 if __name__ == '__main__':
