@@ -382,7 +382,8 @@ def test_demo_stays_with_its_status_page_until_interrupted():
                      if service['name'] == 'Worker']
         assert len(workers['actors']) == 2
         assert status['totals']['picks_total'] == 4  # the client's picks
-        assert demo.interrupt() == 0
+        demo.proc.terminate()  # handled like Ctrl-C
+        assert demo.wait() == 0
         lines = demo.check()
     check_demo([line for line in lines if not line.startswith('demo: ')], demo.pid,
                bind='127.0.0.1')
