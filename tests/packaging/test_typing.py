@@ -5,18 +5,25 @@ generated from ``uactor.py``'s own annotations, and this test keeps them equal.
 """
 from __future__ import annotations
 
+import importlib.util
 import pathlib
-import shutil
 import subprocess
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(shutil.which("stubgen") is None, reason="mypy's stubgen not installed")
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.mark.skipif(not _installed("mypy"), reason="mypy (stubgen) not installed")
 def test_stub_package_matches_the_module(tmp_path):
-    subprocess.run(["stubgen", "--include-private", str(ROOT / "uactor.py"), "-o", str(tmp_path)],
+    stubgen = [sys.executable, "-c", "from mypy.stubgen import main; main()"]
+    subprocess.run([*stubgen, "--include-private",
+                    str(ROOT / "uactor.py"), "-o", str(tmp_path)],
                    check=True, capture_output=True, timeout=60)
     generated = (tmp_path / "uactor.pyi").read_text()
     shipped = (ROOT / "uactor-stubs" / "__init__.pyi").read_text()
@@ -55,9 +62,10 @@ def _check(command: list[str], sample: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.skipif(shutil.which("mypy") is None, reason="mypy not installed")
+@pytest.mark.skipif(not _installed("mypy"), reason="mypy not installed")
 def test_mypy_sees_the_actor_methods_on_proxies():
-    mypy = ["mypy", "--no-incremental", "--cache-dir=/dev/null", "--hide-error-context"]
+    mypy = [sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir=/dev/null",
+            "--hide-error-context"]
     good = _check(mypy, "typed_ok.py")
     assert good.returncode == 0, good.stdout
     bad = _check(mypy, "typed_errors.py")
@@ -69,14 +77,15 @@ def test_mypy_sees_the_actor_methods_on_proxies():
 
 def _pyright() -> list[str] | None:
     """The pyright command, if it runs here (its first run fetches its own node module)."""
-    if shutil.which("pyright") is None:
+    if not _installed("pyright"):
         return None
+    command = [sys.executable, "-m", "pyright"]
     try:
-        probe = subprocess.run(["pyright", "--version"], capture_output=True, text=True,
+        probe = subprocess.run([*command, "--version"], capture_output=True, text=True,
                                timeout=120)
     except subprocess.TimeoutExpired:
         return None
-    return ["pyright"] if probe.returncode == 0 else None
+    return command if probe.returncode == 0 else None
 
 
 @pytest.mark.timeout(300)
