@@ -33,12 +33,22 @@ __all__ = [
     "DisallowedClassError",
     "FrameAuthenticationError",
     "MessageTooLargeError",
+    "NotExposedError",
+    "NotHeldError",
     "ProxyError",
     "UActorException",
+    "actor_class",
+    "authkey",
+    "call_timeout",
     "caller_is_owner",
     "current_address",
     "deadline",
+    "discard_closed_connection",
+    "process",
     "proxy",
+    "remote_traceback",
+    "serializer",
+    "set_call_timeout",
     "start",
     "typeid",
 ]
@@ -79,6 +89,8 @@ from typing import Any, Callable, TypeVar, Union, cast
 
 if _TYPE_CHECKING:  # imported where TLS is used: it adds ~10 ms to every import
     import ssl
+
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 __version__ = "0.2.0.dev0"
 
@@ -134,6 +146,10 @@ _STOP_TIMEOUT = 5.0
 #: Seconds a background reference release (decref) may take; these run from
 #: garbage collection and at exit, so they must never block for long.
 _RELEASE_TIMEOUT = 2.0
+
+#: Module names of a script run as the main program (``__mp_main__`` in
+#: processes the spawn and forkserver start methods make).
+_MAIN_MODULES = ("__main__", "__mp_main__")
 
 #: Characters of a bad value that uactor's messages quote (a 100 MB argument
 #: must not come back as a 100 MB error message).
@@ -192,7 +208,6 @@ _TLS_COALESCE_MAX = 16384
 
 _Address = Union[tuple[str, int], str, bytes, int]
 _TActor = TypeVar("_TActor", bound="Actor")
-_TActorProxy = TypeVar("_TActorProxy", bound="ActorProxy")
 
 # --------------------------------------------------------------------------
 # Exceptions
@@ -256,6 +271,23 @@ class DisallowedClassError(ProxyError, pickle.UnpicklingError):
     An actor with ``allowed_classes`` decodes requests from plain data and
     those classes only; whatever else a pickle names is refused before it
     can run.
+    """
+
+
+class NotHeldError(ProxyError):
+    """The actor does not hold the object a proxy refers to.
+
+    The proxy outlived its object, or a new actor process took the old
+    address.  Nothing was run: a call that failed with it can safely be made
+    again through a fresh proxy.
+    """
+
+
+class NotExposedError(ProxyError, AttributeError):
+    """The actor does not expose the method or attribute a proxy asked for.
+
+    Raised by the actor server before running anything; also an
+    :class:`AttributeError`.
     """
 
 
@@ -2047,15 +2079,28 @@ def _make_proxy_method(name: str, doc: str | None = None) -> Callable:
 
     method.__name__ = name
     method.__doc__ = doc
+    method._uactor_generated_ = True  # type: ignore[attr-defined]
     return method
 
 
 def _make_proxy_attribute(name: str, doc: str | None = None) -> property:
+    """An exposed attribute: read from the actor, and set in it (as 0.1.1 did)."""
     def getter(self: BaseProxy) -> Any:
         return self._callmethod(name)
 
-    getter.__name__ = name
-    return property(getter, doc=doc)
+    def setter(self: BaseProxy, value: Any) -> None:
+        self._callmethod("__setattr__", (name, value))
+
+    getter.__name__ = setter.__name__ = name
+    getter._uactor_generated_ = True  # type: ignore[attr-defined]
+    return property(getter, setter, doc=doc)
+
+
+def _is_generated(attribute: Any) -> bool:
+    """Whether a proxy class attribute was made by uactor (not written by hand)."""
+    if isinstance(attribute, property):
+        attribute = attribute.fget
+    return getattr(attribute, "_uactor_generated_", False)
 
 
 _auto_proxy_types: dict = {}
@@ -2164,7 +2209,7 @@ class ActorProxy(BaseProxy):
         manager = self._owner_manager()
         return manager is not None and manager._state.value == mp_managers.State.SHUTDOWN
 
-    def __enter__(self: _TActorProxy, *args: Any, **kwargs: Any) -> _TActorProxy:
+    def __enter__(self, *args: Any, **kwargs: Any) -> Self:
         """Call Actor.__enter__() method."""
         return self._callmethod("__enter__", args, kwargs)
 
@@ -2175,9 +2220,11 @@ class ActorProxy(BaseProxy):
         When this proxy is the direct result from instanting the *Actor* class,
         calling this method will also result on *Actor.shutdown()* being
         called, finishing the actor process (like when calling
-        *ActorProxy.shutdown()*).  The traceback cannot cross processes and is
-        passed as ``None``; an actor with ``allowed_classes`` receives
-        ``(None, None, None)`` (exception classes are not plain data).
+        *ActorProxy.shutdown()*).  Any other proxy (the one ``__enter__``
+        returned, one from :func:`proxy`...) only calls ``Actor.__exit__``.
+        The traceback cannot cross processes and is passed as ``None``; an
+        actor with ``allowed_classes`` receives ``(None, None, None)``
+        (exception classes are not plain data).
         """
         if self._is_finished():
             return None
@@ -2188,7 +2235,7 @@ class ActorProxy(BaseProxy):
         except ActorConnectionError as exc:
             _logger.debug("Actor.__exit__ unreachable on %s: %r", self._describe(), exc)
             suppress = None
-        if self._owner_manager() is not None:
+        if self.__dict__.get("_uactor_instantiated_") and self._owner_manager() is not None:
             self.shutdown()
         return suppress
 
@@ -2266,8 +2313,7 @@ class _ActorServer(mp_managers.Server):
     (owner shutdown, owner death, last reference released).
     """
 
-    public = [*mp_managers.Server.public, "create_actor", "connect_actor",
-              "release_owner"]
+    public = [*mp_managers.Server.public, "connect_actor", "release_owner"]
 
     def __init__(self, registry: dict, address: Any, authkey: bytes, serializer: str,
                  ssl_context: ssl.SSLContext | None = None, *,
@@ -2307,6 +2353,16 @@ class _ActorServer(mp_managers.Server):
     # -- lifecycle --------------------------------------------------------
 
     def serve_forever(self) -> None:
+        self.start_serving()
+        self.wait_until_stopped()
+
+    def start_serving(self) -> None:
+        """Accept connections from now on, in threads started by this one.
+
+        Called on the actor process's main thread once the actor's
+        ``__init__`` ran there, so the threads serving calls inherit what it
+        set up (CPU affinity, say).
+        """
         global _current_server
         _current_server = self
         mp_util.register_after_fork(self, _ActorServer._close_inherited_connections)
@@ -2315,6 +2371,9 @@ class _ActorServer(mp_managers.Server):
         if parent is not None:
             threading.Thread(target=self._watch_owner, args=(parent,),
                              name="uactor-owner-watch", daemon=True).start()
+
+    def wait_until_stopped(self) -> None:
+        """Block until the actor is asked to stop, run its hook, exit."""
         self.stop_event.wait()
         self._stop_actor()
         sys.exit(0)
@@ -2511,7 +2570,7 @@ class _ActorServer(mp_managers.Server):
         try:
             obj, exposed, _ = self.id_to_obj[ident]
         except (KeyError, TypeError):
-            return ("#RAISE", (ProxyError(
+            return ("#RAISE", (NotHeldError(
                 f"object {_shorten(ident)} is not (or no longer) held by this actor; "
                 "its proxy outlived it"), ""))
         if methodname == "#GETVALUE":
@@ -2520,9 +2579,29 @@ class _ActorServer(mp_managers.Server):
             return ("#RETURN", str(obj))
         if methodname == "__repr__":
             return ("#RETURN", repr(obj))
-        return ("#RAISE", (AttributeError(
-            f"{type(obj).__name__!r} object exposes no {_shorten(methodname)} "
-            f"(exposed: {sorted(exposed)})"), ""))
+        if methodname == "__setattr__":
+            return self._set_attribute(obj, exposed, args)
+        public = sorted(name for name in exposed if not name.startswith("_"))
+        return ("#RAISE", (NotExposedError(
+            f"{type(obj).__qualname__} at {_describe(self.address)} exposes no "
+            f"{_shorten(methodname)} (exposed: {public})"), ""))
+
+    def _set_attribute(self, obj: Any, exposed: Mapping[str, bool], args: Any) -> tuple:
+        """``proxy.attribute = value`` for an exposed attribute (not a method)."""
+        try:
+            name, value = args
+        except (TypeError, ValueError):
+            return ("#RAISE", (ProxyError(f"malformed attribute assignment {_shorten(args)}"),
+                               ""))
+        if not exposed.get(name, False):
+            return ("#RAISE", (NotExposedError(
+                f"cannot set {_shorten(name)} on {type(obj).__qualname__}: only exposed "
+                "attributes (not methods) can be set through a proxy"), ""))
+        try:
+            setattr(obj, name, value)
+        except BaseException as exc:
+            return _exception_payload(exc, self.serializer_name)
+        return ("#RETURN", None)
 
     # -- objects and references ---------------------------------------------
 
@@ -2572,19 +2651,21 @@ class _ActorServer(mp_managers.Server):
                 "processes end their use of it by dropping their proxies, or call "
                 "the actor's own shutdown() through a proxy")
 
-    def create_actor(self, c: Any, args: tuple, kwargs: dict,
-                     proof: bytes | None = None) -> tuple[str, tuple]:
-        """Instantiate the actor (once); the owner holds the first reference."""
-        self._require_owner(c, proof, "create its actor")
-        if self.actor is not None:
-            raise ProxyError("this actor process already hosts its actor")
+    def create_actor(self, args: tuple, kwargs: dict) -> tuple[str, tuple]:
+        """Instantiate the actor, in the calling thread, before serving anyone.
+
+        The owner holds the first reference.  :func:`_run_actor_server` calls
+        it on the process's main thread, so signal handlers, CPU affinity and
+        other per-thread state ``__init__`` sets up are what later calls see.
+        """
+        global _current_server
+        _current_server = self  # uactor.proxy() and current_address() in __init__
         actor_class = self.registry["actor"][0]
         actor = object.__new__(actor_class)
         actor.__init__(*args, **kwargs)
         self.actor = actor
         ident, exposed = self.register_object(actor, "actor")
         self.actor_ident = ident
-        actor._actor_started_()
         return ident, exposed
 
     def connect_actor(self, c: Any) -> list:
@@ -2632,7 +2713,7 @@ class _ActorServer(mp_managers.Server):
     def incref(self, c: Any, ident: str) -> None:
         with self.mutex:
             if ident not in self.id_to_obj:
-                raise ProxyError(
+                raise NotHeldError(
                     f"object {_shorten(ident)} is no longer held by this actor")
             self.id_to_refcount[ident] = self.id_to_refcount.get(ident, 0) + 1
 
@@ -2809,11 +2890,24 @@ def _forget_inherited(manager: ActorManager) -> None:
     manager._owned_actor = None
 
 
-def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
-                      serializer: str, ssl_server: Any, writer: Any,
-                      settings: dict) -> None:
-    """Actor process entry point: build the server, report, serve.
+def _report(conn: Any, message: tuple) -> None:
+    """Send a start report to the owner; an unpicklable error as its description."""
+    try:
+        conn.send(message)
+    except Exception:
+        exc, text = message[1]
+        conn.send(_foreign_payload(exc, text))
 
+
+def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
+                      serializer: str, ssl_server: Any, conn: Any,
+                      settings: dict) -> None:
+    """Actor process entry point: build the server, create the actor, serve.
+
+    Talks to the starting process over ``conn``: reports ``#STARTED`` once
+    listening, receives the actor's ``(args, kwargs)`` (``None`` for a bare
+    manager), runs ``__init__`` and the started hook on this main thread,
+    starts serving, and reports the actor's reference or the error.
     ``settings``: the server's owner token, ``max_message`` and
     ``allowed_classes``.
     """
@@ -2825,13 +2919,20 @@ def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
     try:
         server = manager_class._Server(manager_class._registry, address, authkey, serializer,
                                        ssl_context=_server_context(ssl_server), **settings)
+        conn.send(("#STARTED", None))
+        init = conn.recv()
+        reference = None if init is None else server.create_actor(*init)
+        server.start_serving()
+        if server.actor is not None:
+            server.actor._actor_started_()
     except BaseException as exc:
-        writer.send(("#RAISE", (exc, traceback.format_exc())))
-        writer.close()
+        _report(conn, _exception_payload(exc))
+        conn.close()
         sys.exit(1)
-    writer.send(("#RETURN", (server.address, server.incarnation)))
-    writer.close()
-    server.serve_forever()
+    _report(conn, ("#RETURN", (server.address, server.incarnation, reference)))
+    conn.close()
+    del init  # arguments (and proxies among them) belong to the actor now
+    server.wait_until_stopped()
 
 
 class ActorManager(mp_managers.BaseManager):
@@ -2903,6 +3004,15 @@ class ActorManager(mp_managers.BaseManager):
         :raises ActorAddressError: (an ``OSError``) when the actor cannot
             listen on its address: in use, not of this host, IPv6 missing.
         """
+        self._start_process(None)
+
+    def _start_process(self, init: tuple | None) -> tuple[str, tuple] | None:
+        """Start the actor process; with ``init`` (``(args, kwargs)``), its actor.
+
+        Returns the actor's ``(ident, exposed)``, held for the caller.  Errors
+        of the server or of the actor's ``__init__`` are re-raised here with
+        their original type.
+        """
         if self._state.value != _State.INITIAL:
             raise ProxyError("this manager was already started or connected")
         self._check_tls_start()
@@ -2910,31 +3020,35 @@ class ActorManager(mp_managers.BaseManager):
         owner_token = os.urandom(_NONCE_BYTES)
         settings = {"owner_token": owner_token, "max_message": self._max_message,
                     "allowed_classes": self._allowed_classes}
-        reader, writer = mp_connection.Pipe(duplex=False)
+        conn, child_conn = mp_connection.Pipe()
         process = self._ctx.Process(
             target=_run_actor_server,
             args=(type(self), self._address, bytes(self._authkey), self._serializer,
-                  self._ssl_server, writer, settings),
+                  self._ssl_server, child_conn, settings),
             name=f"{type(self).__qualname__.rsplit('.', 1)[0]}-{next(_process_counter)}",
         )
         try:
             process.start()
         except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            conn.close()
             raise ProxyError(
                 f"cannot start {type(self).__qualname__} with start method "
                 f"{self._ctx.get_start_method()!r}: {exc}; actor classes (and "
                 "ssl_server factories, allowed_classes) must be defined at module "
                 "level of an importable module") from exc
         finally:
-            writer.close()
+            child_conn.close()
         try:
-            kind, result = self._read_start_report(reader, process)
+            kind, result = self._read_start_report(conn, process, _START_TIMEOUT)
+            if kind == "#STARTED":
+                self._send_init(conn, process, init)
+                kind, result = self._read_start_report(conn, process, None)
         finally:
-            reader.close()
+            conn.close()
         if kind != "#RETURN":
             process.join(_STOP_TIMEOUT)
             _raise_remote(kind, result)
-        self._address, incarnation = result
+        self._address, incarnation, reference = result
         record = _records.obtain(self._address, incarnation)
         record.ssl_context = self._ssl_client
         record.authkey = bytes(self._authkey)
@@ -2950,6 +3064,7 @@ class ActorManager(mp_managers.BaseManager):
         _ensure_exit_hook()
         self._finalizer = mp_util.Finalize(
             self, _finalize_owner, args=(self._owned_actor, self._state), exitpriority=0)
+        return reference
 
     def _check_tls_start(self) -> None:
         if (self._ssl_server is None) != (self._ssl_client is None):
@@ -2966,17 +3081,27 @@ class ActorManager(mp_managers.BaseManager):
                 "module-level function works)")
 
     @staticmethod
-    def _read_start_report(reader: Any, process: Any) -> tuple:
-        ready = mp_connection.wait([reader, process.sentinel], _START_TIMEOUT)
-        if reader in ready:
+    def _send_init(conn: Any, process: Any, init: tuple | None) -> None:
+        """Hand the actor's constructor arguments to its process."""
+        try:
+            conn.send(init)
+        except BaseException:  # unpicklable arguments: no actor to start
+            process.kill()
+            process.join()
+            raise
+
+    @staticmethod
+    def _read_start_report(conn: Any, process: Any, timeout: float | None) -> tuple:
+        ready = mp_connection.wait([conn, process.sentinel], timeout)
+        if conn in ready:
             try:
-                return reader.recv()
+                return conn.recv()
             except EOFError:
                 pass
         if not ready:
             process.kill()
             process.join()
-            raise ActorDeadError(f"actor process did not start within {_START_TIMEOUT:g} s")
+            raise ActorDeadError(f"actor process did not start within {timeout:g} s")
         process.join(_STOP_TIMEOUT)
         raise ActorDeadError(
             f"actor process exited during startup with code {process.exitcode}")
@@ -3044,13 +3169,6 @@ class ActorManager(mp_managers.BaseManager):
         return _request_once(self._address, bytes(self._authkey), self._serializer,
                              funcname, args, self._timeout, kwds=kwds)
 
-    def _owner_request(self, funcname: str, *args: Any) -> Any:
-        """A server request only the owner may make (``timeout`` bounds connecting)."""
-        owned = self._owned_actor
-        return _request_once(self._address, bytes(self._authkey), self._serializer,
-                             funcname, args, self._timeout, whole=False,
-                             owner_token=owned.owner_token if owned is not None else None)
-
     def _create(self, typeid: str, /, *args: Any, **kwds: Any) -> tuple:
         """``manager.list()`` and the like: create the object in the actor."""
         ident, exposed = self._server_request("create", typeid, *args, **kwds)
@@ -3097,9 +3215,15 @@ def _merged_mapping(cls: type, name: str) -> dict:
 
 def _static_attribute(cls: type, name: str) -> Any:
     """The class attribute ``name`` as written in the class body (no descriptors run)."""
-    for klass in cls.__mro__:
-        if name in vars(klass):
-            return vars(klass)[name]
+    return _static_attribute_of((cls,), name)
+
+
+def _static_attribute_of(bases: Sequence[type], name: str) -> Any:
+    """:func:`_static_attribute` over the MROs of ``bases``, in order."""
+    for base in bases:
+        for klass in base.__mro__:
+            if name in vars(klass):
+                return vars(klass)[name]
     return None
 
 
@@ -3113,30 +3237,33 @@ def _own_public_names(cls: type) -> list:
     return [name for name in names if name not in vars(Actor)]
 
 
-_MAIN_MODULES = ("__main__", "__mp_main__")
-
-
-def _is_same_class(cls: type, lineage: Sequence[str]) -> bool:
-    """Whether ``cls`` is in a remote actor's class lineage (``module:qualname``).
-
-    A class defined in a script run as ``__main__`` is the same class as the
-    one clients import from that script's module: qualnames then decide.
-    """
-    for entry in lineage:
-        module, _, qualname = entry.partition(":")
-        if qualname == cls.__qualname__ and (
-                module == cls.__module__
-                or module in _MAIN_MODULES or cls.__module__ in _MAIN_MODULES):
-            return True
-    return False
-
-
-def _check_proxies(cls: type) -> None:
-    for key, kind in cls._proxies_.items():
+def _check_proxies(cls: Any) -> None:
+    """Reject a bad ``_proxies_`` declaration when the class is defined."""
+    declared = cls._uactor_declared_["_proxies_"]
+    if "actor" in declared:
+        raise TypeError(
+            f"{cls.__qualname__}._proxies_ declares the typeid 'actor', which is "
+            "reserved for the actor's own proxy (set proxy_class to customise it); "
+            "register your proxy under another typeid")
+    for key, kind in declared.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{cls.__qualname__}._proxies_ key {_shorten(key)} must be "
+                            "a typeid string")
         if not (isinstance(kind, type) and issubclass(kind, BaseProxy)):
             raise TypeError(
                 f"{cls.__qualname__}._proxies_[{key!r}] must be a uactor.BaseProxy "
-                f"subclass, not {kind!r}")
+                f"subclass, not {_shorten(kind)}")
+
+
+def _check_method_to_typeid(cls: Any) -> None:
+    """Reject ``_method_to_typeid_`` entries naming typeids nobody registered."""
+    registered = set(cls.manager_class._registry)
+    for method, typeid_ in cls._method_to_typeid_.items():
+        if typeid_ not in registered:
+            raise TypeError(
+                f"{cls.__qualname__}._method_to_typeid_[{method!r}] names typeid "
+                f"{typeid_!r}, which is not registered; add it to _proxies_ "
+                f"({{{typeid_!r}: YourProxy}}) or use one of {sorted(registered)}")
 
 
 def _declared_config(cls: type) -> dict:
@@ -3173,7 +3300,10 @@ class Actor:
     #: (or undefined) exposes all public ones.  Inheritance-aware.
     _exposed_: tuple[str, ...] | None = _BASE_EXPOSED
 
-    #: ``{typeid: proxy class}`` registered on :attr:`manager_class`.
+    #: ``{typeid: proxy class}`` registered on :attr:`manager_class`; by default
+    #: every ``SyncManager`` proxy (``ActorManager.typeids()`` lists them).
+    #:
+    #: :meta hide-value:
     _proxies_: Mapping[str, type[BaseProxy]] = dict(_BUILTIN_PROXY_TYPES)
 
     #: ``{method name: typeid}``: results wrapped into proxies.
@@ -3201,16 +3331,16 @@ class Actor:
             "_exposed_": dict.fromkeys(own_exposed),
             "_proxies_": dict(declared.get("_proxies_", {})),
             "_method_to_typeid_": dict(declared.get("_method_to_typeid_", {})),
-            "manager_class": declared.get(
-                "manager_class", cls._declared_base("manager_class")),
-            "proxy_class": declared.get("proxy_class", cls._declared_base("proxy_class")),
+            "manager_class": declared.get("manager_class"),
+            "proxy_class": declared.get("proxy_class"),
         }
+        _check_proxies(cls)
         cls._exposed_ = tuple(_merged_mapping(cls, "_exposed_"))
         cls._proxies_ = _merged_mapping(cls, "_proxies_")
         cls._method_to_typeid_ = _merged_mapping(cls, "_method_to_typeid_")
-        _check_proxies(cls)
         _known_proxy_types.update(cls._proxies_)
         cls._configure()
+        _check_method_to_typeid(cls)
 
     @classmethod
     def _configure(cls) -> None:
@@ -3219,12 +3349,24 @@ class Actor:
         cls.manager_class = cls._build_manager_class()
 
     @classmethod
-    def _declared_base(cls, name: str) -> type:
-        for klass in cls.__mro__[1:]:
-            declared = klass.__dict__.get("_uactor_declared_", {})
-            if name in declared:
-                return declared[name]
-        raise AssertionError(name)  # Actor declares every one
+    def _config_bases(cls, name: str) -> tuple[type, ...]:
+        """Bases of the ``proxy_class`` or ``manager_class`` built for ``cls``.
+
+        The class declared in ``cls``'s own body (if any), then those built
+        for its actor bases: so a child's classes subclass its parents'
+        ("inherited and updated").  Bases another one already derives from
+        are left out.
+        """
+        candidates = [cls._uactor_declared_[name]] if cls._uactor_declared_[name] else []
+        candidates += [getattr(base, name) for base in cls.__bases__
+                       if isinstance(base, type) and issubclass(base, Actor)]
+        bases: list[type] = []
+        for candidate in candidates:
+            if candidate not in bases and not any(
+                    other is not candidate and issubclass(other, candidate)
+                    for other in candidates):
+                bases.append(candidate)
+        return tuple(bases)
 
     @classmethod
     def _uactor_exposed_map_(cls) -> dict:
@@ -3235,25 +3377,27 @@ class Actor:
 
     @classmethod
     def _build_proxy_class(cls) -> type:
-        base = cls._uactor_declared_["proxy_class"]
+        bases = cls._config_bases("proxy_class")
         namespace: dict = {
             "__module__": cls.__module__,
             "__qualname__": f"{cls.__qualname__}.proxy_class",
+            "_uactor_actor_class_": cls,
             "_exposed_": cls._exposed_,
             "_method_to_typeid_": dict(cls._method_to_typeid_),
         }
         for name, is_attribute in cls._uactor_exposed_.items():
-            if hasattr(base, name):
-                continue
+            inherited = _static_attribute_of(bases, name)
+            if inherited is not None and not _is_generated(inherited):
+                continue  # written by hand in a declared proxy class
             doc = getattr(_static_attribute(cls, name), "__doc__", None)
             factory = _make_proxy_attribute if is_attribute else _make_proxy_method
             namespace[name] = factory(name, doc)
-        return type(f"{cls.__name__}.proxy_class", (base,), namespace)
+        return type(f"{cls.__name__}.proxy_class", bases, namespace)
 
     @classmethod
     def _build_manager_class(cls) -> type:
-        base = cls._uactor_declared_["manager_class"]
-        manager_class = type(f"{cls.__name__}.manager_class", (base,), {
+        bases = cls._config_bases("manager_class")
+        manager_class = type(f"{cls.__name__}.manager_class", bases, {
             "__module__": cls.__module__,
             "__qualname__": f"{cls.__qualname__}.manager_class",
         })
@@ -3267,14 +3411,23 @@ class Actor:
                                create_method=False)
         return manager_class
 
-    def __new__(cls: type[_TActor], *args: Any, **kwargs: Any) -> Any:
+    if _TYPE_CHECKING:
+        # Type checkers see instantiating or connecting as returning the
+        # actor class itself, so they check method names, arguments and
+        # results; at run time it is the proxy, which adds this property.
+        @property
+        def connection_address(self) -> Any:  # (host, port), or a socket path
+            """Get connection address to Actor process (on the proxy)."""
+            raise NotImplementedError
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         return start(cls, *args, **kwargs)
 
     def __reduce__(self) -> tuple:
         """Inside its process an actor pickles as a proxy to itself."""
         return proxy(self, "actor").__reduce__()
 
-    def __enter__(self: _TActor) -> _TActor:
+    def __enter__(self) -> Self:
         """Enter context, return actor proxy."""
         return self
 
@@ -3306,12 +3459,17 @@ class Actor:
         """
 
     @classmethod
-    def connect(cls: type[_TActor], address: _Address, authkey: bytes,
+    def connect(cls, address: _Address, authkey: bytes,
                 serializer: str = DEFAULT_SERIALIZER,
                 capture: Iterable[_Address] = (), *,
                 timeout: float | None = None,
-                ssl: ssl.SSLContext | None = None) -> Any:
+                ssl: ssl.SSLContext | None = None) -> Self:
         """Get actor proxy instance connected to address.
+
+        ``cls`` need not be the actor's own class: a client may declare a
+        class of its own with the methods it uses (so it need not import the
+        server's code).  Calling a method the actor does not expose raises
+        :class:`NotExposedError`, naming the method and the actor's class.
 
         :param address: actor process connection address: ``(host, port)``
             with an IPv4 or IPv6 host (``'fe80::1%eth0'`` for link-local), or
@@ -3341,13 +3499,7 @@ class Actor:
         manager = cls.manager_class(address=address, authkey=authkey,
                                     serializer=serializer, timeout=timeout,
                                     ssl_client=ssl)
-        ident, exposed, bind_address, lineage, incarnation = \
-            manager._open("connect_actor")
-        if cls is not Actor and not _is_same_class(cls, lineage):
-            _request_once(address, bytes(manager._authkey), serializer, "decref", (ident,))
-            raise ProxyError(f"the actor at {_describe(address)} is a {lineage[0]}, "
-                             f"not a {cls.__module__}:{cls.__qualname__}; "
-                             "connect with its class")
+        ident, exposed, bind_address, _, incarnation = manager._open("connect_actor")
         record = _records.obtain(address, incarnation)
         manager._attach(record)
         record.authkey = bytes(manager._authkey)
@@ -3358,7 +3510,7 @@ class Actor:
         result = cls.proxy_class(token, serializer, manager=manager,
                                  authkey=manager._authkey, exposed=exposed, incref=False)
         result._adopt_reference()
-        return result
+        return result  # type: ignore[return-value]  # stands for the actor
 
 
 Actor._configure()
@@ -3368,8 +3520,8 @@ Actor._configure()
 # --------------------------------------------------------------------------
 
 
-def start(actor_class: type[Actor], /, *args: Any,
-          options: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+def start(actor_class: type[_TActor], /, *args: Any,
+          options: Mapping[str, Any] | None = None, **kwargs: Any) -> _TActor:
     """Start an actor process and return its owner proxy.
 
     ``actor_class(*args, **kwargs)`` is ``start(actor_class, *args, **kwargs)``;
@@ -3381,31 +3533,42 @@ def start(actor_class: type[Actor], /, *args: Any,
         raise TypeError(f"{actor_class!r} is not a uactor.Actor subclass")
     settings = {**actor_class._options_, **(options or {})}
     manager = actor_class.manager_class(**settings)
-    manager.start()
-    try:
-        ident, exposed = manager._owner_request("create_actor", args, kwargs)
-    except BaseException:
-        manager.shutdown()
-        raise
+    ident, exposed = manager._start_process((args, kwargs))
     token = _Token("actor", manager.address, ident)
     owner = actor_class.proxy_class(token, manager._serializer, manager=manager,
                                     authkey=manager._authkey, exposed=exposed, incref=False)
     owner._adopt_reference()
-    return owner
+    owner._uactor_instantiated_ = True  # type: ignore[attr-defined]  # its block ends the actor
+    return owner  # type: ignore[return-value]  # the proxy stands for the actor
 
 
-def proxy(value: Any, typeid: str = "auto", serializer: str | None = None) -> BaseProxy:
+def proxy(value: Any, typeid: str = "auto",
+          serializer: str = DEFAULT_SERIALIZER) -> BaseProxy:
     """Create serialized proxy from given value and typeid (defaults to ``auto``).
 
     This function can be only used from inside the actor process; the proxy
     refers to ``value`` itself (not a copy) and can be returned or passed to
-    other actors.  ``serializer`` defaults to the actor's.
+    other actors.  Its connections speak the actor's own serializer (an
+    xmlrpclib actor makes xmlrpclib proxies): ``serializer`` may only name it.
+
+    :raises ProxyError: outside an actor, for an unregistered ``typeid``, or
+        for ``typeid='actor'`` with anything but the actor itself.
     """
     server = _current_server
     if server is None:
         raise ProxyError("uactor.proxy() can only be called inside an actor process")
+    if typeid == "actor" and value is not server.actor:
+        raise ProxyError(
+            f"only the actor itself can be proxied as 'actor', not {_shorten(value)}; "
+            "use uactor.proxy(self, 'actor') inside the actor, or 'auto' or "
+            "another typeid for other values")
+    _check_serializer(serializer)
+    if serializer not in (DEFAULT_SERIALIZER, server.serializer_name):
+        raise ProxyError(
+            f"this actor speaks {server.serializer_name!r}, so its proxies cannot use "
+            f"{serializer!r}; leave serializer at its default")
     ident, exposed = server.register_object(value, typeid)
-    serializer = serializer or server.serializer_name
+    serializer = server.serializer_name
     token = _Token(typeid, server.address, ident)
     proxytype = _auto_proxy if typeid == "auto" else server.registry[typeid][-1]
     result = proxytype(token, serializer, authkey=bytes(server.authkey),
@@ -3447,6 +3610,93 @@ def caller_is_owner() -> bool:
         raise ProxyError("uactor.caller_is_owner() can only be called while the actor "
                          "serves a call, in the thread running the method")
     return owner
+
+
+# -- accessors: what other code may know about a proxy ---------------------
+
+
+def _checked_proxy(value: Any) -> BaseProxy:
+    if not isinstance(value, BaseProxy):
+        raise TypeError(f"expected a uactor proxy, not {type(value).__name__} {_shorten(value)}")
+    return value
+
+
+def actor_class(proxy: ActorProxy) -> type[Actor]:
+    """The :class:`Actor` subclass behind an actor proxy.
+
+    Works for owner proxies, proxies from :meth:`Actor.connect` and proxies
+    received from other processes.
+
+    :raises TypeError: when ``proxy`` is not an actor proxy.
+    """
+    _checked_proxy(proxy)
+    kind = getattr(type(proxy), "_uactor_actor_class_", None)
+    if kind is None:
+        raise TypeError(f"{proxy!r} is not an actor proxy (typeid "
+                        f"{proxy._token.typeid!r}); only actor proxies have an actor class")
+    return kind
+
+
+def authkey(proxy: BaseProxy) -> bytes:
+    """The authkey ``proxy`` authenticates to its actor with."""
+    return bytes(_checked_proxy(proxy)._authkey)
+
+
+def serializer(proxy: BaseProxy) -> str:
+    """The serializer name of the connection ``proxy`` uses (``'pickle'``...)."""
+    return _checked_proxy(proxy)._serializer
+
+
+def process(proxy: BaseProxy) -> multiprocessing.process.BaseProcess | None:
+    """The actor's process when this process started it, else ``None``."""
+    manager = _checked_proxy(proxy)._manager
+    return manager.process if manager is not None else None
+
+
+def call_timeout(proxy: BaseProxy) -> float | None:
+    """The default deadline (s) of every call through ``proxy``; ``None``: none."""
+    return _checked_proxy(proxy)._timeout
+
+
+def set_call_timeout(proxy: BaseProxy, timeout: float | None) -> None:
+    """Set the default deadline (s) of calls through ``proxy`` (``None``: none).
+
+    Only this proxy object changes; :func:`deadline` blocks still apply.
+    """
+    _checked_proxy(proxy)._timeout = _check_timeout(timeout)
+
+
+def remote_traceback(exc: BaseException) -> str | None:
+    """The actor-side traceback text of an error an actor sent back.
+
+    ``None`` when ``exc`` was raised in this process (a connection failure,
+    a deadline...).  An empty string means the actor server refused the
+    request itself, before running any of the actor's code.
+    """
+    cause = exc.__cause__
+    return str(cause) if isinstance(cause, _RemoteTraceback) else None
+
+
+def discard_closed_connection(proxy: BaseProxy) -> bool:
+    """Close this thread's connection to the actor if the actor closed it.
+
+    Between calls an actor sends nothing, so a readable connection was closed
+    by the actor (or its process died).  Discarding it makes the next call
+    connect afresh: if the actor is gone, that call then fails *before*
+    anything is sent (safe to retry elsewhere) instead of in flight.  Returns
+    whether a connection was discarded.
+    """
+    proxy = _checked_proxy(proxy)
+    conn = getattr(proxy._tls, "connection", None)
+    if conn is None:
+        return False
+    try:
+        closed = conn.closed or conn.poll(0)
+    except (OSError, ValueError):
+        closed = True
+    if closed:
+        proxy._drop_connection()
+    return bool(closed)
 
 
 def current_address() -> _Address:

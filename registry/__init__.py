@@ -7,7 +7,9 @@
 * :func:`connect_actor` - pick a registered actor and return a connected proxy;
   with ``reconnect=``, a :class:`Reconnecting` proxy that finds its actor
   again by name after it restarted elsewhere (:class:`ReconnectPolicy`).
-* ``python -m registry`` / ``uactor-registry`` - run a registry node.
+* ``python -m registry`` / ``uactor-registry`` - run a registry node
+  (``--http``: health and readiness checks, Prometheus metrics and a live
+  status page); ``uactor-registry status ADDRESS`` prints a node's picture.
 
 See docs/registry.rst for the user guide.
 """

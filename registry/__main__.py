@@ -2,22 +2,32 @@
 
 Serves a :class:`registry.Registry` on TCP until SIGINT/SIGTERM or a remote
 ``shutdown()`` call, logging registrations and expiries to stderr.  When it
-is ready it prints exactly one line to stdout::
+is ready it prints one line to stdout::
 
     registry listening on 127.0.0.1:5000
+
+followed, with ``--http``, by the address of its HTTP endpoints (health,
+readiness, metrics, status page; see :mod:`registry._http`)::
+
+    status page on http://127.0.0.1:9100/
+
+``uactor-registry status ADDRESS [--json]`` prints a running node's services
+and actors instead (a subcommand only when ``status`` is the first argument).
 
 The authkey comes from ``--authkey-file`` or the ``UACTOR_AUTHKEY``
 environment variable and is never printed or logged.  Listening beyond
 loopback (``--host 0.0.0.0`` to serve a LAN) requires an authkey.
 
 Exit status: 0 after a clean stop, 1 when the node cannot run (port taken,
-actor failure), 2 for a bad command line or configuration.
+actor failure) or the status cannot be read, 2 for a bad command line or
+configuration.
 """
 from __future__ import annotations
 
 import argparse
 import errno
 import ipaddress
+import json
 import logging
 import os
 import signal
@@ -30,9 +40,11 @@ from typing import Any
 
 import uactor
 
-from ._actor import DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL
+from ._actor import DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, Registry
+from ._http import NodeWatcher, StatusServer
 from ._node import LOG_FORMAT, RegistryNode
-from ._table import RegistryError, check_ttl
+from ._status import format_status, parse_host_port
+from ._table import RegistryError, check_ttl, format_address
 
 __all__ = ["main"]
 
@@ -45,6 +57,13 @@ AUTHKEY_ENV = "UACTOR_AUTHKEY"
 
 #: Port the spec's registry example listens on.
 DEFAULT_PORT = 5000
+
+#: The subcommand showing a running node's status; any other first argument
+#: starts a node, as before the subcommand existed.
+STATUS_COMMAND = "status"
+
+#: How long ``status`` may take to connect and read the snapshot (s).
+DEFAULT_STATUS_TIMEOUT = 5.0
 
 #: How long each wait for a remote shutdown request blocks (s); also the
 #: longest delay between a signal and the start of a clean stop.
@@ -68,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
                     "networked actors' addresses over TCP.",
         epilog=f"The authkey is read from --authkey-file or ${AUTHKEY_ENV}. "
                "Use --host 0.0.0.0 to serve other hosts on your LAN (an authkey "
-               "is then required).",
+               f"is then required). '{PROG} {STATUS_COMMAND} ADDRESS' shows a "
+               f"running node's services and actors (see '{PROG} "
+               f"{STATUS_COMMAND} --help').",
     )
     parser.add_argument(
         "--host", default="127.0.0.1",
@@ -91,8 +112,41 @@ def _parser() -> argparse.ArgumentParser:
         help="advertise the node over mDNS with the discovery package, on the "
              "interfaces matching --host (default: when discovery is installed)")
     parser.add_argument(
+        "--http", metavar="[HOST:]PORT",
+        help="also serve /healthz, /readyz, /metrics and a live status page "
+             "over HTTP, read-only, on HOST:PORT (a bare PORT listens on "
+             "127.0.0.1; 0 picks a free port; the URL is printed after the "
+             "ready line); off by default")
+    parser.add_argument(
         "--log-level", default="INFO", choices=_LOG_LEVELS,
         help="stderr log level (default: INFO: registrations and expiries)")
+    return parser
+
+
+def _status_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} {STATUS_COMMAND}",
+        description="Show a running registry node's services and live actors "
+                    "(address, owner, lease, picks), totals and store, as a "
+                    "table or as JSON.",
+        epilog=f"Connects like any client, with the node's authkey from "
+               f"--authkey-file or ${AUTHKEY_ENV} (none: the empty key of a "
+               f"loopback node started without one).",
+    )
+    parser.add_argument(
+        "address", metavar="ADDRESS",
+        help="the node's HOST:PORT, as its ready line prints it (a bare PORT "
+             "means 127.0.0.1:PORT)")
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print the node's snapshot as JSON instead of a table")
+    parser.add_argument(
+        "--authkey-file", metavar="PATH",
+        help=f"file holding the authkey (trailing newline ignored); overrides "
+             f"${AUTHKEY_ENV}")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_STATUS_TIMEOUT,
+        help=f"seconds to connect and read (default: {DEFAULT_STATUS_TIMEOUT:g})")
     return parser
 
 
@@ -149,7 +203,7 @@ def _is_loopback(addresses: Sequence[str]) -> bool:
     )
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _check_port_free(host: str, port: int, option: str = "--port") -> None:
     """Fail early, with a clear message, when ``host:port`` is already taken."""
     if port == 0:
         return
@@ -164,16 +218,13 @@ def _check_port_free(host: str, port: int) -> None:
             if exc.errno == errno.EADDRINUSE:
                 raise _RunError(
                     f"port {port} on {host} is already in use; stop the other "
-                    f"process or choose another --port (0 picks a free one)") from exc
+                    f"process or choose another {option} port (0 picks a free "
+                    f"one)") from exc
             if exc.errno == errno.EACCES:
                 raise _RunError(
                     f"not allowed to listen on port {port} of {host}; use a port "
                     f"above 1023 or run with the needed privileges") from exc
             raise _RunError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-
-
-def _format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # --------------------------------------------------------------------------
@@ -233,6 +284,7 @@ def _serve(args: argparse.Namespace) -> int:
                        "set $%s or pass --authkey-file", AUTHKEY_ENV)
         authkey = b""
     _check_port_free(args.host, args.port)
+    http_address = _http_address(args.http)
 
     level = logging.getLevelName(args.log_level)
     try:
@@ -245,7 +297,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     except (OSError, EOFError, uactor.UActorException) as exc:
         raise _RunError(f"cannot start the registry on "
-                        f"{_format_address(args.host, args.port)}: {exc}") from exc
+                        f"{format_address((args.host, args.port))}: {exc}") from exc
 
     stop = threading.Event()
 
@@ -256,13 +308,18 @@ def _serve(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal)
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     publication = None
+    status_server = None
     status = 0
     try:
         host, port = node.connection_address
+        if http_address is not None:
+            status_server = _start_http(node, http_address, port)
         publication = _advertise(node, args.host, addresses, args.advertise, authkey)
-        print(f"registry listening on {_format_address(host, port)}", flush=True)
+        print(f"registry listening on {format_address((host, port))}", flush=True)
+        if status_server is not None:
+            print(f"status page on {status_server.url}", flush=True)
         logger.info("serving on %s, default lease %g s",
-                    _format_address(host, port), ttl)
+                    format_address((host, port)), ttl)
         while not stop.is_set():
             if node.wait(_POLL_INTERVAL):
                 logger.info("remote shutdown requested; stopping")
@@ -276,6 +333,8 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"{PROG}: error: the registry actor failed: {exc}", file=sys.stderr)
             status = 1
     finally:
+        if status_server is not None:
+            status_server.close()
         if publication is not None:
             try:
                 publication.close()
@@ -291,16 +350,81 @@ def _serve(args: argparse.Namespace) -> int:
     return status
 
 
+def _http_address(text: str | None) -> tuple[str, int] | None:
+    """The checked ``--http`` address, or ``None`` when not asked for."""
+    if text is None:
+        return None
+    try:
+        host, port = parse_host_port(text)
+    except ValueError as exc:
+        raise _ConfigError(f"--http {exc}") from exc
+    if not _is_loopback(_host_addresses(host)):
+        logger.warning("the HTTP endpoints on %s have no authentication: anyone "
+                       "who can reach them can read the registry's listing (never "
+                       "its key); put them behind a firewall or a proxy",
+                       format_address((host, port)))
+    _check_port_free(host, port, option="--http")
+    return host, port
+
+
+def _start_http(node: Any, address: tuple[str, int], node_port: int) -> StatusServer:
+    """Bind the HTTP endpoints (after the actor started, so that its process,
+    forked from this one, does not inherit the listening socket) and serve."""
+    try:
+        server = StatusServer(address, NodeWatcher(node.snapshot), node_port=node_port)
+    except OSError as exc:
+        raise _RunError(f"cannot serve HTTP on {format_address(address)}: "
+                        f"{exc.strerror or exc}; choose another --http port "
+                        f"(0 picks a free one)") from exc
+    server.start()
+    logger.info("HTTP endpoints on %s", server.url)
+    return server
+
+
+def _status(args: argparse.Namespace) -> int:
+    """``status ADDRESS``: print a running node's snapshot."""
+    try:
+        address = parse_host_port(args.address)
+    except ValueError as exc:
+        raise _ConfigError(f"ADDRESS {exc}") from exc
+    if not args.timeout > 0:
+        raise _ConfigError(f"--timeout {args.timeout} must be a positive number of "
+                           f"seconds")
+    authkey = _read_authkey(args.authkey_file)
+    where = format_address(address)
+    try:
+        proxy = Registry.connect(address, b"" if authkey is None else authkey,
+                                 timeout=args.timeout)
+        snapshot = proxy.snapshot()
+    except uactor.AuthkeyError as exc:
+        raise _RunError(f"the registry at {where} rejected the authkey; pass the "
+                        f"node's key with --authkey-file or ${AUTHKEY_ENV}") from exc
+    except uactor.CallTimeoutError as exc:
+        raise _RunError(f"the registry at {where} did not answer within "
+                        f"{args.timeout:g} s; retry, or raise --timeout") from exc
+    except (OSError, EOFError, uactor.UActorException) as exc:
+        raise _RunError(f"cannot read the status of the registry at {where}: "
+                        f"{exc}") from exc
+    print(json.dumps(snapshot, indent=2) if args.json else format_status(snapshot))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a registry node; return the process exit status.
+    """Run a registry node, or the ``status`` subcommand; return the exit status.
 
     ``argv`` defaults to ``sys.argv[1:]``.  Configures logging (stderr) for
     this process: this is the only place in the package that does.
     """
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == [STATUS_COMMAND]:
+        args = _status_parser().parse_args(arguments[1:])
+        run, level = _status, "WARNING"
+    else:
+        args = _parser().parse_args(arguments)
+        run, level = _serve, args.log_level
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
     try:
-        return _serve(args)
+        return run(args)
     except _ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

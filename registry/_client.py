@@ -140,12 +140,10 @@ def _liveness_check(actor: Any, address: Address) -> Callable[[], bool]:
     """
     if _hosted_here(actor):
         return lambda: True  # the heartbeat thread ends with this process
-    manager = getattr(actor, "_manager", None)
-    process = getattr(manager, "process", None)
+    process = uactor.process(actor)
     if process is not None:
         return lambda: process.exitcode is None
-    authkey = getattr(actor, "_authkey", None)
-    key = b"" if authkey is None else bytes(authkey)
+    key = uactor.authkey(actor)
 
     def answers() -> bool:
         try:
@@ -447,7 +445,7 @@ def register_actor(
         entry = proxy.register_entry(**kwargs)
     worker = _Heartbeat(
         registry=proxy, registry_address=registry_address,
-        authkey=authkey if authkey is not None else _proxy_authkey(proxy),
+        authkey=authkey if authkey is not None else uactor.authkey(proxy),
         kwargs=kwargs,
         alive=_liveness_check(actor, _local_probe_address(bind_address)),
         interval=lease / HEARTBEATS_PER_TTL, timeout=timeout,
@@ -455,12 +453,6 @@ def register_actor(
     worker.start()
     logger.debug("registered %s as %r with a %g s lease", address, service, lease)
     return Registration(entry=entry, worker=worker)
-
-
-def _proxy_authkey(proxy: Any) -> bytes | None:
-    """The authkey a proxy authenticates with, to reconnect after failures."""
-    authkey = getattr(proxy, "_authkey", None)
-    return None if authkey is None else bytes(authkey)
 
 
 def _bounded(timeout: float | None) -> contextlib.AbstractContextManager[None]:
@@ -481,10 +473,8 @@ def _actor_pid(actor: Any) -> int | None:
     """The actor's process id when this process hosts or started it, else None."""
     if _hosted_here(actor):
         return os.getpid()
-    manager = getattr(actor, "_manager", None)
-    process = getattr(manager, "process", None)
-    pid = getattr(process, "pid", None)
-    return pid if isinstance(pid, int) else None
+    process = uactor.process(actor)
+    return None if process is None else process.pid
 
 
 # --------------------------------------------------------------------------
@@ -557,7 +547,7 @@ def connect_actor(
     if isinstance(registry, (tuple, list)):
         registry_key = registry_authkey or authkey
     else:
-        registry_key = registry_authkey or _proxy_authkey(proxy)
+        registry_key = registry_authkey or uactor.authkey(proxy)
     reconnect_to = None
     if registry_address is not None and registry_key is not None:
         reconnect_to = (registry_address, registry_key)

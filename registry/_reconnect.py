@@ -37,7 +37,6 @@ import inspect
 import logging
 import math
 import random
-import select
 import threading
 import time
 from typing import Any, Callable, NoReturn
@@ -217,75 +216,16 @@ _STALE = "stale"    # may have run: raise, resolve before the next call
 _RETRY = "retry"    # nothing was sent: resolve and retry now
 
 
-# Not public in uactor, kept in this one place: the exception it chains to
-# errors an actor server sends back, and a proxy's per-thread connection.
-
-def _remote_traceback(exc: BaseException) -> str | None:
-    """The actor-side traceback text of ``exc``; None if raised in this process."""
-    remote = getattr(uactor, "_RemoteTraceback", None)
-    cause = exc.__cause__
-    if remote is None or not isinstance(cause, remote):
-        return None
-    return str(cause)
-
-
 def _verdict(exc: BaseException) -> str:
-    remote = _remote_traceback(exc)
-    if remote is not None:
-        # The actor server answers a request for an object it does not hold
-        # (a new actor took the old address) with exactly a ProxyError and no
-        # traceback, without running anything: safe to retry.  Exceptions
-        # the actor's own code raised always carry a traceback.
-        return _RETRY if type(exc) is uactor.ProxyError and not remote else _PASS
+    if isinstance(exc, uactor.NotHeldError):
+        return _RETRY  # a new actor took the old address; nothing ran
+    if uactor.remote_traceback(exc) is not None:
+        return _PASS
     if isinstance(exc, (uactor.ActorDeadError, uactor.CallTimeoutError)):
         return _STALE
     if isinstance(exc, (uactor.ActorConnectionError, uactor.AuthkeyError)):
         return _RETRY  # raised while connecting, before the request was sent
     return _PASS
-
-
-_READABLE = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
-
-
-class _Pollers(threading.local):
-    """This thread's poll object, registered on the connection it last checked.
-
-    Reused while the thread keeps the same connection (a new poll object and
-    a registration per call would triple the cost of the check).
-    """
-
-    conn: Any = None
-    poller: Any = None
-
-
-_pollers = _Pollers()
-
-
-def _drop_dead_connection(proxy: Any) -> None:
-    """Close this thread's cached connection of ``proxy`` if its peer closed it.
-
-    Between calls nothing may arrive on an actor connection, so one that is
-    readable was closed by the actor (or its process died).  Without this,
-    the next call would be written to it and fail *in flight*; after it, the
-    call reconnects and fails *before sending* when the actor is gone, which
-    makes it safe to retry elsewhere.
-    """
-    conn = getattr(getattr(proxy, "_tls", None), "connection", None)
-    if conn is None:
-        return
-    try:
-        if _pollers.conn is not conn:
-            poller = select.poll()
-            poller.register(conn.fileno(), _READABLE)
-            _pollers.conn, _pollers.poller = conn, poller
-        dead = bool(_pollers.poller.poll(0))
-    except (OSError, ValueError):
-        dead = True
-    if dead:
-        _pollers.conn = _pollers.poller = None
-        drop = getattr(proxy, "_drop_connection", None)
-        if drop is not None:
-            drop()
 
 
 def _summarize(errors: list[tuple[int, BaseException]]) -> str:
@@ -501,7 +441,8 @@ class Reconnecting:
                     budget = _Budget(self._policy)
                 proxy, generation = self._reconnect(generation, budget)
             try:
-                _drop_dead_connection(proxy)
+                if isinstance(proxy, uactor.BaseProxy):  # resolvers may return others
+                    uactor.discard_closed_connection(proxy)
                 return operation(proxy)
             except Exception as exc:
                 verdict = _verdict(exc)

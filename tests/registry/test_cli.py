@@ -1,16 +1,13 @@
 """The registry node CLI (``python -m registry``) as a subprocess."""
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import selectors
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,89 +15,21 @@ import registry
 import uactor
 from tests.conftest import wait_until
 from tests.registry.actors import KEY, WildcardWorker, Worker, serve_registered_worker
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.registry.nodes import (
+    ROOT,
+    STARTUP_TIMEOUT,
+    finish,
+    node_command,
+    node_env,
+    one_error_line,
+    read_lines,
+    run_cli,
+    running_node,
+    stop,
+)
 
 #: Only a private network namespace (loopback alone) may see 0.0.0.0 binds.
 ISOLATED = [name for _, name in socket.if_nameindex()] == ["lo"]
-
-#: Seconds the node may take to print its ready line or to exit.
-STARTUP_TIMEOUT = 30.0
-EXIT_TIMEOUT = 15.0
-
-
-def _env(authkey: bytes | None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "UACTOR_AUTHKEY"}
-    paths = [str(ROOT), env.get("PYTHONPATH")]
-    env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
-    if authkey is not None:
-        env["UACTOR_AUTHKEY"] = authkey.decode()
-    return env
-
-
-def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "registry", *args]
-
-
-def _read_line(proc: subprocess.Popen, timeout: float) -> str:
-    """The first stdout line of ``proc``, waiting at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while b"\n" not in data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not selector.select(remaining):
-                raise AssertionError(f"no ready line within {timeout} s (got {data!r})")
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                raise AssertionError(f"node exited before its ready line ({data!r})")
-            data += chunk
-    line, _, rest = data.partition(b"\n")
-    assert rest == b"", f"unexpected extra output {rest!r}"
-    return line.decode()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """terminate -> wait -> kill, whatever state the node is in."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(EXIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(EXIT_TIMEOUT)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
-@contextlib.contextmanager
-def running_node(*args: str, authkey: bytes | None = KEY):
-    """Start a node on a free port; yield ``(proc, (host, port))``."""
-    proc = subprocess.Popen(
-        _command("--port", "0", "--no-advertise", *args), env=_env(authkey),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        line = _read_line(proc, STARTUP_TIMEOUT)
-        prefix = "registry listening on "
-        assert line.startswith(prefix), line
-        host, _, port = line[len(prefix):].rpartition(":")
-        yield proc, (host, int(port))
-    finally:
-        _stop(proc)
-
-
-def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
-    """Wait for the node to exit; return its status, remaining stdout, stderr."""
-    stdout, stderr = proc.communicate(timeout=EXIT_TIMEOUT)
-    return proc.returncode, stdout.decode(), stderr.decode()
-
-
-def _run(*args: str, authkey: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(_command(*args), env=_env(authkey), cwd=ROOT,
-                          capture_output=True, text=True, timeout=STARTUP_TIMEOUT)
 
 
 # -- serving ------------------------------------------------------------------
@@ -118,7 +47,7 @@ def test_node_serves_other_processes_and_stops_on_sigterm():
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     stop = ctx.Event()
-    with running_node("--ttl", "1") as (proc, address):
+    with running_node("--ttl", "1") as (proc, address, _):
         assert address[0] == "127.0.0.1"
         server = ctx.Process(target=serve_registered_worker,
                              args=(address, None, queue, stop))
@@ -146,7 +75,7 @@ def test_node_serves_other_processes_and_stops_on_sigterm():
             queue.close()
             queue.join_thread()
         proc.send_signal(signal.SIGTERM)
-        status, stdout, stderr = _finish(proc)
+        status, stdout, stderr = finish(proc)
     assert status == 0, stderr
     assert stdout == ""  # the ready line was the only output
     assert "registered 127.0.0.1:" in stderr and "'Worker'" in stderr
@@ -156,9 +85,9 @@ def test_node_serves_other_processes_and_stops_on_sigterm():
 
 
 def test_node_stops_on_sigint():
-    with running_node() as (proc, _):
+    with running_node() as (proc, _, _):
         proc.send_signal(signal.SIGINT)
-        status, _, stderr = _finish(proc)
+        status, _, stderr = finish(proc)
     assert status == 0, stderr
 
 
@@ -167,14 +96,14 @@ def test_node_remote_shutdown_and_authkey_file(tmp_path):
     key_file.write_bytes(b"file-key\n")
     key_file.chmod(0o600)
     with running_node("--authkey-file", str(key_file), "--ttl", "0.2",
-                      authkey=b"ignored-env-key") as (proc, address):
+                      authkey=b"ignored-env-key") as (proc, address, _):
         with pytest.raises(uactor.AuthkeyError):
             registry.Registry.connect(address, b"ignored-env-key", timeout=10)
         reg = registry.Registry.connect(address, b"file-key", timeout=10)
         reg.register(("10.3.0.1", 1), ttl=0.2)
         assert wait_until(lambda: reg.stats()["expired"] == 1, timeout=10)
         reg.shutdown()
-        status, _, stderr = _finish(proc)
+        status, _, stderr = finish(proc)
     assert status == 0, stderr
     assert "remote shutdown" in stderr
     assert "expired 10.3.0.1:1" in stderr
@@ -185,7 +114,7 @@ def test_node_without_authkey_never_serves_keyless():
     """The core refuses an empty authkey for any TCP actor (issue 10): a node
     started without a key must not serve with an empty one.  (Generating a
     key for it is the registry's part of issue 10.)"""
-    result = _run("--port", "0", "--no-advertise")
+    result = run_cli("--port", "0", "--no-advertise", authkey=None)
     assert result.returncode != 0
     assert "empty authkey cannot protect" in result.stderr
     assert "registry listening on" not in result.stdout
@@ -210,18 +139,18 @@ def _wait_for_stderr(proc: subprocess.Popen, needle: str, timeout: float) -> str
 
 def test_heartbeats_re_register_with_a_restarted_node():
     with Worker() as worker:
-        with running_node() as (proc, address):
+        with running_node() as (proc, address, _):
             handle = registry.register_actor(address, worker, authkey=KEY, ttl=0.3)
             proc.terminate()
-            assert _finish(proc)[0] == 0
+            assert finish(proc)[0] == 0
         try:
             # The same port: a new node that knows nothing; heartbeats refill it.
-            with running_node("--port", str(address[1])) as (proc, _):
+            with running_node("--port", str(address[1])) as (proc, _, _):
                 host, port = worker.connection_address
                 _wait_for_stderr(proc, f"registered {host}:{port} as 'Worker'", 10)
                 handle.close()
                 proc.terminate()
-                status, _, stderr = _finish(proc)
+                status, _, stderr = finish(proc)
         finally:
             handle.close()
     assert status == 0
@@ -231,7 +160,7 @@ def test_heartbeats_re_register_with_a_restarted_node():
 @pytest.mark.skipif(not ISOLATED, reason="binds 0.0.0.0: runs only inside a "
                                          "private network namespace")
 def test_lan_node_and_wildcard_actor_inside_a_private_namespace():
-    with running_node("--host", "0.0.0.0") as (proc, address), \
+    with running_node("--host", "0.0.0.0") as (proc, address, _), \
             WildcardWorker() as worker:
         assert address[0] == "0.0.0.0"
         node = ("127.0.0.1", address[1])
@@ -242,17 +171,10 @@ def test_lan_node_and_wildcard_actor_inside_a_private_namespace():
             with registry.connect_actor(node, WildcardWorker, KEY) as proxy:
                 assert proxy.getpid() == worker.getpid()
         proc.terminate()
-        assert _finish(proc)[0] == 0
+        assert finish(proc)[0] == 0
 
 
 # -- refusing to run ------------------------------------------------------------
-
-
-def _one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if "error:" in line]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("uactor-registry: error: ")
-    return lines[0]
 
 
 def test_port_taken_is_a_one_line_error():
@@ -260,19 +182,19 @@ def test_port_taken_is_a_one_line_error():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = _run("--port", str(port), "--no-advertise", authkey=KEY)
+        result = run_cli("--port", str(port), "--no-advertise", authkey=KEY)
     assert result.returncode == 1
     assert result.stdout == ""
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert f"port {port}" in line and "already in use" in line
 
 
 def test_listening_beyond_loopback_needs_an_authkey():
     # Refused before anything is bound: no socket on 0.0.0.0 is ever opened.
-    result = _run("--host", "0.0.0.0", "--port", "0", "--no-advertise")
+    result = run_cli("--host", "0.0.0.0", "--port", "0", "--no-advertise", authkey=None)
     assert result.returncode == 2
     assert result.stdout == ""
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "0.0.0.0" in line and "UACTOR_AUTHKEY" in line and "--authkey-file" in line
 
 
@@ -282,9 +204,9 @@ def test_listening_beyond_loopback_needs_an_authkey():
     (["--port", "70000"], ["--port", "0-65535"]),
 ])
 def test_bad_configuration_is_a_one_line_error(args, words):
-    result = _run(*args, "--no-advertise", authkey=KEY)
+    result = run_cli(*args, "--no-advertise", authkey=KEY)
     assert result.returncode == 2
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     for word in words:
         assert word in line
 
@@ -292,12 +214,12 @@ def test_bad_configuration_is_a_one_line_error(args, words):
 def test_empty_authkey_file_and_environment_are_refused(tmp_path):
     empty = tmp_path / "empty"
     empty.write_bytes(b"\n")
-    result = _run("--authkey-file", str(empty), "--no-advertise")
+    result = run_cli("--authkey-file", str(empty), "--no-advertise", authkey=None)
     assert result.returncode == 2
-    assert "empty" in _one_error_line(result.stderr)
-    result = _run("--no-advertise", authkey=b"")
+    assert "empty" in one_error_line(result.stderr)
+    result = run_cli("--no-advertise", authkey=b"")
     assert result.returncode == 2
-    assert "UACTOR_AUTHKEY" in _one_error_line(result.stderr)
+    assert "UACTOR_AUTHKEY" in one_error_line(result.stderr)
 
 
 # -- advertising ------------------------------------------------------------------
@@ -308,14 +230,14 @@ def test_node_advertises_itself_on_loopback_when_discovery_is_available():
     if not hasattr(discovery, "publish"):
         pytest.skip("discovery.publish is not available")
     proc = subprocess.Popen(
-        _command("--port", "0", "--advertise"), env=_env(KEY), cwd=ROOT,
+        node_command("--port", "0", "--advertise"), env=node_env(KEY), cwd=ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        _read_line(proc, STARTUP_TIMEOUT)
+        read_lines(proc, 1, STARTUP_TIMEOUT)
         proc.terminate()
-        status, _, stderr = _finish(proc)
+        status, _, stderr = finish(proc)
     finally:
-        _stop(proc)
+        stop(proc)
     assert status == 0, stderr
     assert "advertising over mDNS on 127.0.0.1" in stderr

@@ -7,7 +7,6 @@ import signal
 import socket
 import time
 
-import psutil
 import pytest
 
 import registry
@@ -15,14 +14,15 @@ import uactor
 from tests.conftest import wait_until
 from tests.registry.actors import (
     KEY,
-    FakeUnspecifiedProxy,
     LocalActor,
     OtherWorker,
     SelfRegistering,
     Worker,
+    reap_orphan,
     register_and_exit,
     serve_registered_worker,
     start_registry,
+    unspecified_proxy,
 )
 
 
@@ -136,7 +136,7 @@ def test_register_actor_rejects_bad_input(reg, worker):
 
 def test_unspecified_bind_host_is_translated_and_captured(reg, worker):
     port = worker.connection_address[1]
-    claimed = FakeUnspecifiedProxy(port)
+    claimed = unspecified_proxy(port)
     with registry.register_actor(reg, claimed, name="Worker", ttl=5) as handle:
         assert handle.address == ("127.0.0.1", port)
         assert handle.bind_address == ("0.0.0.0", port)
@@ -148,7 +148,7 @@ def test_unspecified_bind_host_is_translated_and_captured(reg, worker):
 
 
 def test_advertise_host_overrides_the_translation(reg, worker):
-    claimed = FakeUnspecifiedProxy(worker.connection_address[1])
+    claimed = unspecified_proxy(worker.connection_address[1])
     with registry.register_actor(reg, claimed, name="W", advertise_host="localhost",
                                  ttl=5) as handle:
         assert handle.address == ("localhost", worker.connection_address[1])
@@ -211,21 +211,7 @@ def test_sigkilled_actor_is_not_picked_after_ttl_plus_one_second(reg):
             process.join(10)
         ready.close()
         ready.join_thread()
-        _reap_orphan(worker_pid)
-
-
-def _reap_orphan(pid):
-    """The killed owner's actor notices and exits; make sure it is gone."""
-    if pid is None:
-        return
-    try:
-        orphan = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    try:
-        orphan.wait(10)
-    except psutil.TimeoutExpired:
-        orphan.kill()
+        reap_orphan(worker_pid)
 
 
 # -- connect_actor -----------------------------------------------------------------
