@@ -33,6 +33,7 @@ __all__ = [
     "DisallowedClassError",
     "FrameAuthenticationError",
     "MessageTooLargeError",
+    "NotExposedError",
     "NotHeldError",
     "ProxyError",
     "UActorException",
@@ -61,6 +62,7 @@ import hmac
 import io
 import itertools
 import logging
+import math
 import mmap
 import multiprocessing
 import multiprocessing.connection as mp_connection
@@ -83,10 +85,12 @@ import traceback
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any, Callable, TypeVar, Union
+from typing import Any, Callable, TypeVar, Union, cast
 
 if _TYPE_CHECKING:  # imported where TLS is used: it adds ~10 ms to every import
     import ssl
+
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 __version__ = "0.2.0.dev0"
 
@@ -142,6 +146,10 @@ _STOP_TIMEOUT = 5.0
 #: Seconds a background reference release (decref) may take; these run from
 #: garbage collection and at exit, so they must never block for long.
 _RELEASE_TIMEOUT = 2.0
+
+#: Module names of a script run as the main program (``__mp_main__`` in
+#: processes the spawn and forkserver start methods make).
+_MAIN_MODULES = ("__main__", "__mp_main__")
 
 #: Characters of a bad value that uactor's messages quote (a 100 MB argument
 #: must not come back as a 100 MB error message).
@@ -200,7 +208,6 @@ _TLS_COALESCE_MAX = 16384
 
 _Address = Union[tuple[str, int], str, bytes, int]
 _TActor = TypeVar("_TActor", bound="Actor")
-_TActorProxy = TypeVar("_TActorProxy", bound="ActorProxy")
 
 # --------------------------------------------------------------------------
 # Exceptions
@@ -229,15 +236,6 @@ class ActorConnectionError(ProxyError, ConnectionError):
 
 class ActorDeadError(ActorConnectionError):
     """The actor process is gone, or its connection broke during a call."""
-
-
-class NotHeldError(ProxyError):
-    """The actor does not hold the object a proxy refers to.
-
-    The proxy outlived its object, or a new actor process took the old
-    address.  Nothing was run: a call that failed with it can safely be made
-    again through a fresh proxy.
-    """
 
 
 class FrameAuthenticationError(ActorDeadError):
@@ -273,6 +271,23 @@ class DisallowedClassError(ProxyError, pickle.UnpicklingError):
     An actor with ``allowed_classes`` decodes requests from plain data and
     those classes only; whatever else a pickle names is refused before it
     can run.
+    """
+
+
+class NotHeldError(ProxyError):
+    """The actor does not hold the object a proxy refers to.
+
+    The proxy outlived its object, or a new actor process took the old
+    address.  Nothing was run: a call that failed with it can safely be made
+    again through a fresh proxy.
+    """
+
+
+class NotExposedError(ProxyError, AttributeError):
+    """The actor does not expose the method or attribute a proxy asked for.
+
+    Raised by the actor server before running anything; also an
+    :class:`AttributeError`.
     """
 
 
@@ -479,8 +494,9 @@ class _Pickler(pickle.Pickler):
     for every message.
     """
 
-    dispatch_table = collections.ChainMap(_ForkingPickler._extra_reducers,
-                                          copyreg.dispatch_table)
+    dispatch_table = collections.ChainMap(
+        _ForkingPickler._extra_reducers,  # type: ignore[attr-defined]
+        copyreg.dispatch_table)  # type: ignore[arg-type]
 
 
 class _OutOfBand(list):
@@ -502,8 +518,8 @@ class _OutOfBand(list):
         return False
 
 
-def _allow_list(classes: Iterable[type] | None) -> dict | None:
-    """``{(module, qualname): class}`` for the allow-list decoder, or ``None``."""
+def _allow_list(classes: Iterable[type] | None) -> type[_AllowListUnpickler] | None:
+    """The allow-list unpickler class for ``classes``, or ``None`` (full pickle)."""
     if classes is None:
         return None
     allowed = {}
@@ -512,7 +528,7 @@ def _allow_list(classes: Iterable[type] | None) -> dict | None:
         if kind.__module__ in _MAIN_MODULES:  # a script's classes, under either name
             for module in _MAIN_MODULES:
                 allowed[module, kind.__qualname__] = kind
-    return allowed
+    return type("_AllowListUnpickler", (_AllowListUnpickler,), {"allowed": allowed})
 
 
 def _refusal(module: str, name: str) -> str:
@@ -532,17 +548,16 @@ class _AllowListUnpickler(pickle.Unpickler):
     """Unpickler that builds plain data and the allowed classes, nothing else.
 
     Plain data needs no global (pickle has opcodes for it); every global a
-    pickle names goes through :meth:`find_class`, which returns only allowed
-    classes, so a ``__reduce__`` naming ``os.system`` is refused before
-    anything runs.
+    pickle names goes through :meth:`find_class`, which returns only the
+    classes in ``allowed`` (``{(module, qualname): class}``, set on the
+    subclass :func:`_allow_list` makes), so a ``__reduce__`` naming
+    ``os.system`` is refused before anything runs.
     """
 
-    def __init__(self, file: Any, allowed: Mapping, buffers: Any) -> None:
-        super().__init__(file, buffers=buffers)
-        self._allowed = allowed
+    allowed: Mapping[tuple[str, str], type] = {}
 
     def find_class(self, module: str, name: str) -> Any:
-        kind = self._allowed.get((module, name))
+        kind = self.allowed.get((module, name))
         if kind is None:
             raise DisallowedClassError(_refusal(module, name))
         return kind
@@ -625,6 +640,7 @@ class _FrameMac:
         and ``second``: the hot path of small calls, kept to a few C calls."""
         sequence = self._sequence
         self._sequence = sequence + 1
+        hasher: Any
         if size <= _SMALL_MAC_MAX:
             hasher = self._small.copy()
             hasher.update(_SEQUENCE.pack(sequence) + first)
@@ -677,11 +693,12 @@ class _Connection:
     __slots__ = ("_sock", "_tls", "where", "_transcript", "restricted", "peer_max_message",
                  "max_message", "_allowed", "_xml", "_send_mac", "_recv_mac",
                  "_stream", "_out_of_band", "_pickler",
-                 "_buffer", "_view", "_start", "_end", "_timed")
+                 "_buffer", "_view", "_start", "_end", "_timed", "_poller")
 
     def __init__(self, sock: socket.socket, session: _Session, where: str,
                  serializer: str = DEFAULT_SERIALIZER, *, tls: bool = False,
-                 max_message: int | None = None, allowed: Mapping | None = None) -> None:
+                 max_message: int | None = None,
+                 allowed: type[_AllowListUnpickler] | None = None) -> None:
         self._sock: socket.socket | None = sock
         self._tls = tls
         #: The peer, for messages: ``host:port`` or a path.
@@ -705,6 +722,7 @@ class _Connection:
         self._view = memoryview(self._buffer)
         self._start = self._end = 0
         self._timed = False
+        self._poller: Any = None  # for deadlines on plain sockets, made on first use
 
     # -- state ---------------------------------------------------------------
 
@@ -745,14 +763,32 @@ class _Connection:
         """Proof of holding ``secret`` (an owner token), bound to this connection."""
         return _derive(secret, _LABEL_OWNER, self._transcript)
 
-    def _limit(self, sock: socket.socket, deadline: float | None) -> None:
-        """Bound the next socket operation by ``deadline`` (``None``: unbounded)."""
-        if deadline is not None:
-            _bound(sock, deadline)
-            self._timed = True
-        elif self._timed:
-            sock.settimeout(None)
-            self._timed = False
+    def _before(self, sock: socket.socket, events: int, deadline: float | None) -> None:
+        """Let the next operation on ``sock`` run until ``deadline`` at most.
+
+        TLS bounds it by the socket's timeout (decrypted data may be waiting
+        where the descriptor shows none); a plain socket stays blocking, and
+        is polled for ``events`` with the time left (no mode switch per call).
+        """
+        if self._tls:
+            if deadline is not None:
+                _bound(sock, deadline)
+                self._timed = True
+            elif self._timed:
+                sock.settimeout(None)
+                self._timed = False
+        elif deadline is not None:
+            remaining = deadline - _monotonic()
+            if remaining > 0:
+                poller = self._poller
+                if poller is None:
+                    poller = self._poller = select.poll()
+                    poller.register(sock, events)
+                else:
+                    poller.modify(sock, events)
+                if poller.poll(math.ceil(remaining * 1000)):
+                    return
+            raise socket.timeout("the deadline passed")
 
     # -- sending -------------------------------------------------------------
 
@@ -762,6 +798,7 @@ class _Connection:
         :raises MessageTooLargeError: over the peer's ``max_message``;
             nothing was sent and the connection stays usable.
         """
+        buffers: list
         if self._xml:
             body, buffers = memoryview(_xml_dumps(obj)), []
         else:
@@ -825,31 +862,59 @@ class _Connection:
 
     def _write(self, pieces: list, deadline: float | None) -> None:
         sock = self._socket()
-        if deadline is not None or self._timed:
-            self._limit(sock, deadline)
         if self._tls:
+            self._before(sock, select.POLLOUT, deadline)
             if sum(map(len, pieces)) <= _TLS_COALESCE_MAX:
                 sock.sendall(b"".join(pieces))
-            else:
-                self._write_rest(sock, pieces, 0, deadline)
+                return
+            for piece in pieces:
+                self._before(sock, select.POLLOUT, deadline)
+                sock.sendall(piece)
         elif len(pieces) > _IOV_MAX:
             self._write_rest(sock, pieces, 0, deadline)
         else:
-            sent = sock.sendmsg(pieces)
+            try:  # with a deadline: what the socket takes at once, then wait for room
+                sent = (sock.sendmsg(pieces) if deadline is None
+                        else sock.sendmsg(pieces, [], socket.MSG_DONTWAIT))
+            except BlockingIOError:
+                sent = 0
             if sent < sum(map(len, pieces)):
+                if deadline is not None:
+                    self._before(sock, select.POLLOUT, deadline)
                 self._write_rest(sock, pieces, sent, deadline)
 
     def _write_rest(self, sock: socket.socket, pieces: list, sent: int,
                     deadline: float | None) -> None:
-        """Write ``pieces`` from byte ``sent`` on, one piece at a time."""
+        """Plain sockets: write ``pieces`` from byte ``sent`` on.
+
+        With a deadline, each write takes what the socket accepts at once
+        (``MSG_DONTWAIT``) and waits for room with the time left.
+        """
+        views = []
         for piece in pieces:
             view = memoryview(piece)
-            if sent >= view.nbytes:
+            if sent < view.nbytes:
+                views.append(view[sent:])
+                sent = 0
+            else:
                 sent -= view.nbytes
-                continue
-            self._limit(sock, deadline)
-            sock.sendall(view[sent:])
-            sent = 0
+        first = 0
+        while first < len(views):
+            batch = views[first:first + _IOV_MAX]
+            if deadline is None:
+                count = sock.sendmsg(batch)
+            else:
+                try:
+                    count = sock.sendmsg(batch, [], socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    count = 0
+            while first < len(views) and count >= views[first].nbytes:
+                count -= views[first].nbytes
+                first += 1
+            if first < len(views):
+                views[first] = views[first][count:]
+                if deadline is not None:
+                    self._before(sock, select.POLLOUT, deadline)
 
     # -- receiving -----------------------------------------------------------
 
@@ -866,7 +931,7 @@ class _Connection:
             return _xml_loads(body)
         if self._allowed is None:
             return pickle.loads(body, buffers=buffers)
-        return _AllowListUnpickler(io.BytesIO(body), self._allowed, buffers).load()
+        return self._allowed(io.BytesIO(body), buffers=buffers).load()
 
     def _read_frame(self, deadline: float | None) -> tuple[Any, Sequence]:
         if self._end - self._start < _HEADER.size:
@@ -936,7 +1001,8 @@ class _Connection:
                     hasher.update(view[:filled])
             sock = self._socket()
             while filled < size:
-                self._limit(sock, deadline)
+                if deadline is not None or self._timed:
+                    self._before(sock, select.POLLIN, deadline)
                 count = sock.recv_into(view[filled:])
                 if not count:
                     raise EOFError(f"{self.where} closed the connection inside a frame")
@@ -955,7 +1021,7 @@ class _Connection:
         view = self._view
         while self._end - self._start < size:
             if deadline is not None or self._timed:
-                self._limit(sock, deadline)
+                self._before(sock, select.POLLIN, deadline)
             count = sock.recv_into(view[self._end:])
             if not count:
                 raise EOFError(f"{self.where} closed the connection")
@@ -1222,7 +1288,7 @@ def _describe_peer(peer: Any) -> str:
     """A connected client, for the actor's log: ``host:port`` or 'a local client'."""
     if not isinstance(peer, tuple):
         return "a local client"
-    host, port = _socket_address(peer)  # type: ignore[misc]
+    host, port = cast("tuple[str, int]", _socket_address(peer))
     if host.startswith("::ffff:") and "." in host:  # IPv4 on a dual-stack socket
         host = host[len("::ffff:"):]
     return _describe((host, port))
@@ -1265,12 +1331,12 @@ class _Listener:
 
     def __init__(self, address: _Address | None) -> None:
         if address is None:
-            address = mp_connection.arbitrary_address("AF_UNIX")
+            address = mp_connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]
         if isinstance(address, tuple):
             self._sock = self._listen_tcp(address)
             self.tcp = True
         else:
-            self._sock = self._listen_unix(address)
+            self._sock = self._listen_unix(str(address))
             self.tcp = False
         self.address = _socket_address(self._sock.getsockname())
 
@@ -1325,25 +1391,41 @@ class _Listener:
         self._sock.close()
 
 
-def _open_socket(address: _Address, timeout: float) -> socket.socket:
-    """A connected socket to ``address``; failures become uactor errors."""
-    where = _describe(address)
-    try:
-        if isinstance(address, tuple):
-            sock = socket.create_connection(address, timeout=timeout)
-        else:
-            sock = socket.socket(socket.AF_UNIX)
+def _dial(address: _Address, timeout: float) -> socket.socket:
+    """A connected socket to ``address``.
+
+    The IPv6 wildcard (the owner of an actor bound to ``'::'`` dials its bind
+    address) means this host: loopback, over IPv4 too where IPv6 is disabled.
+    """
+    if not isinstance(address, tuple):
+        sock = socket.socket(socket.AF_UNIX)
         try:
-            if isinstance(address, tuple):
-                # Small request/reply messages: Nagle plus delayed ACKs cost ~40 ms each.
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            else:
-                sock.settimeout(timeout)
-                sock.connect(address)
+            sock.settimeout(timeout)
+            sock.connect(address)
         except BaseException:
             sock.close()
             raise
         return sock
+    try:
+        sock = socket.create_connection(address, timeout=timeout)
+    except OSError as exc:
+        if address[0] != "::" or isinstance(exc, (socket.timeout, ConnectionRefusedError)):
+            raise
+        sock = socket.create_connection(("127.0.0.1", address[1]), timeout=timeout)
+    try:
+        # Small request/reply messages: Nagle plus delayed ACKs cost ~40 ms each.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _open_socket(address: _Address, timeout: float) -> socket.socket:
+    """A connected socket to ``address``; failures become uactor errors."""
+    where = _describe(address)
+    try:
+        return _dial(address, timeout)
     except socket.timeout as exc:
         raise ActorConnectionError(
             f"cannot connect to actor at {where}: no answer within {timeout:g} s; "
@@ -1997,15 +2079,28 @@ def _make_proxy_method(name: str, doc: str | None = None) -> Callable:
 
     method.__name__ = name
     method.__doc__ = doc
+    method._uactor_generated_ = True  # type: ignore[attr-defined]
     return method
 
 
 def _make_proxy_attribute(name: str, doc: str | None = None) -> property:
+    """An exposed attribute: read from the actor, and set in it (as 0.1.1 did)."""
     def getter(self: BaseProxy) -> Any:
         return self._callmethod(name)
 
-    getter.__name__ = name
-    return property(getter, doc=doc)
+    def setter(self: BaseProxy, value: Any) -> None:
+        self._callmethod("__setattr__", (name, value))
+
+    getter.__name__ = setter.__name__ = name
+    getter._uactor_generated_ = True  # type: ignore[attr-defined]
+    return property(getter, setter, doc=doc)
+
+
+def _is_generated(attribute: Any) -> bool:
+    """Whether a proxy class attribute was made by uactor (not written by hand)."""
+    if isinstance(attribute, property):
+        attribute = attribute.fget
+    return getattr(attribute, "_uactor_generated_", False)
 
 
 _auto_proxy_types: dict = {}
@@ -2114,7 +2209,7 @@ class ActorProxy(BaseProxy):
         manager = self._owner_manager()
         return manager is not None and manager._state.value == mp_managers.State.SHUTDOWN
 
-    def __enter__(self: _TActorProxy, *args: Any, **kwargs: Any) -> _TActorProxy:
+    def __enter__(self, *args: Any, **kwargs: Any) -> Self:
         """Call Actor.__enter__() method."""
         return self._callmethod("__enter__", args, kwargs)
 
@@ -2125,9 +2220,11 @@ class ActorProxy(BaseProxy):
         When this proxy is the direct result from instanting the *Actor* class,
         calling this method will also result on *Actor.shutdown()* being
         called, finishing the actor process (like when calling
-        *ActorProxy.shutdown()*).  The traceback cannot cross processes and is
-        passed as ``None``; an actor with ``allowed_classes`` receives
-        ``(None, None, None)`` (exception classes are not plain data).
+        *ActorProxy.shutdown()*).  Any other proxy (the one ``__enter__``
+        returned, one from :func:`proxy`...) only calls ``Actor.__exit__``.
+        The traceback cannot cross processes and is passed as ``None``; an
+        actor with ``allowed_classes`` receives ``(None, None, None)``
+        (exception classes are not plain data).
         """
         if self._is_finished():
             return None
@@ -2138,7 +2235,7 @@ class ActorProxy(BaseProxy):
         except ActorConnectionError as exc:
             _logger.debug("Actor.__exit__ unreachable on %s: %r", self._describe(), exc)
             suppress = None
-        if self._owner_manager() is not None:
+        if self.__dict__.get("_uactor_instantiated_") and self._owner_manager() is not None:
             self.shutdown()
         return suppress
 
@@ -2216,8 +2313,7 @@ class _ActorServer(mp_managers.Server):
     (owner shutdown, owner death, last reference released).
     """
 
-    public = [*mp_managers.Server.public, "create_actor", "connect_actor",
-              "release_owner"]
+    public = [*mp_managers.Server.public, "connect_actor", "release_owner"]
 
     def __init__(self, registry: dict, address: Any, authkey: bytes, serializer: str,
                  ssl_context: ssl.SSLContext | None = None, *,
@@ -2257,6 +2353,16 @@ class _ActorServer(mp_managers.Server):
     # -- lifecycle --------------------------------------------------------
 
     def serve_forever(self) -> None:
+        self.start_serving()
+        self.wait_until_stopped()
+
+    def start_serving(self) -> None:
+        """Accept connections from now on, in threads started by this one.
+
+        Called on the actor process's main thread once the actor's
+        ``__init__`` ran there, so the threads serving calls inherit what it
+        set up (CPU affinity, say).
+        """
         global _current_server
         _current_server = self
         mp_util.register_after_fork(self, _ActorServer._close_inherited_connections)
@@ -2265,6 +2371,9 @@ class _ActorServer(mp_managers.Server):
         if parent is not None:
             threading.Thread(target=self._watch_owner, args=(parent,),
                              name="uactor-owner-watch", daemon=True).start()
+
+    def wait_until_stopped(self) -> None:
+        """Block until the actor is asked to stop, run its hook, exit."""
         self.stop_event.wait()
         self._stop_actor()
         sys.exit(0)
@@ -2293,7 +2402,8 @@ class _ActorServer(mp_managers.Server):
 
     # -- connections --------------------------------------------------------
 
-    def handle_request(self, sock: socket.socket, peer: Any = None) -> None:
+    def handle_request(  # type: ignore[override]
+            self, sock: socket.socket, peer: Any = None) -> None:
         """Authenticate an accepted socket, then serve its first request."""
         sockets = [sock]  # and the TLS socket taking it over, if any
         self.connections.add(sock)
@@ -2461,7 +2571,7 @@ class _ActorServer(mp_managers.Server):
             obj, exposed, _ = self.id_to_obj[ident]
         except (KeyError, TypeError):
             return ("#RAISE", (NotHeldError(
-                f"object {ident!r} is not (or no longer) held by this actor; "
+                f"object {_shorten(ident)} is not (or no longer) held by this actor; "
                 "its proxy outlived it"), ""))
         if methodname == "#GETVALUE":
             return ("#RETURN", obj)
@@ -2469,9 +2579,29 @@ class _ActorServer(mp_managers.Server):
             return ("#RETURN", str(obj))
         if methodname == "__repr__":
             return ("#RETURN", repr(obj))
-        return ("#RAISE", (AttributeError(
-            f"{type(obj).__name__!r} object exposes no {methodname!r} "
-            f"(exposed: {sorted(exposed)})"), ""))
+        if methodname == "__setattr__":
+            return self._set_attribute(obj, exposed, args)
+        public = sorted(name for name in exposed if not name.startswith("_"))
+        return ("#RAISE", (NotExposedError(
+            f"{type(obj).__qualname__} at {_describe(self.address)} exposes no "
+            f"{_shorten(methodname)} (exposed: {public})"), ""))
+
+    def _set_attribute(self, obj: Any, exposed: Mapping[str, bool], args: Any) -> tuple:
+        """``proxy.attribute = value`` for an exposed attribute (not a method)."""
+        try:
+            name, value = args
+        except (TypeError, ValueError):
+            return ("#RAISE", (ProxyError(f"malformed attribute assignment {_shorten(args)}"),
+                               ""))
+        if not exposed.get(name, False):
+            return ("#RAISE", (NotExposedError(
+                f"cannot set {_shorten(name)} on {type(obj).__qualname__}: only exposed "
+                "attributes (not methods) can be set through a proxy"), ""))
+        try:
+            setattr(obj, name, value)
+        except BaseException as exc:
+            return _exception_payload(exc, self.serializer_name)
+        return ("#RETURN", None)
 
     # -- objects and references ---------------------------------------------
 
@@ -2481,7 +2611,7 @@ class _ActorServer(mp_managers.Server):
             _, exposed, method_to_typeid, _ = self.registry[typeid]
         except KeyError:
             raise ProxyError(
-                f"typeid {typeid!r} is not registered; registered: "
+                f"typeid {_shorten(typeid)} is not registered; registered: "
                 f"{sorted(self.registry)}") from None
         if typeid == "actor":
             exposed_map = type(obj)._uactor_exposed_
@@ -2503,9 +2633,9 @@ class _ActorServer(mp_managers.Server):
 
     def create(self, c: Any, typeid: str, /, *args: Any, **kwds: Any) -> tuple[str, tuple]:
         """Create an object from a manager typeid (``manager.list()`` ...)."""
-        callable_ = self.registry[typeid][0]
+        callable_ = self.registry.get(typeid, (None,))[0] if isinstance(typeid, str) else None
         if callable_ is None or typeid == "actor":
-            raise ProxyError(f"typeid {typeid!r} cannot be created remotely")
+            raise ProxyError(f"typeid {_shorten(typeid)} cannot be created remotely")
         return self.register_object(callable_(*args, **kwds), typeid)
 
     def _is_owner(self, c: _Connection, proof: Any) -> bool:
@@ -2521,19 +2651,21 @@ class _ActorServer(mp_managers.Server):
                 "processes end their use of it by dropping their proxies, or call "
                 "the actor's own shutdown() through a proxy")
 
-    def create_actor(self, c: Any, args: tuple, kwargs: dict,
-                     proof: bytes | None = None) -> tuple[str, tuple]:
-        """Instantiate the actor (once); the owner holds the first reference."""
-        self._require_owner(c, proof, "create its actor")
-        if self.actor is not None:
-            raise ProxyError("this actor process already hosts its actor")
+    def create_actor(self, args: tuple, kwargs: dict) -> tuple[str, tuple]:
+        """Instantiate the actor, in the calling thread, before serving anyone.
+
+        The owner holds the first reference.  :func:`_run_actor_server` calls
+        it on the process's main thread, so signal handlers, CPU affinity and
+        other per-thread state ``__init__`` sets up are what later calls see.
+        """
+        global _current_server
+        _current_server = self  # uactor.proxy() and current_address() in __init__
         actor_class = self.registry["actor"][0]
         actor = object.__new__(actor_class)
         actor.__init__(*args, **kwargs)
         self.actor = actor
         ident, exposed = self.register_object(actor, "actor")
         self.actor_ident = ident
-        actor._actor_started_()
         return ident, exposed
 
     def connect_actor(self, c: Any) -> list:
@@ -2585,7 +2717,7 @@ class _ActorServer(mp_managers.Server):
                     f"object {_shorten(ident)} is no longer held by this actor")
             self.id_to_refcount[ident] = self.id_to_refcount.get(ident, 0) + 1
 
-    def get_methods(self, c: Any, ident: Any) -> list:
+    def get_methods(self, c: Any, ident: Any) -> Any:
         """Public methods of a held object (``ident``, or a token carrying it)."""
         ident = getattr(ident, "id", ident)
         try:
@@ -2758,11 +2890,24 @@ def _forget_inherited(manager: ActorManager) -> None:
     manager._owned_actor = None
 
 
-def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
-                      serializer: str, ssl_server: Any, writer: Any,
-                      settings: dict) -> None:
-    """Actor process entry point: build the server, report, serve.
+def _report(conn: Any, message: tuple) -> None:
+    """Send a start report to the owner; an unpicklable error as its description."""
+    try:
+        conn.send(message)
+    except Exception:
+        exc, text = message[1]
+        conn.send(_foreign_payload(exc, text))
 
+
+def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
+                      serializer: str, ssl_server: Any, conn: Any,
+                      settings: dict) -> None:
+    """Actor process entry point: build the server, create the actor, serve.
+
+    Talks to the starting process over ``conn``: reports ``#STARTED`` once
+    listening, receives the actor's ``(args, kwargs)`` (``None`` for a bare
+    manager), runs ``__init__`` and the started hook on this main thread,
+    starts serving, and reports the actor's reference or the error.
     ``settings``: the server's owner token, ``max_message`` and
     ``allowed_classes``.
     """
@@ -2774,13 +2919,20 @@ def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
     try:
         server = manager_class._Server(manager_class._registry, address, authkey, serializer,
                                        ssl_context=_server_context(ssl_server), **settings)
+        conn.send(("#STARTED", None))
+        init = conn.recv()
+        reference = None if init is None else server.create_actor(*init)
+        server.start_serving()
+        if server.actor is not None:
+            server.actor._actor_started_()
     except BaseException as exc:
-        writer.send(("#RAISE", (exc, traceback.format_exc())))
-        writer.close()
+        _report(conn, _exception_payload(exc))
+        conn.close()
         sys.exit(1)
-    writer.send(("#RETURN", (server.address, server.incarnation)))
-    writer.close()
-    server.serve_forever()
+    _report(conn, ("#RETURN", (server.address, server.incarnation, reference)))
+    conn.close()
+    del init  # arguments (and proxies among them) belong to the actor now
+    server.wait_until_stopped()
 
 
 class ActorManager(mp_managers.BaseManager):
@@ -2795,6 +2947,11 @@ class ActorManager(mp_managers.BaseManager):
     only choice for the spawn and forkserver start methods: contexts cannot be
     pickled); ``ssl_client`` is the context this process reaches the actor
     with.  ``start()`` needs both, ``connect()`` only ``ssl_client``.
+
+    Limits (``start()`` only): ``max_message`` is the largest message in
+    bytes the actor reads (``None``: no limit); ``allowed_classes`` makes it
+    decode requests with an allow-list (plain data and those classes; see
+    the networking chapter).  A TCP actor needs a non-empty ``authkey``.
     """
 
     _Server = _ActorServer
@@ -2847,6 +3004,15 @@ class ActorManager(mp_managers.BaseManager):
         :raises ActorAddressError: (an ``OSError``) when the actor cannot
             listen on its address: in use, not of this host, IPv6 missing.
         """
+        self._start_process(None)
+
+    def _start_process(self, init: tuple | None) -> tuple[str, tuple] | None:
+        """Start the actor process; with ``init`` (``(args, kwargs)``), its actor.
+
+        Returns the actor's ``(ident, exposed)``, held for the caller.  Errors
+        of the server or of the actor's ``__init__`` are re-raised here with
+        their original type.
+        """
         if self._state.value != _State.INITIAL:
             raise ProxyError("this manager was already started or connected")
         self._check_tls_start()
@@ -2854,31 +3020,35 @@ class ActorManager(mp_managers.BaseManager):
         owner_token = os.urandom(_NONCE_BYTES)
         settings = {"owner_token": owner_token, "max_message": self._max_message,
                     "allowed_classes": self._allowed_classes}
-        reader, writer = mp_connection.Pipe(duplex=False)
+        conn, child_conn = mp_connection.Pipe()
         process = self._ctx.Process(
             target=_run_actor_server,
             args=(type(self), self._address, bytes(self._authkey), self._serializer,
-                  self._ssl_server, writer, settings),
+                  self._ssl_server, child_conn, settings),
             name=f"{type(self).__qualname__.rsplit('.', 1)[0]}-{next(_process_counter)}",
         )
         try:
             process.start()
         except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            conn.close()
             raise ProxyError(
                 f"cannot start {type(self).__qualname__} with start method "
                 f"{self._ctx.get_start_method()!r}: {exc}; actor classes (and "
                 "ssl_server factories, allowed_classes) must be defined at module "
                 "level of an importable module") from exc
         finally:
-            writer.close()
+            child_conn.close()
         try:
-            kind, result = self._read_start_report(reader, process)
+            kind, result = self._read_start_report(conn, process, _START_TIMEOUT)
+            if kind == "#STARTED":
+                self._send_init(conn, process, init)
+                kind, result = self._read_start_report(conn, process, None)
         finally:
-            reader.close()
+            conn.close()
         if kind != "#RETURN":
             process.join(_STOP_TIMEOUT)
             _raise_remote(kind, result)
-        self._address, incarnation = result
+        self._address, incarnation, reference = result
         record = _records.obtain(self._address, incarnation)
         record.ssl_context = self._ssl_client
         record.authkey = bytes(self._authkey)
@@ -2894,6 +3064,7 @@ class ActorManager(mp_managers.BaseManager):
         _ensure_exit_hook()
         self._finalizer = mp_util.Finalize(
             self, _finalize_owner, args=(self._owned_actor, self._state), exitpriority=0)
+        return reference
 
     def _check_tls_start(self) -> None:
         if (self._ssl_server is None) != (self._ssl_client is None):
@@ -2910,17 +3081,27 @@ class ActorManager(mp_managers.BaseManager):
                 "module-level function works)")
 
     @staticmethod
-    def _read_start_report(reader: Any, process: Any) -> tuple:
-        ready = mp_connection.wait([reader, process.sentinel], _START_TIMEOUT)
-        if reader in ready:
+    def _send_init(conn: Any, process: Any, init: tuple | None) -> None:
+        """Hand the actor's constructor arguments to its process."""
+        try:
+            conn.send(init)
+        except BaseException:  # unpicklable arguments: no actor to start
+            process.kill()
+            process.join()
+            raise
+
+    @staticmethod
+    def _read_start_report(conn: Any, process: Any, timeout: float | None) -> tuple:
+        ready = mp_connection.wait([conn, process.sentinel], timeout)
+        if conn in ready:
             try:
-                return reader.recv()
+                return conn.recv()
             except EOFError:
                 pass
         if not ready:
             process.kill()
             process.join()
-            raise ActorDeadError(f"actor process did not start within {_START_TIMEOUT:g} s")
+            raise ActorDeadError(f"actor process did not start within {timeout:g} s")
         process.join(_STOP_TIMEOUT)
         raise ActorDeadError(
             f"actor process exited during startup with code {process.exitcode}")
@@ -2988,13 +3169,6 @@ class ActorManager(mp_managers.BaseManager):
         return _request_once(self._address, bytes(self._authkey), self._serializer,
                              funcname, args, self._timeout, kwds=kwds)
 
-    def _owner_request(self, funcname: str, *args: Any) -> Any:
-        """A server request only the owner may make (``timeout`` bounds connecting)."""
-        owned = self._owned_actor
-        return _request_once(self._address, bytes(self._authkey), self._serializer,
-                             funcname, args, self._timeout, whole=False,
-                             owner_token=owned.owner_token if owned is not None else None)
-
     def _create(self, typeid: str, /, *args: Any, **kwds: Any) -> tuple:
         """``manager.list()`` and the like: create the object in the actor."""
         ident, exposed = self._server_request("create", typeid, *args, **kwds)
@@ -3041,9 +3215,15 @@ def _merged_mapping(cls: type, name: str) -> dict:
 
 def _static_attribute(cls: type, name: str) -> Any:
     """The class attribute ``name`` as written in the class body (no descriptors run)."""
-    for klass in cls.__mro__:
-        if name in vars(klass):
-            return vars(klass)[name]
+    return _static_attribute_of((cls,), name)
+
+
+def _static_attribute_of(bases: Sequence[type], name: str) -> Any:
+    """:func:`_static_attribute` over the MROs of ``bases``, in order."""
+    for base in bases:
+        for klass in base.__mro__:
+            if name in vars(klass):
+                return vars(klass)[name]
     return None
 
 
@@ -3057,30 +3237,33 @@ def _own_public_names(cls: type) -> list:
     return [name for name in names if name not in vars(Actor)]
 
 
-_MAIN_MODULES = ("__main__", "__mp_main__")
-
-
-def _is_same_class(cls: type, lineage: Sequence[str]) -> bool:
-    """Whether ``cls`` is in a remote actor's class lineage (``module:qualname``).
-
-    A class defined in a script run as ``__main__`` is the same class as the
-    one clients import from that script's module: qualnames then decide.
-    """
-    for entry in lineage:
-        module, _, qualname = entry.partition(":")
-        if qualname == cls.__qualname__ and (
-                module == cls.__module__
-                or module in _MAIN_MODULES or cls.__module__ in _MAIN_MODULES):
-            return True
-    return False
-
-
-def _check_proxies(cls: type) -> None:
-    for key, kind in cls._proxies_.items():
+def _check_proxies(cls: Any) -> None:
+    """Reject a bad ``_proxies_`` declaration when the class is defined."""
+    declared = cls._uactor_declared_["_proxies_"]
+    if "actor" in declared:
+        raise TypeError(
+            f"{cls.__qualname__}._proxies_ declares the typeid 'actor', which is "
+            "reserved for the actor's own proxy (set proxy_class to customise it); "
+            "register your proxy under another typeid")
+    for key, kind in declared.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{cls.__qualname__}._proxies_ key {_shorten(key)} must be "
+                            "a typeid string")
         if not (isinstance(kind, type) and issubclass(kind, BaseProxy)):
             raise TypeError(
                 f"{cls.__qualname__}._proxies_[{key!r}] must be a uactor.BaseProxy "
-                f"subclass, not {kind!r}")
+                f"subclass, not {_shorten(kind)}")
+
+
+def _check_method_to_typeid(cls: Any) -> None:
+    """Reject ``_method_to_typeid_`` entries naming typeids nobody registered."""
+    registered = set(cls.manager_class._registry)
+    for method, typeid_ in cls._method_to_typeid_.items():
+        if typeid_ not in registered:
+            raise TypeError(
+                f"{cls.__qualname__}._method_to_typeid_[{method!r}] names typeid "
+                f"{typeid_!r}, which is not registered; add it to _proxies_ "
+                f"({{{typeid_!r}: YourProxy}}) or use one of {sorted(registered)}")
 
 
 def _declared_config(cls: type) -> dict:
@@ -3109,14 +3292,18 @@ class Actor:
     proxy_class: type[ActorProxy] = ActorProxy
 
     #: Option ``dict`` passed to :attr:`manager_class` (address, authkey,
-    #: serializer, ctx, timeout, ssl_server, ssl_client).
+    #: serializer, ctx, timeout, ssl_server, ssl_client, max_message,
+    #: allowed_classes).
     _options_: Mapping[str, Any] = {}
 
     #: Methods and properties made available by :attr:`proxy_class`; ``None``
     #: (or undefined) exposes all public ones.  Inheritance-aware.
     _exposed_: tuple[str, ...] | None = _BASE_EXPOSED
 
-    #: ``{typeid: proxy class}`` registered on :attr:`manager_class`.
+    #: ``{typeid: proxy class}`` registered on :attr:`manager_class`; by default
+    #: every ``SyncManager`` proxy (``ActorManager.typeids()`` lists them).
+    #:
+    #: :meta hide-value:
     _proxies_: Mapping[str, type[BaseProxy]] = dict(_BUILTIN_PROXY_TYPES)
 
     #: ``{method name: typeid}``: results wrapped into proxies.
@@ -3144,16 +3331,16 @@ class Actor:
             "_exposed_": dict.fromkeys(own_exposed),
             "_proxies_": dict(declared.get("_proxies_", {})),
             "_method_to_typeid_": dict(declared.get("_method_to_typeid_", {})),
-            "manager_class": declared.get(
-                "manager_class", cls._declared_base("manager_class")),
-            "proxy_class": declared.get("proxy_class", cls._declared_base("proxy_class")),
+            "manager_class": declared.get("manager_class"),
+            "proxy_class": declared.get("proxy_class"),
         }
+        _check_proxies(cls)
         cls._exposed_ = tuple(_merged_mapping(cls, "_exposed_"))
         cls._proxies_ = _merged_mapping(cls, "_proxies_")
         cls._method_to_typeid_ = _merged_mapping(cls, "_method_to_typeid_")
-        _check_proxies(cls)
         _known_proxy_types.update(cls._proxies_)
         cls._configure()
+        _check_method_to_typeid(cls)
 
     @classmethod
     def _configure(cls) -> None:
@@ -3162,12 +3349,24 @@ class Actor:
         cls.manager_class = cls._build_manager_class()
 
     @classmethod
-    def _declared_base(cls, name: str) -> type:
-        for klass in cls.__mro__[1:]:
-            declared = klass.__dict__.get("_uactor_declared_", {})
-            if name in declared:
-                return declared[name]
-        raise AssertionError(name)  # Actor declares every one
+    def _config_bases(cls, name: str) -> tuple[type, ...]:
+        """Bases of the ``proxy_class`` or ``manager_class`` built for ``cls``.
+
+        The class declared in ``cls``'s own body (if any), then those built
+        for its actor bases: so a child's classes subclass its parents'
+        ("inherited and updated").  Bases another one already derives from
+        are left out.
+        """
+        candidates = [cls._uactor_declared_[name]] if cls._uactor_declared_[name] else []
+        candidates += [getattr(base, name) for base in cls.__bases__
+                       if isinstance(base, type) and issubclass(base, Actor)]
+        bases: list[type] = []
+        for candidate in candidates:
+            if candidate not in bases and not any(
+                    other is not candidate and issubclass(other, candidate)
+                    for other in candidates):
+                bases.append(candidate)
+        return tuple(bases)
 
     @classmethod
     def _uactor_exposed_map_(cls) -> dict:
@@ -3178,7 +3377,7 @@ class Actor:
 
     @classmethod
     def _build_proxy_class(cls) -> type:
-        base = cls._uactor_declared_["proxy_class"]
+        bases = cls._config_bases("proxy_class")
         namespace: dict = {
             "__module__": cls.__module__,
             "__qualname__": f"{cls.__qualname__}.proxy_class",
@@ -3187,17 +3386,18 @@ class Actor:
             "_method_to_typeid_": dict(cls._method_to_typeid_),
         }
         for name, is_attribute in cls._uactor_exposed_.items():
-            if hasattr(base, name):
-                continue
+            inherited = _static_attribute_of(bases, name)
+            if inherited is not None and not _is_generated(inherited):
+                continue  # written by hand in a declared proxy class
             doc = getattr(_static_attribute(cls, name), "__doc__", None)
             factory = _make_proxy_attribute if is_attribute else _make_proxy_method
             namespace[name] = factory(name, doc)
-        return type(f"{cls.__name__}.proxy_class", (base,), namespace)
+        return type(f"{cls.__name__}.proxy_class", bases, namespace)
 
     @classmethod
     def _build_manager_class(cls) -> type:
-        base = cls._uactor_declared_["manager_class"]
-        manager_class = type(f"{cls.__name__}.manager_class", (base,), {
+        bases = cls._config_bases("manager_class")
+        manager_class = type(f"{cls.__name__}.manager_class", bases, {
             "__module__": cls.__module__,
             "__qualname__": f"{cls.__qualname__}.manager_class",
         })
@@ -3211,14 +3411,23 @@ class Actor:
                                create_method=False)
         return manager_class
 
-    def __new__(cls: type[_TActor], *args: Any, **kwargs: Any) -> Any:
+    if _TYPE_CHECKING:
+        # Type checkers see instantiating or connecting as returning the
+        # actor class itself, so they check method names, arguments and
+        # results; at run time it is the proxy, which adds this property.
+        @property
+        def connection_address(self) -> Any:  # (host, port), or a socket path
+            """Get connection address to Actor process (on the proxy)."""
+            raise NotImplementedError
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         return start(cls, *args, **kwargs)
 
     def __reduce__(self) -> tuple:
         """Inside its process an actor pickles as a proxy to itself."""
         return proxy(self, "actor").__reduce__()
 
-    def __enter__(self: _TActor) -> _TActor:
+    def __enter__(self) -> Self:
         """Enter context, return actor proxy."""
         return self
 
@@ -3250,14 +3459,21 @@ class Actor:
         """
 
     @classmethod
-    def connect(cls: type[_TActor], address: _Address, authkey: bytes,
+    def connect(cls, address: _Address, authkey: bytes,
                 serializer: str = DEFAULT_SERIALIZER,
                 capture: Iterable[_Address] = (), *,
                 timeout: float | None = None,
-                ssl: ssl.SSLContext | None = None) -> Any:
+                ssl: ssl.SSLContext | None = None) -> Self:
         """Get actor proxy instance connected to address.
 
-        :param address: actor process connection address
+        ``cls`` need not be the actor's own class: a client may declare a
+        class of its own with the methods it uses (so it need not import the
+        server's code).  Calling a method the actor does not expose raises
+        :class:`NotExposedError`, naming the method and the actor's class.
+
+        :param address: actor process connection address: ``(host, port)``
+            with an IPv4 or IPv6 host (``'fe80::1%eth0'`` for link-local), or
+            a unix socket path
         :param authkey: authentication secret key
         :param serializer: serializer name
         :param capture: iterable of additional addresses will be handled with
@@ -3271,7 +3487,9 @@ class Actor:
             with ``ssl_server``: every connection this process opens to
             ``address`` (calls, references, proxies routed here) is then TLS,
             the authkey handshake running inside it.
-        :raises AuthkeyError: when the actor rejects ``authkey``.
+        :raises AuthkeyError: when the actor rejects ``authkey``, or cannot
+            prove it holds it.
+        :raises ValueError: for an empty ``authkey`` and a TCP address.
         :raises ActorConnectionError: when nothing answers at ``address``, or
             TLS fails (certificate not trusted or not accepted, TLS on one
             side only).
@@ -3281,13 +3499,7 @@ class Actor:
         manager = cls.manager_class(address=address, authkey=authkey,
                                     serializer=serializer, timeout=timeout,
                                     ssl_client=ssl)
-        ident, exposed, bind_address, lineage, incarnation = \
-            manager._open("connect_actor")
-        if cls is not Actor and not _is_same_class(cls, lineage):
-            _request_once(address, bytes(manager._authkey), serializer, "decref", (ident,))
-            raise ProxyError(f"the actor at {_describe(address)} is a {lineage[0]}, "
-                             f"not a {cls.__module__}:{cls.__qualname__}; "
-                             "connect with its class")
+        ident, exposed, bind_address, _, incarnation = manager._open("connect_actor")
         record = _records.obtain(address, incarnation)
         manager._attach(record)
         record.authkey = bytes(manager._authkey)
@@ -3298,7 +3510,7 @@ class Actor:
         result = cls.proxy_class(token, serializer, manager=manager,
                                  authkey=manager._authkey, exposed=exposed, incref=False)
         result._adopt_reference()
-        return result
+        return result  # type: ignore[return-value]  # stands for the actor
 
 
 Actor._configure()
@@ -3308,8 +3520,8 @@ Actor._configure()
 # --------------------------------------------------------------------------
 
 
-def start(actor_class: type[Actor], /, *args: Any,
-          options: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+def start(actor_class: type[_TActor], /, *args: Any,
+          options: Mapping[str, Any] | None = None, **kwargs: Any) -> _TActor:
     """Start an actor process and return its owner proxy.
 
     ``actor_class(*args, **kwargs)`` is ``start(actor_class, *args, **kwargs)``;
@@ -3321,31 +3533,42 @@ def start(actor_class: type[Actor], /, *args: Any,
         raise TypeError(f"{actor_class!r} is not a uactor.Actor subclass")
     settings = {**actor_class._options_, **(options or {})}
     manager = actor_class.manager_class(**settings)
-    manager.start()
-    try:
-        ident, exposed = manager._owner_request("create_actor", args, kwargs)
-    except BaseException:
-        manager.shutdown()
-        raise
+    ident, exposed = manager._start_process((args, kwargs))
     token = _Token("actor", manager.address, ident)
     owner = actor_class.proxy_class(token, manager._serializer, manager=manager,
                                     authkey=manager._authkey, exposed=exposed, incref=False)
     owner._adopt_reference()
-    return owner
+    owner._uactor_instantiated_ = True  # type: ignore[attr-defined]  # its block ends the actor
+    return owner  # type: ignore[return-value]  # the proxy stands for the actor
 
 
-def proxy(value: Any, typeid: str = "auto", serializer: str | None = None) -> BaseProxy:
+def proxy(value: Any, typeid: str = "auto",
+          serializer: str = DEFAULT_SERIALIZER) -> BaseProxy:
     """Create serialized proxy from given value and typeid (defaults to ``auto``).
 
     This function can be only used from inside the actor process; the proxy
     refers to ``value`` itself (not a copy) and can be returned or passed to
-    other actors.  ``serializer`` defaults to the actor's.
+    other actors.  Its connections speak the actor's own serializer (an
+    xmlrpclib actor makes xmlrpclib proxies): ``serializer`` may only name it.
+
+    :raises ProxyError: outside an actor, for an unregistered ``typeid``, or
+        for ``typeid='actor'`` with anything but the actor itself.
     """
     server = _current_server
     if server is None:
         raise ProxyError("uactor.proxy() can only be called inside an actor process")
+    if typeid == "actor" and value is not server.actor:
+        raise ProxyError(
+            f"only the actor itself can be proxied as 'actor', not {_shorten(value)}; "
+            "use uactor.proxy(self, 'actor') inside the actor, or 'auto' or "
+            "another typeid for other values")
+    _check_serializer(serializer)
+    if serializer not in (DEFAULT_SERIALIZER, server.serializer_name):
+        raise ProxyError(
+            f"this actor speaks {server.serializer_name!r}, so its proxies cannot use "
+            f"{serializer!r}; leave serializer at its default")
     ident, exposed = server.register_object(value, typeid)
-    serializer = serializer or server.serializer_name
+    serializer = server.serializer_name
     token = _Token(typeid, server.address, ident)
     proxytype = _auto_proxy if typeid == "auto" else server.registry[typeid][-1]
     result = proxytype(token, serializer, authkey=bytes(server.authkey),

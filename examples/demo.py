@@ -3,9 +3,10 @@
 ``python demo.py`` runs three roles, each in its own process, on this host:
 
 1. a **registry node** (``python -m registry``, the ``uactor-registry``
-   command), which advertises itself over mDNS; started without a key, it
-   writes a new random one to a file only you can read (or reuses the one
-   it wrote before), where the other roles find it
+   command), which advertises itself over mDNS and serves a live status page
+   on loopback (``--http``), whose URL the demo prints; started without a
+   key, it writes a new random one to a file only you can read (or reuses
+   the one it wrote before), where the other roles find it
    (``registry.find_authkey``);
 2. a **publisher** (``python demo.py publish``) starting ``--actors`` worker
    actors, advertising each over mDNS and registering each with the registry
@@ -15,7 +16,8 @@
    over mDNS and calls workers picked by the registry, round-robin.
 
 Then it stops the publisher (its adverts are withdrawn, its registrations
-dropped) and the registry node.
+dropped) and the registry node.  With ``--stay`` it keeps the node and the
+publisher running until Ctrl-C first, so the status page can be looked at.
 
 Everything stays on this host: actors listen on 127.0.0.1 and zeroconf sends
 and listens on loopback only.  ``--lan`` listens on every interface and uses
@@ -28,11 +30,12 @@ same key in ``UACTOR_AUTHKEY`` (the node's ready line names its key file)::
 
 Run (from examples/)::
 
-    python demo.py [--lan] [--actors N]
+    python demo.py [--lan] [--actors N] [--stay]
 
 Prints (addresses, ports and process ids vary)::
 
     registry node listening on 127.0.0.1:41000
+    registry node status page on http://127.0.0.1:41003/
     publisher: worker 5101 listening on 127.0.0.1:41001, published and registered
     publisher: worker 5102 listening on 127.0.0.1:41002, published and registered
     publisher: ready
@@ -148,10 +151,12 @@ def run_all(args):
 
     node_command = [sys.executable, '-m', 'registry', '--port', '0',
                     '--host', '0.0.0.0' if args.lan else '127.0.0.1',
-                    '--log-level', 'WARNING']
+                    '--http', '127.0.0.1:0', '--log-level', 'WARNING']
     with _Child(node_command, env) as node:
         line = node.read_until(r'^registry listening on \S+ \(authkey ')
         print(f'registry node listening on {line.split()[3]}', flush=True)
+        url = node.read_until(r'^status page on (\S+)$').split()[-1]
+        print(f'registry node status page on {url}', flush=True)
 
         publisher_command = [sys.executable, os.path.join(here, 'demo.py'),
                              'publish', '--actors', str(args.actors), *lan]
@@ -165,6 +170,8 @@ def run_all(args):
                                     timeout=STEP_TIMEOUT * 3).returncode
             if status:
                 sys.exit(f'demo: the client failed with status {status}')
+            if args.stay:
+                _stay(url)
 
             publisher.stop(echo=True)
         node.stop()
@@ -172,6 +179,17 @@ def run_all(args):
 
 
 # -- plumbing ---------------------------------------------------------------
+
+def _stay(url):
+    """Keep everything running until Ctrl-C (or SIGTERM)."""
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    print(f'demo: running until Ctrl-C; status page on {url}', flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+
 
 def _exit_on_signal(signum, frame):
     raise KeyboardInterrupt  # clean up as for Ctrl-C
@@ -265,6 +283,9 @@ def main(argv=None):
     parser.add_argument('--picks', type=int, default=4,
                         help='workers the client picks from the registry '
                              '(default: %(default)s)')
+    parser.add_argument('--stay', action='store_true',
+                        help='after the client, keep the node and the publisher '
+                             'running until Ctrl-C (to look at the status page)')
     args = parser.parse_args(argv)
 
     try:

@@ -10,7 +10,9 @@
 * :func:`find_authkey` - the authkey every registry tool uses when given
   none: ``$UACTOR_AUTHKEY``, ``$UACTOR_AUTHKEY_FILE``, or the key file a
   registry node on this host wrote for this user.
-* ``python -m registry`` / ``uactor-registry`` - run a registry node.
+* ``python -m registry`` / ``uactor-registry`` - run a registry node
+  (``--http``: health and readiness checks, Prometheus metrics and a live
+  status page); ``uactor-registry status ADDRESS`` prints a node's picture.
 
 See docs/registry.rst for the user guide.
 """

@@ -12,13 +12,25 @@ bound on their size, and a shutdown only the owner may ask for.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
+from types import TracebackType
 from typing import Any
 
 import uactor
 
 from ._errors import NotOwnerError, quote
-from ._table import DEFAULT_NAME, Address, Entry, Table, check_address, check_ttl
+from ._latency import LatencyHistogram
+from ._table import (
+    DEFAULT_NAME,
+    Address,
+    Entry,
+    Table,
+    check_address,
+    check_ttl,
+    format_address,
+)
 
 __all__ = ["DEFAULT_MAX_MESSAGE", "DEFAULT_SWEEP_INTERVAL", "DEFAULT_TTL", "Registry"]
 
@@ -99,6 +111,7 @@ class Registry(uactor.Actor):
         "pick_entry",
         "register",
         "register_entry",
+        "snapshot",
         "stats",
         "unregister",
         "wait",
@@ -125,7 +138,8 @@ class Registry(uactor.Actor):
         self._table = Table()
         self._counters = dict.fromkeys(
             ("registered", "renewed", "unregistered", "expired", "picks"), 0)
-        self._lock = threading.Lock()
+        self._lock = _TimedLock(LatencyHistogram())
+        self._started = time.time()
         self._finished = threading.Event()
         self._sweeper_stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -240,7 +254,7 @@ class Registry(uactor.Actor):
             self._counters["unregistered"] += len(removed)
             expired = self._drain_expired()
         for entry in removed:
-            logger.info("unregistered %s (%s)", _describe(entry.address), entry.name)
+            logger.info("unregistered %s (%s)", format_address(entry.address), entry.name)
         self._log_expired(expired)
         return len(removed)
 
@@ -295,6 +309,47 @@ class Registry(uactor.Actor):
             return {"entries": len(self._table), "names": self._table.known_count(),
                     **self._counters}
 
+    def snapshot(self, services: bool = True) -> dict[str, Any]:
+        """The whole picture for status pages and metrics, as plain data.
+
+        ``{"node": {"address", "pid", "started" (epoch s), "store": {"url",
+        "reachable", "stale_for" (s)}, "peers": [...]}, "totals": {"services",
+        "actors", "registered_total", "renewed_total", "unregistered_total",
+        "expired_total", "picks_total"}, "services": [...], "store_latency":
+        {"buckets": [[le (s), cumulative count], ...], "sum" (s), "count"}}``;
+        ``services`` is :meth:`registry._table.Table.describe`'s listing.
+        ``services=False`` leaves that listing empty (the totals stay
+        complete): O(names) rather than O(entries), for health checks.
+        Drops expired entries first, like the listings.
+        """
+        with self._lock:
+            if services:
+                listing = self._table.describe()
+                counts = len(listing), sum(len(s["actors"]) for s in listing)
+            else:
+                listing = []
+                counts = self._table.live_count()
+            counters = dict(self._counters)
+            latency = self._lock.latency.snapshot()
+            expired = self._drain_expired()
+        self._log_expired(expired)
+        return {
+            "node": {
+                "address": _own_address(),
+                "pid": os.getpid(),
+                "started": self._started,
+                "store": {"url": "memory://", "reachable": True, "stale_for": 0.0},
+                "peers": [],
+            },
+            "totals": {
+                "services": counts[0],
+                "actors": counts[1],
+                **{f"{name}_total": value for name, value in counters.items()},
+            },
+            "services": listing,
+            "store_latency": latency,
+        }
+
     def default_ttl(self) -> float:
         """The lease (s) helpers use when registering without a ``ttl``."""
         return self._default_ttl
@@ -321,18 +376,18 @@ class Registry(uactor.Actor):
         if new:
             logger.info(
                 "registered %s as %r (bind %s, pid %s on %s, ttl %s)",
-                _describe(entry.address), entry.name, _describe(entry.bind_address),
+                format_address(entry.address), entry.name, format_address(entry.bind_address),
                 entry.pid, entry.hostname, _describe_ttl(entry.ttl),
             )
         else:
-            logger.debug("renewed %s (%s)", _describe(entry.address), entry.name)
+            logger.debug("renewed %s (%s)", format_address(entry.address), entry.name)
 
     @staticmethod
     def _log_expired(expired: list[Entry]) -> None:
         for entry in expired:
             logger.info(
                 "expired %s (%s, pid %s on %s): not renewed within %s",
-                _describe(entry.address), entry.name, entry.pid, entry.hostname,
+                format_address(entry.address), entry.name, entry.pid, entry.hostname,
                 _describe_ttl(entry.ttl),
             )
 
@@ -348,9 +403,41 @@ def _called_by_owner() -> bool:
         return True
 
 
-def _describe(address: Any) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+class _TimedLock:
+    """The registry's lock, timing how long each holder keeps it.
+
+    With the in-memory table every store operation runs under this lock, so
+    the time it is held is the store's latency (``snapshot()['store_latency']``).
+    """
+
+    __slots__ = ("_lock", "_entered", "latency")
+
+    def __init__(self, latency: LatencyHistogram) -> None:
+        self._lock = threading.Lock()
+        self._entered = 0.0
+        self.latency = latency
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._entered = time.perf_counter()
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            self.latency.observe(time.perf_counter() - self._entered)
+        finally:
+            self._lock.release()
+
+
+def _own_address() -> str | None:
+    """This actor's listening address as ``'host:port'`` (``None`` off TCP)."""
+    try:
+        address = uactor.current_address()
+    except uactor.ProxyError:  # not running as an actor (e.g. a unit test)
+        return None
+    if isinstance(address, (tuple, list)):
+        return format_address((address[0], address[1]))
+    return str(address)
 
 
 def _describe_ttl(ttl: float | None) -> str:

@@ -45,6 +45,7 @@ __all__ = [
     "check_address",
     "check_name",
     "check_ttl",
+    "format_address",
 ]
 
 # --------------------------------------------------------------------------
@@ -166,6 +167,12 @@ def check_ttl(value: object) -> float | None:
     return ttl
 
 
+def format_address(address: Address) -> str:
+    """``'host:port'``, with an IPv6 host in brackets (``'[::1]:5000'``)."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _check_pid(value: object) -> int | None:
     if value is None:
         return None
@@ -210,9 +217,9 @@ class _Record:
     """The mutable, registry-side state of one entry."""
 
     __slots__ = ("address", "bind_address", "expires_at", "hostname", "name",
-                 "pid", "ttl")
+                 "picks", "pid", "renewed_at", "ttl")
 
-    def __init__(self, address: Address, name: str) -> None:
+    def __init__(self, address: Address, name: str, now: float) -> None:
         self.address = address
         self.name = name
         self.bind_address = address
@@ -220,12 +227,28 @@ class _Record:
         self.hostname: str | None = None
         self.ttl: float | None = None
         self.expires_at: float | None = None
+        self.renewed_at = now
+        self.picks = 0
 
     def snapshot(self, now: float) -> Entry:
-        expires_in = (None if self.expires_at is None
-                      else max(0.0, self.expires_at - now))
         return Entry(self.address, self.bind_address, self.name, self.pid,
-                     self.hostname, self.ttl, expires_in)
+                     self.hostname, self.ttl, self.expires_in(now))
+
+    def expires_in(self, now: float) -> float | None:
+        return None if self.expires_at is None else max(0.0, self.expires_at - now)
+
+    def describe(self, now: float) -> dict[str, Any]:
+        """Plain data for status pages: see :meth:`Table.describe`."""
+        return {
+            "address": format_address(self.address),
+            "owner_host": self.hostname,
+            "owner_pid": self.pid,
+            "lease_age": now - self.renewed_at,
+            "lease_left": self.expires_in(now),
+            "picks": self.picks,
+            "metadata": {"bind_address": format_address(self.bind_address),
+                         "ttl": self.ttl},
+        }
 
 
 # --------------------------------------------------------------------------
@@ -281,13 +304,14 @@ class Table:
             record = None
         created = record is None
         if record is None:
-            record = _Record(address, name)
+            record = _Record(address, name, now)
             self._records[address] = record
             self._group(name)[address] = record
         elif record.name != name:
             del self._groups[record.name][address]
             record.name = name
             self._group(name)[address] = record
+        record.renewed_at = now
         record.bind_address = bind_address or address
         record.pid = pid
         record.hostname = hostname
@@ -349,6 +373,7 @@ class Table:
                 self._drop(record, now)
                 continue
             group.move_to_end(address)
+            record.picks += 1
             return record.snapshot(now)
         return None
 
@@ -366,6 +391,32 @@ class Table:
         """Sorted names that currently have at least one live entry."""
         self.sweep()
         return sorted(name for name, group in self._groups.items() if group)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every service with its live entries, as plain data, sorted by name.
+
+        Each service is ``{"name": str, "actors": [...]}``, its entries in
+        rotation order (the next pick first), each ``{"address": "host:port",
+        "owner_host", "owner_pid", "lease_age" (s since the last registration
+        or renewal), "lease_left" (s, ``None``: never expires), "picks" (times
+        handed out), "metadata": {"bind_address", "ttl"}}``.  Names that were
+        registered once and have no live entry now are listed with no actors,
+        except the implicit ``'default'`` group.  Costs O(entries).
+        """
+        self.sweep()
+        now = self._clock()
+        return [
+            {"name": name, "actors": [record.describe(now) for record in group.values()]}
+            for name, group in sorted(self._groups.items())
+            if group or name != DEFAULT_NAME
+        ]
+
+    def live_count(self) -> tuple[int, int]:
+        """``(services, entries)`` as :meth:`describe` would count them."""
+        self.sweep()
+        services = sum(1 for name, group in self._groups.items()
+                       if group or name != DEFAULT_NAME)
+        return services, len(self._records)
 
     def known_count(self) -> int:
         """Number of names ever registered (the default included)."""

@@ -29,7 +29,7 @@ from tests.discovery.conftest import (
     run_isolated,
     stop_process,
 )
-from tests.registry.node import parse_ready_line
+from tests.registry.nodes import parse_ready_line
 
 TIMEOUT = 60.0
 

@@ -16,7 +16,7 @@ from tests.discovery.actors import (
     RegisteredEcho,
 )
 from tests.discovery.conftest import ROOT, python_env, read_line, stop_process
-from tests.registry.node import parse_ready_line
+from tests.registry.nodes import parse_ready_line
 
 SOON = 10.0
 

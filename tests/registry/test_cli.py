@@ -1,16 +1,13 @@
 """The registry node CLI (``python -m registry``) as a subprocess."""
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import selectors
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -19,68 +16,22 @@ import registry
 import uactor
 from tests.conftest import wait_until
 from tests.registry.actors import KEY, WildcardWorker, Worker, serve_registered_worker
-from tests.registry.node import first_line, parse_ready_line, stop_node
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.registry.nodes import (
+    ROOT,
+    STARTUP_TIMEOUT,
+    finish,
+    node_command,
+    node_env,
+    one_error_line,
+    read_lines,
+    run_cli,
+    running_node,
+    started_node,
+    stop,
+)
 
 #: Only a private network namespace (loopback alone) may see 0.0.0.0 binds.
 ISOLATED = [name for _, name in socket.if_nameindex()] == ["lo"]
-
-#: Seconds the node may take to print its ready line or to exit.
-STARTUP_TIMEOUT = 30.0
-EXIT_TIMEOUT = 15.0
-
-
-
-def _env(authkey: bytes | None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("UACTOR_AUTHKEY", "UACTOR_AUTHKEY_FILE")}
-    paths = [str(ROOT), env.get("PYTHONPATH")]
-    env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
-    if authkey is not None:
-        env["UACTOR_AUTHKEY"] = authkey.decode()
-    return env
-
-
-def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "registry", *args]
-
-
-def _read_line(proc: subprocess.Popen, timeout: float) -> str:
-    line = first_line(proc, timeout)
-    assert line is not None, "node exited before its ready line"
-    return line
-
-
-@contextlib.contextmanager
-def started_node(*args: str, env: dict[str, str], **popen):
-    """Start a node on a free port; yield ``(proc, (host, port), key file)``."""
-    proc = subprocess.Popen(
-        _command("--port", "0", "--no-advertise", *args), env=env,
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen,
-    )
-    try:
-        yield (proc, *parse_ready_line(_read_line(proc, STARTUP_TIMEOUT)))
-    finally:
-        stop_node(proc)
-
-
-@contextlib.contextmanager
-def running_node(*args: str, authkey: bytes | None = KEY, **popen):
-    """Start a node on a free port; yield ``(proc, (host, port))``."""
-    with started_node(*args, env=_env(authkey), **popen) as (proc, address, _):
-        yield proc, address
-
-
-def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
-    """Wait for the node to exit; return its status, remaining stdout, stderr."""
-    stdout, stderr = proc.communicate(timeout=EXIT_TIMEOUT)
-    return proc.returncode, stdout.decode(), stderr.decode()
-
-
-def _run(*args: str, authkey: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(_command(*args), env=_env(authkey), cwd=ROOT,
-                          capture_output=True, text=True, timeout=STARTUP_TIMEOUT)
 
 
 # -- serving ------------------------------------------------------------------
@@ -98,7 +49,7 @@ def test_node_serves_other_processes_and_stops_on_sigterm():
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     stop = ctx.Event()
-    with running_node("--ttl", "1") as (proc, address):
+    with running_node("--ttl", "1") as (proc, address, _):
         assert address[0] == "127.0.0.1"
         server = ctx.Process(target=serve_registered_worker,
                              args=(address, None, queue, stop))
@@ -126,7 +77,7 @@ def test_node_serves_other_processes_and_stops_on_sigterm():
             queue.close()
             queue.join_thread()
         proc.send_signal(signal.SIGTERM)
-        status, stdout, stderr = _finish(proc)
+        status, stdout, stderr = finish(proc)
     assert status == 0, stderr
     assert stdout == ""  # the ready line was the only output
     assert "registered 127.0.0.1:" in stderr and "'Worker'" in stderr
@@ -136,9 +87,9 @@ def test_node_serves_other_processes_and_stops_on_sigterm():
 
 
 def test_node_stops_on_sigint():
-    with running_node() as (proc, _):
+    with running_node() as (proc, _, _):
         proc.send_signal(signal.SIGINT)
-        status, _, stderr = _finish(proc)
+        status, _, stderr = finish(proc)
     assert status == 0, stderr
 
 
@@ -151,22 +102,22 @@ def _actor_process(proc: subprocess.Popen) -> psutil.Process:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_to_the_whole_process_group_is_an_orderly_stop(sig):
     """As systemd (KillMode=control-group), timeout(1) or a terminal send it."""
-    with running_node(start_new_session=True) as (proc, address):
+    with running_node(start_new_session=True) as (proc, address, _):
         actor = _actor_process(proc)
         os.killpg(proc.pid, sig)
-        status, _, stderr = _finish(proc)
+        status, _, stderr = finish(proc)
         assert not actor.is_running() or actor.status() == psutil.STATUS_ZOMBIE
     assert status == 0, stderr
     assert "Traceback" not in stderr
 
 
 def test_the_actor_process_dying_is_an_error():
-    with running_node() as (proc, _):
+    with running_node() as (proc, _, _):
         actor = _actor_process(proc)
         actor.kill()
-        status, _, stderr = _finish(proc)
+        status, _, stderr = finish(proc)
     assert status == 1, stderr
-    line = _one_error_line(stderr)
+    line = one_error_line(stderr)
     assert "ended unexpectedly" in line and f"exit code {-signal.SIGKILL}" in line
 
 
@@ -182,7 +133,7 @@ def test_node_authkey_file_overrides_the_environment(tmp_path):
             reg.register(("10.3.0.1", 1), ttl=0.2)
             assert wait_until(lambda: reg.stats()["expired"] == 1, timeout=10)
         proc.terminate()
-        status, _, stderr = _finish(proc)
+        status, _, stderr = finish(proc)
     assert status == 0, stderr
     assert "expired 10.3.0.1:1" in stderr
     assert "file-key" not in stderr and "read by other users" not in stderr
@@ -191,7 +142,7 @@ def test_node_authkey_file_overrides_the_environment(tmp_path):
 def test_node_without_a_key_writes_one_only_its_user_reads_and_reuses_it(key_home):
     keys = []
     for run in range(2):
-        with started_node(env=_env(None)) as (proc, address, path):
+        with started_node(env=node_env(None)) as ((proc, address, _), path):
             assert path == str(key_home)
             keys.append(registry.find_authkey())  # what helpers and clients find
             assert len(keys[-1]) == 64
@@ -200,7 +151,7 @@ def test_node_without_a_key_writes_one_only_its_user_reads_and_reuses_it(key_hom
             with registry.Registry.connect(address, keys[-1], timeout=10) as reg:
                 assert reg.pick() is None
             proc.terminate()
-            status, _, stderr = _finish(proc)
+            status, _, stderr = finish(proc)
         assert status == 0, stderr
         assert keys[-1].decode() not in stderr
         assert ("wrote a new authkey" in stderr) is (run == 0)
@@ -208,13 +159,13 @@ def test_node_without_a_key_writes_one_only_its_user_reads_and_reuses_it(key_hom
 
 
 def test_ready_line_names_the_key_source(tmp_path):
-    with started_node(env=_env(KEY)) as (_, _, path):
+    with started_node(env=node_env(KEY)) as (_, path):
         assert path is None  # "(authkey from $UACTOR_AUTHKEY)"
     key_file = tmp_path / "k"
     key_file.write_bytes(KEY)
     key_file.chmod(0o600)
-    with started_node(env={**_env(None), "UACTOR_AUTHKEY_FILE": str(key_file)}) \
-            as (_, address, path):
+    with started_node(env={**node_env(None), "UACTOR_AUTHKEY_FILE": str(key_file)}) \
+            as ((_, address, _), path):
         assert path == str(key_file)
         with registry.Registry.connect(address, KEY, timeout=10) as reg:
             assert reg.names() == []
@@ -226,10 +177,10 @@ def test_a_key_location_that_cannot_be_written_is_an_error(key_home, monkeypatch
     not_a_directory.write_bytes(b"")
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     monkeypatch.setenv("XDG_STATE_HOME", str(not_a_directory / "state"))
-    result = _run("--port", "0", "--no-advertise")
+    result = run_cli("--port", "0", "--no-advertise", authkey=None)
     assert result.returncode == 1
     assert result.stdout == ""
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert f"cannot write the default authkey file {not_a_directory}/state" in line
     assert "UACTOR_AUTHKEY" in line
 
@@ -253,10 +204,10 @@ def _wait_for_stderr(proc: subprocess.Popen, needle: str, timeout: float) -> str
 
 def test_heartbeats_re_register_with_a_restarted_node():
     with Worker() as worker:
-        with running_node() as (proc, address):
+        with running_node() as (proc, address, _):
             handle = registry.register_actor(address, worker, authkey=KEY, ttl=0.3)
             proc.terminate()
-            assert _finish(proc)[0] == 0
+            assert finish(proc)[0] == 0
         try:
             # The same port: a new node that knows nothing; heartbeats refill it.
             with running_node("--port", str(address[1])) as (proc, _):
@@ -264,7 +215,7 @@ def test_heartbeats_re_register_with_a_restarted_node():
                 _wait_for_stderr(proc, f"registered {host}:{port} as 'Worker'", 10)
                 handle.close()
                 proc.terminate()
-                status, _, stderr = _finish(proc)
+                status, _, stderr = finish(proc)
         finally:
             handle.close()
     assert status == 0
@@ -274,7 +225,7 @@ def test_heartbeats_re_register_with_a_restarted_node():
 @pytest.mark.skipif(not ISOLATED, reason="binds 0.0.0.0: runs only inside a "
                                          "private network namespace")
 def test_lan_node_and_wildcard_actor_inside_a_private_namespace():
-    with running_node("--host", "0.0.0.0") as (proc, address), \
+    with running_node("--host", "0.0.0.0") as (proc, address, _), \
             WildcardWorker() as worker:
         assert address[0] == "0.0.0.0"
         node = ("127.0.0.1", address[1])
@@ -285,17 +236,10 @@ def test_lan_node_and_wildcard_actor_inside_a_private_namespace():
             with registry.connect_actor(node, WildcardWorker, KEY) as proxy:
                 assert proxy.getpid() == worker.getpid()
         proc.terminate()
-        assert _finish(proc)[0] == 0
+        assert finish(proc)[0] == 0
 
 
 # -- refusing to run ------------------------------------------------------------
-
-
-def _one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if "error:" in line]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("uactor-registry: error: ")
-    return lines[0]
 
 
 def test_port_taken_is_a_one_line_error():
@@ -303,10 +247,10 @@ def test_port_taken_is_a_one_line_error():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = _run("--port", str(port), "--no-advertise", authkey=KEY)
+        result = run_cli("--port", str(port), "--no-advertise", authkey=KEY)
     assert result.returncode == 1
     assert result.stdout == ""
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert f"port {port}" in line and "already in use" in line
 
 
@@ -323,10 +267,10 @@ def test_port_taken_is_a_one_line_error():
     (["--no-such-option"], ["unrecognized arguments"]),
 ])
 def test_bad_configuration_is_a_one_line_error(args, words):
-    result = _run(*args, "--no-advertise", authkey=KEY)
+    result = run_cli(*args, "--no-advertise", authkey=KEY)
     assert result.returncode == 2
     assert result.stdout == ""
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     for word in words:
         assert word in line
     assert "ttl=None" not in line  # the CLI's own fix, not the Python API's
@@ -335,12 +279,12 @@ def test_bad_configuration_is_a_one_line_error(args, words):
 def test_empty_authkey_file_and_environment_are_refused(tmp_path):
     empty = tmp_path / "empty"
     empty.write_bytes(b"\n")
-    result = _run("--authkey-file", str(empty), "--no-advertise")
+    result = run_cli("--authkey-file", str(empty), "--no-advertise", authkey=None)
     assert result.returncode == 2
-    assert "empty" in _one_error_line(result.stderr)
-    result = _run("--no-advertise", authkey=b"")
+    assert "empty" in one_error_line(result.stderr)
+    result = run_cli("--no-advertise", authkey=b"")
     assert result.returncode == 2
-    assert "UACTOR_AUTHKEY" in _one_error_line(result.stderr)
+    assert "UACTOR_AUTHKEY" in one_error_line(result.stderr)
 
 
 # -- advertising ------------------------------------------------------------------
@@ -351,14 +295,14 @@ def test_node_advertises_itself_on_loopback_when_discovery_is_available():
     if not hasattr(discovery, "publish"):
         pytest.skip("discovery.publish is not available")
     proc = subprocess.Popen(
-        _command("--port", "0", "--advertise"), env=_env(KEY), cwd=ROOT,
+        node_command("--port", "0", "--advertise"), env=node_env(KEY), cwd=ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        _read_line(proc, STARTUP_TIMEOUT)
+        read_lines(proc, 1, STARTUP_TIMEOUT)
         proc.terminate()
-        status, _, stderr = _finish(proc)
+        status, _, stderr = finish(proc)
     finally:
-        stop_node(proc)
+        stop(proc)
     assert status == 0, stderr
     assert "advertising over mDNS on 127.0.0.1" in stderr

@@ -7,7 +7,6 @@ import signal
 import socket
 import time
 
-import psutil
 import pytest
 
 import registry
@@ -19,6 +18,7 @@ from tests.registry.actors import (
     OtherWorker,
     SelfRegistering,
     Worker,
+    reap_orphan,
     register_and_exit,
     serve_registered_worker,
     start_registry,
@@ -218,21 +218,7 @@ def test_sigkilled_actor_is_not_picked_after_ttl_plus_one_second(reg):
             process.join(10)
         ready.close()
         ready.join_thread()
-        _reap_orphan(worker_pid)
-
-
-def _reap_orphan(pid):
-    """The killed owner's actor notices and exits; make sure it is gone."""
-    if pid is None:
-        return
-    try:
-        orphan = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    try:
-        orphan.wait(10)
-    except psutil.TimeoutExpired:
-        orphan.kill()
+        reap_orphan(worker_pid)
 
 
 # -- connect_actor -----------------------------------------------------------------

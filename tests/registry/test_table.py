@@ -300,3 +300,59 @@ def test_bad_arguments_raise_clear_errors(kwargs, error, word):
     assert word in str(info.value)
     # A bad name or ttl is not an address problem.
     assert not isinstance(info.value, registry.InvalidAddressError)
+
+
+# -- describe (status pages) ------------------------------------------------------
+
+
+def test_describe_lists_services_with_leases_owners_and_picks(table, clock):
+    table.add(("10.0.0.1", 1001), name="Worker", pid=41, hostname="host-a", ttl=6.0,
+              bind_address=("0.0.0.0", 1001))
+    table.add(("::1", 1002), name="Worker")
+    clock.now += 2.0
+    table.pick("Worker")
+    table.pick("Worker")
+    table.pick("Worker")
+    [worker] = table.describe()
+    assert worker["name"] == "Worker"
+    first, second = worker["actors"]
+    assert first == {
+        "address": "[::1]:1002", "owner_host": None, "owner_pid": None,
+        "lease_age": 2.0, "lease_left": None, "picks": 1,
+        "metadata": {"bind_address": "[::1]:1002", "ttl": None},
+    }  # rotation order: the next pick first
+    assert second == {
+        "address": "10.0.0.1:1001", "owner_host": "host-a", "owner_pid": 41,
+        "lease_age": 2.0, "lease_left": 4.0, "picks": 2,
+        "metadata": {"bind_address": "0.0.0.0:1001", "ttl": 6.0},
+    }
+
+
+def test_describe_renewal_resets_lease_age_and_keeps_picks(table, clock):
+    table.add(("10.0.0.1", 1001), name="Worker", ttl=6.0)
+    table.pick("Worker")
+    clock.now += 3.0
+    table.add(("10.0.0.1", 1001), name="Worker", ttl=6.0)
+    clock.now += 1.0
+    [actor] = table.describe()[0]["actors"]
+    assert (actor["lease_age"], actor["lease_left"], actor["picks"]) == (1.0, 5.0, 1)
+
+
+def test_describe_drops_expired_entries_and_keeps_their_service(table, clock):
+    table.add(("10.0.0.1", 1001), name="Worker", ttl=1.0)
+    table.add(("10.0.0.2", 1002), name="Storage")
+    clock.now += 1.0
+    assert table.describe() == [
+        {"name": "Storage", "actors": [table.describe()[0]["actors"][0]]},
+        {"name": "Worker", "actors": []},
+    ]
+    assert [entry.address for entry in table.expired] == [("10.0.0.1", 1001)]
+    assert table.live_count() == (2, 1)
+
+
+def test_describe_leaves_out_the_empty_default_group(table):
+    assert table.describe() == []
+    assert table.live_count() == (0, 0)
+    table.add(("10.0.0.1", 1001))
+    assert [service["name"] for service in table.describe()] == ["default"]
+    assert table.live_count() == (1, 1)

@@ -28,7 +28,7 @@ import registry
 import uactor
 from tests import wire
 from tests.registry.actors import KEY, start_registry
-from tests.registry.test_cli import _env, _finish, started_node
+from tests.registry.nodes import finish, node_env, started_node
 
 HERE = Path(__file__).resolve().parent
 INTRUDER = HERE / "intruder.py"
@@ -89,7 +89,7 @@ def test_another_local_user_can_neither_read_the_key_nor_connect(tmp_path, monke
     key_file = home / ".local" / "state" / "uactor" / "authkey"
     marker = tmp_path / "code-ran"  # only root (the node's user) could create it
 
-    with started_node(env=_env(None)) as (proc, address, path):
+    with started_node(env=node_env(None)) as ((proc, address, _), path):
         assert path == str(key_file)
         key = registry.find_authkey()
         report = run_intruder(address, marker, "--key-file", str(key_file),
@@ -123,7 +123,7 @@ def test_another_local_user_can_neither_read_the_key_nor_connect(tmp_path, monke
         with registry.Registry.connect(address, key, timeout=10) as reg:
             assert reg.pick() is None  # the node kept serving
         proc.terminate()
-        status, _, stderr = _finish(proc)
+        status, _, stderr = finish(proc)
     assert status == 0, stderr
     assert_payload_works(report["payload"], marker)
 
@@ -147,10 +147,10 @@ def node_as_key_holder_sees_it(kind: str):
     """A registry to attack, and its key: a ``uactor-registry`` node, or a
     Registry actor started in this process (its options are the class's)."""
     if kind == "node":
-        with started_node(env=_env(KEY)) as (proc, address, _):
+        with started_node(env=node_env(KEY)) as ((proc, address, _), _):
             yield address, proc
             proc.terminate()
-            status, _, stderr = _finish(proc)
+            status, _, stderr = finish(proc)
         assert status == 0, stderr
     else:
         with start_registry() as owner:
@@ -205,7 +205,7 @@ def test_a_key_holder_cannot_run_code_through_a_raw_server_message(kind, tmp_pat
 
 
 def test_a_key_holder_cannot_stop_the_node():
-    with started_node(env=_env(KEY)) as (proc, address, _):
+    with started_node(env=node_env(KEY)) as ((proc, address, _), _):
         with registry.Registry.connect(address, KEY, timeout=10) as reg:
             with pytest.raises(registry.NotOwnerError, match="SIGINT or SIGTERM") as info:
                 reg.shutdown()
@@ -219,7 +219,7 @@ def test_a_key_holder_cannot_stop_the_node():
             assert reg.pick() is None  # still serving
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)  # how its owner stops it
-        status, _, stderr = _finish(proc)
+        status, _, stderr = finish(proc)
     assert status == 0, stderr
     assert "refused a shutdown request from a client that is not the registry's owner" \
         in stderr
@@ -272,7 +272,7 @@ def send_raw_100_mb(address, actor: psutil.Process) -> tuple[bool, float, int]:
 
 @pytest.mark.timeout(120)
 def test_a_100_mb_message_is_refused_quickly_and_the_node_stays_small():
-    with started_node(env=_env(KEY)) as (proc, address, _):
+    with started_node(env=node_env(KEY)) as ((proc, address, _), _):
         [actor] = psutil.Process(proc.pid).children()
         with registry.Registry.connect(address, KEY, timeout=10) as reg:
             started = time.monotonic()
@@ -289,7 +289,7 @@ def test_a_100_mb_message_is_refused_quickly_and_the_node_stays_small():
             reg.register(("10.9.0.3", 3))
             assert reg.pick() == ("10.9.0.3", 3)  # still serving
         proc.terminate()
-        status, _, stderr = _finish(proc)
+        status, _, stderr = finish(proc)
     assert status == 0, stderr
     assert "exceeds this actor's 1048576-byte limit (max_message); refused unread" in stderr
 
@@ -297,8 +297,8 @@ def test_a_100_mb_message_is_refused_quickly_and_the_node_stays_small():
 @pytest.mark.timeout(120)
 def test_control_a_node_that_takes_100_mb_does_grow():
     """The memory check can fail: with a limit above 100 MB the node reads it."""
-    with started_node("--max-message", str(2 * HUNDRED_MB), env=_env(KEY)) \
-            as (proc, address, _):
+    with started_node("--max-message", str(2 * HUNDRED_MB), env=node_env(KEY)) \
+            as ((proc, address, _), _):
         [actor] = psutil.Process(proc.pid).children()
         _, _, growth = send_raw_100_mb(address, actor)
         assert growth > MEMORY_SLACK * 2, f"the node grew by {growth:,} bytes only"
@@ -307,7 +307,7 @@ def test_control_a_node_that_takes_100_mb_does_grow():
 
 
 def test_max_message_is_set_on_the_command_line():
-    with started_node("--max-message", "4096", env=_env(KEY)) as (_, address, _), \
+    with started_node("--max-message", "4096", env=node_env(KEY)) as ((_, address, _), _), \
             registry.Registry.connect(address, KEY, timeout=10) as reg:
         with pytest.raises(uactor.MessageTooLargeError, match="4096-byte limit"):
             reg.register(("h" * 5000, 5))

@@ -22,7 +22,7 @@ import pytest
 import registry
 import uactor
 from tests.conftest import wait_until
-from tests.registry.node import first_line, kill_node, parse_ready_line, stop_node
+from tests.registry.nodes import NodeExited, kill, parse_ready_line, read_lines, stop
 from tests.reliability.actors import KEY, Worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,13 +52,13 @@ def _start_node(port: int) -> tuple[subprocess.Popen, tuple[str, int]] | None:
          "--log-level", "WARNING"],
         env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        line = first_line(proc, STARTUP_TIMEOUT)
-    except BaseException:
-        stop_node(proc)
-        raise
-    if line is None:  # e.g. the port is still held by the killed node's actor
-        stop_node(proc)
+        [line] = read_lines(proc, 1, STARTUP_TIMEOUT)
+    except NodeExited:  # e.g. the port is still held by the killed node's actor
+        stop(proc)
         return None
+    except BaseException:
+        stop(proc)
+        raise
     return proc, parse_ready_line(line)[0]
 
 
@@ -99,7 +99,7 @@ def test_publishers_re_register_and_clients_recover_after_a_node_restart():
         stale = registry.Registry.connect(address, KEY, timeout=5)
         assert stale.names() == ["Worker"]
 
-        kill_node(proc)
+        kill(proc)
         proc.stdout.close()
         proc.stderr.close()
 
@@ -141,4 +141,4 @@ def test_publishers_re_register_and_clients_recover_after_a_node_restart():
             handle.close()
         for worker in workers:
             worker.shutdown()
-        stop_node(proc)
+        stop(proc)
