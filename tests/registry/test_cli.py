@@ -126,7 +126,7 @@ def test_node_authkey_file_overrides_the_environment(tmp_path):
     key_file.write_bytes(b"file-key\n")
     key_file.chmod(0o600)
     with running_node("--authkey-file", str(key_file), "--ttl", "0.2",
-                      authkey=b"ignored-env-key") as (proc, address):
+                      authkey=b"ignored-env-key") as (proc, address, _):
         with pytest.raises(uactor.AuthkeyError):
             registry.Registry.connect(address, b"ignored-env-key", timeout=10)
         with registry.Registry.connect(address, b"file-key", timeout=10) as reg:
@@ -210,7 +210,7 @@ def test_heartbeats_re_register_with_a_restarted_node():
             assert finish(proc)[0] == 0
         try:
             # The same port: a new node that knows nothing; heartbeats refill it.
-            with running_node("--port", str(address[1])) as (proc, _):
+            with running_node("--port", str(address[1])) as (proc, _, _):
                 host, port = worker.connection_address
                 _wait_for_stderr(proc, f"registered {host}:{port} as 'Worker'", 10)
                 handle.close()
