@@ -1,6 +1,7 @@
 """The registry node CLI (``python -m registry``) as a subprocess."""
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import selectors
@@ -158,6 +159,18 @@ def test_node_without_a_key_writes_one_only_its_user_reads_and_reuses_it(key_hom
     assert keys[0] == keys[1]  # a restarted node keeps its key
 
 
+def test_status_finds_the_key_a_keyless_node_wrote(key_home):
+    with started_node(env=node_env(None)) as ((proc, (host, port), _), _):
+        result = run_cli("status", f"{host}:{port}", "--json", authkey=None)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["services"] == []
+    key_home.unlink()  # nothing to find any more
+    result = run_cli("status", f"{host}:{port}", authkey=None)
+    assert result.returncode == 2
+    assert f"no authkey found: looked at $UACTOR_AUTHKEY, $UACTOR_AUTHKEY_FILE, " \
+        f"{key_home}" in one_error_line(result.stderr)
+
+
 def test_ready_line_names_the_key_source(tmp_path):
     with started_node(env=node_env(KEY)) as (_, path):
         assert path is None  # "(authkey from $UACTOR_AUTHKEY)"
@@ -224,16 +237,21 @@ def test_heartbeats_re_register_with_a_restarted_node():
 
 @pytest.mark.skipif(not ISOLATED, reason="binds 0.0.0.0: runs only inside a "
                                          "private network namespace")
-def test_lan_node_and_wildcard_actor_inside_a_private_namespace():
-    with running_node("--host", "0.0.0.0") as (proc, address, _), \
-            WildcardWorker() as worker:
-        assert address[0] == "0.0.0.0"
+def test_lan_node_and_wildcard_actor_inside_a_private_namespace(key_home):
+    # Started without a key on every interface: it has one, generated.
+    with started_node("--host", "0.0.0.0", env=node_env(None)) \
+            as ((proc, address, _), key_file), WildcardWorker() as worker:
+        assert address[0] == "0.0.0.0" and key_file == str(key_home)
+        key = registry.find_authkey()
+        with pytest.raises(uactor.AuthkeyError):
+            registry.Registry.connect(("127.0.0.1", address[1]), KEY, timeout=10)
         node = ("127.0.0.1", address[1])
         port = worker.connection_address[1]
-        with registry.register_actor(node, worker, authkey=KEY) as handle:
+        with registry.register_actor(node, worker) as handle:  # key: the lookup's
             assert handle.address == ("127.0.0.1", port)  # the route to the node
             assert handle.bind_address == ("0.0.0.0", port)
-            with registry.connect_actor(node, WildcardWorker, KEY) as proxy:
+            with registry.connect_actor(node, WildcardWorker, KEY,
+                                        registry_authkey=key) as proxy:
                 assert proxy.getpid() == worker.getpid()
         proc.terminate()
         assert finish(proc)[0] == 0
