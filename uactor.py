@@ -155,7 +155,7 @@ _MAIN_MODULES = ("__main__", "__mp_main__")
 #: must not come back as a 100 MB error message).
 _QUOTE_MAX = 200
 
-# Wire protocol (see docs/networking.rst, "Wire protocol").  The server
+# Wire protocol (docs/networking.rst, "Transport and wire protocol").  The server
 # greets with a hello: magic, protocol version, flags, its maximum message
 # size (0: none) and a random nonce.
 _MAGIC = b"uActor\x00"
@@ -693,13 +693,19 @@ class _Connection:
     __slots__ = ("_sock", "_tls", "where", "_transcript", "restricted", "peer_max_message",
                  "max_message", "_allowed", "_xml", "_send_mac", "_recv_mac",
                  "_stream", "_out_of_band", "_pickler",
-                 "_buffer", "_view", "_start", "_end", "_timed", "_poller")
+                 "_buffer", "_view", "_start", "_end", "_timed", "_poller", "_closer",
+                 "__weakref__")
 
     def __init__(self, sock: socket.socket, session: _Session, where: str,
                  serializer: str = DEFAULT_SERIALIZER, *, tls: bool = False,
                  max_message: int | None = None,
                  allowed: type[_AllowListUnpickler] | None = None) -> None:
         self._sock: socket.socket | None = sock
+        # Closes the socket when the connection is dropped unclosed (a finished
+        # thread's, one in a traceback cycle).  The finalizer holds the socket,
+        # so the garbage collector never finalizes it first (with a
+        # ResourceWarning) and closes it before any finalizer runs.
+        self._closer = weakref.finalize(self, sock.close)
         self._tls = tls
         #: The peer, for messages: ``host:port`` or a path.
         self.where = where
@@ -740,13 +746,8 @@ class _Connection:
         return self._socket().fileno()
 
     def close(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            sock.close()
-
-    def __del__(self) -> None:  # a finished thread's connection: close, don't warn
-        if hasattr(self, "_sock"):
-            self.close()
+        self._sock = None
+        self._closer()  # once
 
     def poll(self, timeout: float | None = 0.0) -> bool:
         """Whether a frame has started arriving within ``timeout`` seconds."""
