@@ -11,6 +11,7 @@ import os
 import pickle
 import socket
 import threading
+import weakref
 
 import pytest
 
@@ -287,3 +288,17 @@ def test_records_of_released_actors_are_forgotten():
             del client, inner
         del actor
     assert wait_until(lambda: _records() == before, 10), (_records(), before)
+
+
+def test_a_connection_dropped_in_a_reference_cycle_closes_without_a_warning():
+    """A connection kept in a cycle (a traceback's frame, say) is collected by
+    the cyclic collector: its socket must be closed, not reported unclosed
+    (pytest turns that ResourceWarning into a failure of this test)."""
+    with Store() as actor:
+        conn = uactor._connect(actor.connection_address, KEY)
+        sock = weakref.ref(conn._sock)
+        cycle: list = [conn]
+        cycle.append(cycle)
+        del conn, cycle
+        gc.collect()
+        assert sock() is None  # closed by the connection's finalizer, and freed
