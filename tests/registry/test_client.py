@@ -128,6 +128,26 @@ def test_register_by_registry_address_finds_the_authkey(reg, worker, key_home,
         assert reg.addresses("Found") == [worker.connection_address]
 
 
+class _Name(str):
+    """A str subclass: pickled by class, so the registry would refuse it."""
+
+
+class _Pid(int):
+    """An int subclass, likewise."""
+
+
+def test_helpers_send_the_registry_plain_data_only(reg, worker):
+    # The registry decodes plain data only (allowed_classes): subclasses of
+    # str and int reach it only because the helpers normalize them first.
+    with registry.register_actor(reg, worker, name=_Name("Plain"), pid=_Pid(7),
+                                 ttl=5) as handle:
+        entry = reg.pick_entry("Plain")
+        assert (entry.name, entry.pid) == ("Plain", 7) and type(entry.pid) is int
+        assert type(handle.name) is str
+    with pytest.raises(uactor.DisallowedClassError):  # sent as is: refused
+        reg.pick(_Name("Plain"))
+
+
 def test_register_actor_rejects_bad_input(reg, worker):
     with LocalActor() as local, \
             pytest.raises(registry.InvalidAddressError, match="TCP"):
