@@ -13,6 +13,12 @@ Groups (``python -m bench --only GROUP``):
 ``registry-register``
     ``Registry.register_entry()`` of a new address with a lease (ops/s), the
     call the helpers' heartbeats make, same clients and sizes.
+``registry-http``
+    how long ``/healthz`` and ``/readyz`` of a node (``python -m registry
+    --http 0``) take to answer (ms), idle and while client processes keep it
+    busy with picks and registrations.  Requests are spaced beyond the
+    snapshot's freshness period, so each one makes the actor answer (as
+    orchestrators' probes, seconds apart, do).  Target (issue 13): 50 ms.
 
 The registry actors (one per size) run in their own processes and are sampled
 in turn, order rotated every round, so drift on the machine hits both sizes
@@ -24,7 +30,12 @@ Every loop is bounded by the budget below.
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import multiprocessing
+import os
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,7 +49,7 @@ from bench._harness import (
     time_batch,
 )
 
-GROUPS = ("registry-table", "registry-pick", "registry-register")
+GROUPS = ("registry-table", "registry-pick", "registry-register", "registry-http")
 
 #: Entry counts compared in every group.
 SIZES = (10, 10_000)
@@ -64,10 +75,13 @@ class Budget:
     table_batch: int
     proxy_samples: int
     proxy_calls: int  # per client per sample
+    http_samples: int  # requests per row
 
 
-QUICK = Budget(table_samples=15, table_batch=2000, proxy_samples=3, proxy_calls=300)
-FULL = Budget(table_samples=60, table_batch=20000, proxy_samples=9, proxy_calls=2000)
+QUICK = Budget(table_samples=15, table_batch=2000, proxy_samples=3, proxy_calls=300,
+               http_samples=15)
+FULL = Budget(table_samples=60, table_batch=20000, proxy_samples=9, proxy_calls=2000,
+              http_samples=60)
 
 
 def _addresses(count: int, first_octet: int = 10) -> list[tuple[str, int]]:
@@ -268,6 +282,150 @@ def bench_proxy(budget: Budget, only_groups: Sequence[str]) -> list[dict]:
     return rows
 
 
+# --------------------------------------------------------------------------
+# HTTP health and readiness under load
+# --------------------------------------------------------------------------
+
+#: The target row of the registry-http group: issue 13's bound (ms).
+HTTP_REFERENCE = "target (issue 13)"
+HTTP_TARGET_MS = 50.0
+
+#: Client processes keeping the node busy in the "under load" rows.
+LOAD_CLIENTS = 2
+
+#: Seconds a node subprocess may take to print its two ready lines.
+NODE_STARTUP = 60.0
+
+#: Longest a load client runs whatever happens (s): every loop is bounded.
+LOAD_LIMIT = 900.0
+
+
+def _start_node() -> tuple[subprocess.Popen, tuple[str, int], tuple[str, int]]:
+    """A node with --http on free ports: ``(process, node address, http address)``."""
+    env = dict(os.environ, UACTOR_AUTHKEY=KEY.decode())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "registry", "--port", "0", "--http", "0",
+         "--no-advertise", "--log-level", "WARNING"],
+        env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    watchdog = threading.Timer(NODE_STARTUP, proc.kill)  # bounds the reads below
+    watchdog.start()
+    try:
+        ready, url = proc.stdout.readline(), proc.stdout.readline()
+    finally:
+        watchdog.cancel()
+    if not url.startswith("status page on http://"):
+        _stop_node(proc)
+        raise RuntimeError(f"the node did not start: {ready!r} {url!r}")
+    host, _, port = ready.split()[-1].rpartition(":")
+    http_host, _, http_port = url.split("//")[1].rstrip("/\n").rpartition(":")
+    return proc, (host, int(port)), (http_host, int(http_port))
+
+
+def _stop_node(proc: subprocess.Popen) -> None:
+    """SIGTERM (a clean stop), then SIGKILL if it does not come."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
+    proc.stdout.close()
+
+
+def _load_client(address: tuple[str, int], index: int, stop: Any, done: Any) -> None:
+    """Process entry point: picks and registrations (3:1) until ``stop``."""
+    import registry
+
+    proxy = registry.Registry.connect(address, KEY, timeout=60)
+    own = _addresses(50, 40 + index)
+    lease = proxy.open_lease(TTL)
+    calls = 0
+    limit = time.monotonic() + LOAD_LIMIT
+    while not stop.is_set() and time.monotonic() < limit:
+        if calls % 4 == 3:
+            proxy.register(own[calls % len(own)], name="bench", lease=lease)
+        else:
+            proxy.pick("bench")
+        calls += 1
+    done.put(calls)
+
+
+def _answer_times(address: tuple[str, int], path: str, count: int) -> list[float]:
+    """Seconds each of ``count`` GETs of ``path`` took, each on a new
+    connection, spaced so every one needs a fresh answer from the actor."""
+    from registry._http import MAX_SNAPSHOT_AGE
+
+    times = []
+    for _ in range(count):
+        time.sleep(MAX_SNAPSHOT_AGE + 0.05)
+        started = time.perf_counter()
+        conn = http.client.HTTPConnection(*address, timeout=10)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+        finally:
+            conn.close()
+        times.append(time.perf_counter() - started)
+        if response.status != 200:
+            raise RuntimeError(f"{path} answered {response.status}")
+    return times
+
+
+def bench_http(budget: Budget) -> list[dict]:
+    group = "registry-http"
+    ctx = multiprocessing.get_context("fork")
+    proc, node, http_address = _start_node()
+    samples: dict[str, list[float]] = {}
+    rate = 0.0
+    try:
+        import registry
+
+        registry.Registry.connect(node, KEY, timeout=60).register(
+            *_addresses(100), name="bench", ttl=TTL)
+        progress("registry-http: idle")
+        samples["healthz, idle"] = _answer_times(http_address, "/healthz",
+                                                 budget.http_samples)
+        stop, done = ctx.Event(), ctx.Queue()
+        clients = [ctx.Process(target=_load_client, args=(node, i, stop, done))
+                   for i in range(LOAD_CLIENTS)]
+        for client in clients:
+            client.start()
+        try:
+            progress("registry-http: under load")
+            started = time.perf_counter()
+            for path in ("/healthz", "/readyz"):
+                samples[f"{path[1:]}, under load"] = _answer_times(
+                    http_address, path, budget.http_samples)
+            stop.set()
+            calls = sum(done.get(timeout=CLIENT_TIMEOUT) for _ in clients)
+            rate = calls / (time.perf_counter() - started)
+        finally:
+            stop.set()
+            for client in clients:
+                client.join(CLIENT_TIMEOUT)
+                if client.is_alive():
+                    client.kill()
+                    client.join(10)
+            done.close()
+            done.join_thread()
+    finally:
+        _stop_node(proc)
+    goal = [target(HTTP_REFERENCE, "<=", 1.0, f"<= {HTTP_TARGET_MS:g} ms")]
+    rows = [{"group": group, "name": HTTP_REFERENCE, "value": HTTP_TARGET_MS,
+             "unit": "ms", "samples": 0, "reference": True,
+             "note": "issue 13 bound (median), not a measurement"}]
+    for name, values in samples.items():
+        load = ("no load" if "idle" in name else
+                f"{LOAD_CLIENTS} processes making {rate:,.0f} picks and "
+                f"registrations/s meanwhile")
+        rows.append(make_row(group, name, values, "ms",
+                             f"GET, new connection each, fresh actor answer; {load}; "
+                             f"max {max(values) * 1e3:.1f} ms", scale=1e3,
+                             targets=goal if "load" in name else []))
+    return rows
+
+
 def run(quick: bool, only: Sequence[str] | None = None) -> list[dict]:
     """Rows for every registry group (``only``: group filter from the harness)."""
     budget = QUICK if quick else FULL
@@ -278,4 +436,6 @@ def run(quick: bool, only: Sequence[str] | None = None) -> list[dict]:
         rows += bench_table(budget)
     if {"registry-pick", "registry-register"} & set(selected):
         rows += bench_proxy(budget, selected)
+    if "registry-http" in selected:
+        rows += bench_http(budget)
     return rows

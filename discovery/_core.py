@@ -1,7 +1,7 @@
 """The few things discovery needs to know about uactor's proxies and actors.
 
-Kept in one place because some of them reach past uactor's public API (noted
-at each); if the core grows public accessors, only this module changes.
+Everything here goes through uactor's public accessors (``uactor.actor_class``,
+``uactor.authkey``, ``uactor.serializer``, ``uactor.process``...).
 """
 from __future__ import annotations
 
@@ -49,33 +49,22 @@ def proxy_details(proxy: Any) -> ProxyDetails:
             f"the actor listens on {address!r}, not on TCP: give its class "
             "_options_ = {'address': ('127.0.0.1', 0), 'authkey': b'...'} (or "
             "an address in uactor.start(options=...)) to publish it")
-    manager = getattr(proxy, "_manager", None)
-    # Not public: the manager class registers the actor class as its 'actor'
-    # typeid, and an owner proxy's manager holds the actor process.
-    registry = getattr(manager, "_registry", {})
-    actor_class = registry.get("actor", (None,))[0]
-    if not isinstance(actor_class, type):
+    try:
+        actor_class = uactor.actor_class(proxy)
+    except TypeError:
         raise TypeError(f"cannot tell the actor class of {proxy!r}; publish the "
-                        "owner proxy or one returned by ActorClass.connect()")
-    process = manager.process if manager is not None else None
+                        "owner proxy or one returned by ActorClass.connect()") from None
+    process = uactor.process(proxy)
     return ProxyDetails(
         actor_class=actor_class, address=(str(address[0]), int(address[1])),
-        serializer=getattr(proxy, "_serializer", uactor.DEFAULT_SERIALIZER),
+        serializer=uactor.serializer(proxy),
         pid=None if process is None else process.pid,
         sentinel=None if process is None else process.sentinel)
 
 
-def current_authkey() -> bytes | None:
-    """The authkey of the actor hosted by this process (inside an actor)."""
-    server = getattr(uactor, "_current_server", None)  # not public
-    authkey = getattr(server, "authkey", None)
-    return None if authkey is None else bytes(authkey)
-
-
-def current_serializer() -> str:
-    """The serializer of the actor hosted by this process (inside an actor)."""
-    server = getattr(uactor, "_current_server", None)  # not public
-    return getattr(server, "serializer_name", uactor.DEFAULT_SERIALIZER)
+def own_proxy(actor: uactor.Actor) -> uactor.ActorProxy:
+    """A proxy to the actor hosted by this process, made inside it."""
+    return uactor.proxy(actor, "actor")  # type: ignore[return-value]
 
 
 def connect_verified(actor_class: type[uactor.Actor], address: Address,
@@ -90,8 +79,5 @@ def connect_verified(actor_class: type[uactor.Actor], address: Address,
     """
     proxy = actor_class.connect(address, authkey, serializer=serializer,
                                 capture=list(capture), timeout=timeout)
-    # Not public: drop the call deadline the connect timeout set.
-    for holder in (proxy, getattr(proxy, "_manager", None)):
-        if holder is not None and getattr(holder, "_timeout", None) is not None:
-            holder._timeout = None
+    uactor.set_call_timeout(proxy, None)  # the connect timeout set it
     return proxy

@@ -430,27 +430,28 @@ class Advertised:
             log.debug("%s listens on %r, not TCP: not advertised",
                       type(self).__qualname__, address)
             return
-        authkey = _core.current_authkey() if settings.get("sign", True) else None
+        me = _core.own_proxy(self)
+        authkey = uactor.authkey(me) if settings.get("sign", True) else None
         try:
             publication = publish_address(
                 type(self), (address[0], address[1]), name=settings.get("name"),
                 role=settings.get("role", "actor"),
                 interfaces=settings.get("interfaces"),
                 properties=settings.get("properties"), authkey=authkey,
-                serializer=_core.current_serializer(), pid=os.getpid())
+                serializer=uactor.serializer(me), pid=os.getpid())
         except Exception:
             log.exception("could not advertise %s at %s", type(self).__qualname__,
                           format_address((address[0], address[1])))
             return
         if settings.get("register"):
-            key = _core.current_authkey()
-            if key is None:
+            key = uactor.authkey(me)
+            if not key:
                 log.error("%s cannot register with a registry: no authkey",
                           type(self).__qualname__)
             else:
                 register = settings["register"]
                 publication._state.link = RegistryLink(
-                    uactor.proxy(self, "actor"), key,
+                    me, key,
                     interfaces=settings.get("interfaces"), name=settings.get("name"),
                     registry_name=register if isinstance(register, str) else None)
         self.__dict__["_discovery_publication"] = publication

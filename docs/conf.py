@@ -69,25 +69,27 @@ HELP_TIMEOUT = 60.0
 
 
 class ProgramHelp(SphinxDirective):
-    """``.. program-help:: MODULE``: the output of ``python -m MODULE --help``.
+    """``.. program-help:: MODULE [SUBCOMMAND]``: the output of
+    ``python -m MODULE [SUBCOMMAND] --help``.
 
     Keeps the command-line reference identical to the tools themselves; a
     tool failing to print its help is a build warning (an error under -W).
     """
 
     required_arguments = 1
+    optional_arguments = 1
 
     def run(self) -> list[nodes.Node]:
-        module = self.arguments[0]
+        module, *subcommand = self.arguments
         main = ROOT.joinpath(*module.split('.'), '__main__.py')
         if main.exists():
             self.env.note_dependency(str(main))
-        env = dict(os.environ, COLUMNS='80',
+        env = dict(os.environ, COLUMNS='72',
                    PYTHONPATH=os.pathsep.join(
                        p for p in (str(ROOT), os.environ.get('PYTHONPATH')) if p))
         try:
             result = subprocess.run(
-                [sys.executable, '-m', module, '--help'],
+                [sys.executable, '-m', module, *subcommand, '--help'],
                 cwd=ROOT, env=env, capture_output=True, text=True,
                 timeout=HELP_TIMEOUT, check=False)
         except subprocess.TimeoutExpired:
@@ -103,6 +105,19 @@ class ProgramHelp(SphinxDirective):
         return [nodes.literal_block(text, text, language='text')]
 
 
+html_static_path = ['_static']
+html_css_files = ['custom.css']
+
+
+def _skip_generated_classes(app, what, name, obj, skip, options):
+    """Actor subclasses get their own ``manager_class``/``proxy_class`` built
+    at class creation: documented once, on :class:`uactor.Actor`."""
+    if what == 'class' and name in ('manager_class', 'proxy_class'):
+        return True
+    return None
+
+
 def setup(app):
+    app.connect('autodoc-skip-member', _skip_generated_classes)
     app.add_directive('program-help', ProgramHelp)
     return {'parallel_read_safe': True}

@@ -1,25 +1,44 @@
 """Registry node: ``python -m registry`` (console script ``uactor-registry``).
 
-Serves a :class:`registry.Registry` on TCP until SIGINT/SIGTERM or a remote
-``shutdown()`` call, logging registrations and expiries to stderr.  When it
-is ready it prints exactly one line to stdout::
+Serves a :class:`registry.Registry` on TCP until SIGINT or SIGTERM, logging
+registrations and expiries to stderr.  When it is ready it prints one line
+to stdout, naming where its authkey is::
 
-    registry listening on 127.0.0.1:5000
+    registry listening on 127.0.0.1:5000 (authkey in /run/user/1000/uactor/authkey)
+    registry listening on 127.0.0.1:5000 (authkey from $UACTOR_AUTHKEY)
 
-The authkey comes from ``--authkey-file`` or the ``UACTOR_AUTHKEY``
-environment variable and is never printed or logged.  Listening beyond
-loopback (``--host 0.0.0.0`` to serve a LAN) requires an authkey.
+followed, with ``--http``, by the address of its HTTP endpoints (health,
+readiness, metrics, status page; see :mod:`registry._http`)::
 
-Exit status: 0 after a clean stop, 1 when the node cannot run (port taken,
-actor failure), 2 for a bad command line or configuration.
+    status page on http://127.0.0.1:9100/
+
+``--store URL`` keeps the entries in etcd or Redis instead of the node's
+memory (see :mod:`registry._store`), so several nodes serve one fleet.
+
+``uactor-registry status ADDRESS [--json]`` prints a running node's services
+and actors instead (a subcommand only when ``status`` is the first argument).
+
+The authkey comes from ``--authkey-file``, ``$UACTOR_AUTHKEY`` or
+``$UACTOR_AUTHKEY_FILE``, else from the default key file, which the node
+writes with a new random key when there is none (see ``registry._keys``);
+``status`` finds it the same way.  The key is never printed or logged.
+Clients cannot stop the node: only its owner, this process, does, on a
+signal.
+
+Exit status: 0 after an orderly stop (SIGINT, SIGTERM, also sent to the
+whole process group), 1 when the node cannot run (port taken, key file not
+writable, store unreachable, actor failure) or the status cannot be read, 2
+for a bad command line or configuration (a malformed store URL or prefix,
+refused store credentials).
 """
 from __future__ import annotations
 
 import argparse
 import errno
 import ipaddress
+import json
 import logging
-import os
+import math
 import signal
 import socket
 import sys
@@ -30,11 +49,21 @@ from typing import Any
 
 import uactor
 
-from ._actor import DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL
-from ._errors import RegistryError, StoreConfigError
+from ._actor import DEFAULT_MAX_MESSAGE, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, Registry
+from ._errors import AuthkeyLookupError, RegistryError, StoreConfigError
+from ._http import NodeWatcher, StatusServer
+from ._keys import (
+    AUTHKEY_ENV,
+    AUTHKEY_FILE_ENV,
+    KeySource,
+    create_default_key,
+    find_authkey,
+    lookup_authkey,
+)
 from ._node import LOG_FORMAT, RegistryNode
+from ._status import format_status, parse_host_port
 from ._store import DEFAULT_PREFIX, DEFAULT_STORE, check_prefix, parse_store_url
-from ._table import check_ttl
+from ._table import MAX_TTL, MIN_TTL, format_address
 
 __all__ = ["main"]
 
@@ -42,17 +71,27 @@ logger = logging.getLogger("registry.node")
 
 PROG = "uactor-registry"
 
-#: Environment variable holding the authkey when no --authkey-file is given.
-AUTHKEY_ENV = "UACTOR_AUTHKEY"
-
 #: Port the spec's registry example listens on.
 DEFAULT_PORT = 5000
 
-#: How long each wait for a remote shutdown request blocks (s); also the
-#: longest delay between a signal and the start of a clean stop.
+#: The subcommand showing a running node's status; any other first argument
+#: starts a node, as before the subcommand existed.
+STATUS_COMMAND = "status"
+
+#: How long ``status`` may take to connect and read the snapshot (s).
+DEFAULT_STATUS_TIMEOUT = 5.0
+
+#: How often the node checks that its actor process still runs (s).
 _POLL_INTERVAL = 0.25
 
+#: Signals that stop the node in order (exit status 0), also when they end
+#: the actor process first (sent to the whole process group, as systemd does).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+#: Smallest --max-message (bytes): the registry's own requests must fit.
+_MIN_MAX_MESSAGE = 1024
 
 
 class _ConfigError(Exception):
@@ -68,9 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Run a uactor registry node: a Registry actor serving "
                     "networked actors' addresses over TCP.",
-        epilog=f"The authkey is read from --authkey-file or ${AUTHKEY_ENV}. "
-               "Use --host 0.0.0.0 to serve other hosts on your LAN (an authkey "
-               "is then required).",
+        epilog=f"The authkey is read from --authkey-file, ${AUTHKEY_ENV} or "
+               f"${AUTHKEY_FILE_ENV}, else from the default key file, which is "
+               "written with a new random key when there is none; the ready line "
+               "names it. Use --host 0.0.0.0 to serve other hosts on your LAN. "
+               f"Stop the node with SIGINT or SIGTERM. '{PROG} {STATUS_COMMAND} "
+               f"ADDRESS' shows a running node's services and actors (see '{PROG} "
+               f"{STATUS_COMMAND} --help').",
     )
     parser.add_argument(
         "--host", default="127.0.0.1",
@@ -96,14 +139,51 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--authkey-file", metavar="PATH",
         help=f"file holding the authkey (trailing newline ignored); overrides "
-             f"${AUTHKEY_ENV}")
+             f"${AUTHKEY_ENV} and ${AUTHKEY_FILE_ENV}")
+    parser.add_argument(
+        "--max-message", type=int, default=DEFAULT_MAX_MESSAGE, metavar="BYTES",
+        help=f"largest request the node accepts, in bytes; a bigger one is refused "
+             f"unread (default: {DEFAULT_MAX_MESSAGE}, 1 MiB)")
     parser.add_argument(
         "--advertise", action=argparse.BooleanOptionalAction, default=None,
         help="advertise the node over mDNS with the discovery package, on the "
              "interfaces matching --host (default: when discovery is installed)")
     parser.add_argument(
+        "--http", metavar="[HOST:]PORT",
+        help="also serve /healthz, /readyz, /metrics and a live status page "
+             "over HTTP, read-only, on HOST:PORT (a bare PORT listens on "
+             "127.0.0.1; 0 picks a free port; the URL is printed after the "
+             "ready line); off by default")
+    parser.add_argument(
         "--log-level", default="INFO", choices=_LOG_LEVELS,
         help="stderr log level (default: INFO: registrations and expiries)")
+    return parser
+
+
+def _status_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} {STATUS_COMMAND}",
+        description="Show a running registry node's services and live actors "
+                    "(address, owner, lease, picks), totals and store, as a "
+                    "table or as JSON.",
+        epilog=f"Connects like any client, with the node's authkey from "
+               f"--authkey-file, ${AUTHKEY_ENV} or ${AUTHKEY_FILE_ENV}, else from "
+               f"the default key file a node started without a key wrote.",
+    )
+    parser.add_argument(
+        "address", metavar="ADDRESS",
+        help="the node's HOST:PORT, as its ready line prints it (a bare PORT "
+             "means 127.0.0.1:PORT)")
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print the node's snapshot as JSON instead of a table")
+    parser.add_argument(
+        "--authkey-file", metavar="PATH",
+        help=f"file holding the authkey (trailing newline ignored); overrides "
+             f"${AUTHKEY_ENV} and ${AUTHKEY_FILE_ENV}")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_STATUS_TIMEOUT,
+        help=f"seconds to connect and read (default: {DEFAULT_STATUS_TIMEOUT:g})")
     return parser
 
 
@@ -111,34 +191,36 @@ def _parser() -> argparse.ArgumentParser:
 # Configuration checks
 # --------------------------------------------------------------------------
 
-def _read_authkey(path: str | None) -> bytes | None:
-    """The authkey from ``path`` or the environment; ``None`` if neither."""
-    if path is not None:
-        try:
-            with open(path, "rb") as file:
-                key = file.read().rstrip(b"\r\n")
-            mode = os.stat(path).st_mode
-        except OSError as exc:
-            raise _ConfigError(
-                f"cannot read authkey file {path!r}: {exc.strerror or exc}") from exc
-        if not key:
-            raise _ConfigError(f"authkey file {path!r} is empty; put the key in it")
-        if mode & 0o077:
-            logger.warning("authkey file %s is readable by other users; "
-                           "run chmod 600 on it", path)
-        return key
-    env_key: bytes | None
-    if os.supports_bytes_environ:  # the exact bytes, even undecodable ones
-        env_key = os.environb.get(AUTHKEY_ENV.encode())
-    else:  # pragma: no cover - Windows
-        text = os.environ.get(AUTHKEY_ENV)
-        env_key = None if text is None else text.encode()
-    if env_key is None:
-        return None
-    if not env_key:
-        raise _ConfigError(f"${AUTHKEY_ENV} is set but empty; set it to the key "
-                           f"or unset it")
-    return env_key
+def _find_key(path: str | None) -> KeySource:
+    """The node's key: given, from the environment, or the default key file."""
+    try:
+        source = lookup_authkey(authkey_file=path)
+    except AuthkeyLookupError as exc:
+        raise _ConfigError(str(exc)) from exc
+    if source is not None:
+        return source
+    try:
+        return create_default_key()
+    except AuthkeyLookupError as exc:
+        raise _RunError(str(exc)) from exc
+
+
+def _check_ttl(ttl: float) -> float:
+    if not (math.isfinite(ttl) and MIN_TTL <= ttl <= MAX_TTL):
+        raise _ConfigError(
+            f"--ttl must be a positive number of seconds from {MIN_TTL:g} to "
+            f"{MAX_TTL:g} (one day), got {ttl:g}")
+    return ttl
+
+
+def _check_store(url: str, prefix: str) -> str:
+    """The store URL without credentials, once URL and prefix are checked."""
+    try:
+        store = parse_store_url(url).redacted()
+        check_prefix(prefix)
+    except StoreConfigError as exc:
+        raise _ConfigError(str(exc)) from exc
+    return store
 
 
 def _host_addresses(host: str) -> list[str]:
@@ -160,7 +242,7 @@ def _is_loopback(addresses: Sequence[str]) -> bool:
     )
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _check_port_free(host: str, port: int, option: str = "--port") -> None:
     """Fail early, with a clear message, when ``host:port`` is already taken."""
     if port == 0:
         return
@@ -175,16 +257,13 @@ def _check_port_free(host: str, port: int) -> None:
             if exc.errno == errno.EADDRINUSE:
                 raise _RunError(
                     f"port {port} on {host} is already in use; stop the other "
-                    f"process or choose another --port (0 picks a free one)") from exc
+                    f"process or choose another {option} port (0 picks a free "
+                    f"one)") from exc
             if exc.errno == errno.EACCES:
                 raise _RunError(
                     f"not allowed to listen on port {port} of {host}; use a port "
                     f"above 1023 or run with the needed privileges") from exc
             raise _RunError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-
-
-def _format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # --------------------------------------------------------------------------
@@ -195,8 +274,8 @@ def _advertise(node: Any, host: str, addresses: Sequence[str],
                requested: bool | None, authkey: bytes) -> Any:
     """Publish the node over mDNS when asked or by default; return the publication.
 
-    Adverts are signed with the authkey when there is one (an HMAC: the key
-    itself is never advertised), so browsers holding it can drop forgeries.
+    Adverts are signed with the authkey (an HMAC: the key itself is never
+    advertised), so browsers holding it can drop forgeries.
     """
     if requested is False:
         return None
@@ -210,7 +289,7 @@ def _advertise(node: Any, host: str, addresses: Sequence[str],
     interfaces = None if unspecified else list(addresses)
     try:
         publication = discovery.publish(  # type: ignore[attr-defined]
-            node, role="registry", interfaces=interfaces, authkey=authkey or None)
+            node, role="registry", interfaces=interfaces, authkey=authkey)
     except Exception as exc:  # advertising is best effort: keep serving
         logger.warning("could not advertise the registry over mDNS: %s", exc)
         return None
@@ -223,32 +302,18 @@ def _advertise(node: Any, host: str, addresses: Sequence[str],
 # Main
 # --------------------------------------------------------------------------
 
-def _serve(args: argparse.Namespace) -> int:
-    try:
-        ttl = check_ttl(args.ttl)
-    except RegistryError as exc:
-        raise _ConfigError(f"--ttl: {exc}") from exc
-    if ttl is None:  # pragma: no cover - argparse always gives a float
-        raise _ConfigError("--ttl must be a number of seconds")
+def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
+    ttl = _check_ttl(args.ttl)
     if not 0 <= args.port < 65536:
         raise _ConfigError(f"--port {args.port} must be within 0-65535")
-    try:
-        store = parse_store_url(args.store).redacted()
-        check_prefix(args.store_prefix)
-    except RegistryError as exc:
-        raise _ConfigError(str(exc)) from exc
-    authkey = _read_authkey(args.authkey_file)
+    if args.max_message < _MIN_MAX_MESSAGE:
+        raise _ConfigError(f"--max-message must be at least {_MIN_MAX_MESSAGE} bytes, "
+                           f"got {args.max_message}")
+    store = _check_store(args.store, args.store_prefix)
+    key = _find_key(args.authkey_file)
     addresses = _host_addresses(args.host)
-    if authkey is None:
-        if not _is_loopback(addresses):
-            raise _ConfigError(
-                f"refusing to listen on {args.host} without an authkey: anyone "
-                f"who can reach it could control the registry; set ${AUTHKEY_ENV} "
-                f"or pass --authkey-file")
-        logger.warning("no authkey given: any local user can use this registry; "
-                       "set $%s or pass --authkey-file", AUTHKEY_ENV)
-        authkey = b""
     _check_port_free(args.host, args.port)
+    http_address = _http_address(args.http)
 
     level = logging.getLevelName(args.log_level)
     try:
@@ -259,43 +324,33 @@ def _serve(args: argparse.Namespace) -> int:
             store=args.store,
             store_prefix=args.store_prefix,
             log_level=level,
-            options={"address": (args.host, args.port), "authkey": authkey},
+            options={"address": (args.host, args.port), "authkey": key.key,
+                     "max_message": args.max_message},
         )
     except StoreConfigError as exc:
         raise _ConfigError(str(exc)) from exc
     except (OSError, EOFError, uactor.UActorException) as exc:
         raise _RunError(f"cannot start the registry on "
-                        f"{_format_address(args.host, args.port)}: {exc}") from exc
+                        f"{format_address((args.host, args.port))}: {exc}") from exc
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        logger.info("received %s; stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal)
-                for sig in (signal.SIGINT, signal.SIGTERM)}
     publication = None
+    status_server = None
     status = 0
     try:
         host, port = node.connection_address
-        publication = _advertise(node, args.host, addresses, args.advertise, authkey)
-        print(f"registry listening on {_format_address(host, port)}", flush=True)
-        logger.info("serving on %s, default lease %g s, store %s",
-                    _format_address(host, port), ttl, store)
-        while not stop.is_set():
-            if node.wait(_POLL_INTERVAL):
-                logger.info("remote shutdown requested; stopping")
-                break
-    except (OSError, EOFError, uactor.UActorException) as exc:
-        if stop.is_set():
-            # A signal sent to the whole process group (systemd, timeout(1),
-            # a terminal's job control) may end the actor process first.
-            logger.debug("registry actor ended with the signal: %s", exc)
-        else:
-            print(f"{PROG}: error: the registry actor failed: {exc}", file=sys.stderr)
-            status = 1
+        if http_address is not None:
+            status_server = _start_http(node, http_address, port)
+        publication = _advertise(node, args.host, addresses, args.advertise, key.key)
+        print(f"registry listening on {format_address((host, port))} ({key.describe()})",
+              flush=True)
+        if status_server is not None:
+            print(f"status page on {status_server.url}", flush=True)
+        logger.info("serving on %s, default lease %g s, store %s, %s",
+                    format_address((host, port)), ttl, store, key.describe())
+        status = _wait_for_stop(node, stop)
     finally:
+        if status_server is not None:
+            status_server.close()
         if publication is not None:
             try:
                 publication.close()
@@ -305,31 +360,134 @@ def _serve(args: argparse.Namespace) -> int:
             node.shutdown()
         except (OSError, EOFError, uactor.UActorException) as exc:
             logger.debug("registry actor already gone at shutdown: %s", exc)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     logger.info("stopped")
     return status
 
 
+def _wait_for_stop(node: Any, stop: threading.Event) -> int:
+    """Serve until a stop signal (0) or the actor process's unexpected end (1)."""
+    process = uactor.process(node)
+    while not stop.wait(_POLL_INTERVAL):
+        exitcode = None if process is None else process.exitcode
+        if exitcode is None:
+            continue
+        if -exitcode in _STOP_SIGNALS:
+            # A signal sent to the whole process group (systemd, timeout(1), a
+            # terminal's job control) may end the actor process first.
+            logger.info("registry actor stopped by %s; stopping",
+                        signal.Signals(-exitcode).name)
+            return 0
+        print(f"{PROG}: error: the registry actor process ended unexpectedly "
+              f"(exit code {exitcode})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _http_address(text: str | None) -> tuple[str, int] | None:
+    """The checked ``--http`` address, or ``None`` when not asked for."""
+    if text is None:
+        return None
+    try:
+        host, port = parse_host_port(text)
+    except ValueError as exc:
+        raise _ConfigError(f"--http {exc}") from exc
+    if not _is_loopback(_host_addresses(host)):
+        logger.warning("the HTTP endpoints on %s have no authentication: anyone "
+                       "who can reach them can read the registry's listing (never "
+                       "its key); put them behind a firewall or a proxy",
+                       format_address((host, port)))
+    _check_port_free(host, port, option="--http")
+    return host, port
+
+
+def _start_http(node: Any, address: tuple[str, int], node_port: int) -> StatusServer:
+    """Bind the HTTP endpoints (after the actor started, so that its process,
+    forked from this one, does not inherit the listening socket) and serve."""
+    try:
+        server = StatusServer(address, NodeWatcher(node.snapshot), node_port=node_port)
+    except OSError as exc:
+        raise _RunError(f"cannot serve HTTP on {format_address(address)}: "
+                        f"{exc.strerror or exc}; choose another --http port "
+                        f"(0 picks a free one)") from exc
+    server.start()
+    logger.info("HTTP endpoints on %s", server.url)
+    return server
+
+
+def _status(args: argparse.Namespace) -> int:
+    """``status ADDRESS``: print a running node's snapshot."""
+    try:
+        address = parse_host_port(args.address)
+    except ValueError as exc:
+        raise _ConfigError(f"ADDRESS {exc}") from exc
+    if not args.timeout > 0:
+        raise _ConfigError(f"--timeout {args.timeout} must be a positive number of "
+                           f"seconds")
+    try:
+        authkey = find_authkey(authkey_file=args.authkey_file)
+    except AuthkeyLookupError as exc:
+        raise _ConfigError(str(exc)) from exc
+    where = format_address(address)
+    try:
+        proxy = Registry.connect(address, authkey, timeout=args.timeout)
+        snapshot = proxy.snapshot()
+    except uactor.AuthkeyError as exc:
+        raise _RunError(f"the registry at {where} rejected the authkey; pass the "
+                        f"node's key with --authkey-file, ${AUTHKEY_ENV} or "
+                        f"${AUTHKEY_FILE_ENV}") from exc
+    except uactor.CallTimeoutError as exc:
+        raise _RunError(f"the registry at {where} did not answer within "
+                        f"{args.timeout:g} s; retry, or raise --timeout") from exc
+    except (OSError, EOFError, uactor.UActorException) as exc:
+        raise _RunError(f"cannot read the status of the registry at {where}: "
+                        f"{exc}") from exc
+    print(json.dumps(snapshot, indent=2) if args.json else format_status(snapshot))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a registry node; return the process exit status.
+    """Run a registry node, or the ``status`` subcommand; return the exit status.
 
     ``argv`` defaults to ``sys.argv[1:]``.  Configures logging (stderr) for
     this process: this is the only place in the package that does.
     """
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == [STATUS_COMMAND]:
+        args = _status_parser().parse_args(arguments[1:])
+        level = "WARNING"
+    else:
+        args = _parser().parse_args(arguments)
+        level = args.log_level
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
     try:
-        return _serve(args)
+        if arguments[:1] == [STATUS_COMMAND]:
+            return _status(args)
+        return _run_node(args)
     except _ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except (_RunError, RegistryError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the node's signal handlers were in place
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+
+
+def _run_node(args: argparse.Namespace) -> int:
+    """Serve with SIGINT and SIGTERM turned into an orderly stop."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logger.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_SIGNALS}
+    try:
+        return _serve(args, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

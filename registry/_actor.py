@@ -6,27 +6,27 @@ empty), adding service names, leases that own entries and are renewed by
 heartbeats, metadata, input validation and stores beneath it (this node's
 memory, etcd or Redis: :mod:`registry._store`).  This module adds what an
 actor needs: logging, a periodic expiry sweep, counters, the operators'
-snapshot and the "remote shutdown" event a registry node waits on.
+snapshot, and its defences against its own clients: requests decoded as
+plain data only, a bound on their size, and a shutdown only the owner may
+ask for.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import uactor
 
-from ._errors import InvalidArgumentError, UnknownLeaseError
+from ._errors import InvalidArgumentError, NotOwnerError, UnknownLeaseError, quote
+from ._latency import LatencyHistogram
 from ._store import (
     DEFAULT_PREFIX,
     DEFAULT_STORE,
     DEFAULT_STORE_TIMEOUT,
-    LatencyHistogram,
     StoreView,
     lease_id,
     make_store,
@@ -44,7 +44,7 @@ from ._table import (
     unknown_lease,
 )
 
-__all__ = ["DEFAULT_SWEEP_INTERVAL", "DEFAULT_TTL", "Registry"]
+__all__ = ["DEFAULT_MAX_MESSAGE", "DEFAULT_SWEEP_INTERVAL", "DEFAULT_TTL", "Registry"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,12 @@ DEFAULT_TTL = 5.0
 #: is also checked lazily on every pick and listing, so this only bounds how
 #: long memory and log lines lag behind; it is not a correctness knob.
 DEFAULT_SWEEP_INTERVAL = 1.0
+
+#: Largest request a registry accepts (bytes).  Its requests are a few
+#: hundred bytes (an address, a name, a lease token, some metadata); a bigger
+#: one is refused by uactor after reading only its header, so a client cannot
+#: make the registry hold a 100 MB message in memory.
+DEFAULT_MAX_MESSAGE = 1 << 20
 
 #: A ``register()`` call adding more addresses than this logs one summary
 #: line instead of one line per address.
@@ -91,6 +97,14 @@ class Registry(uactor.Actor):
     ``k`` times, and registering, renewing, unregistering and picking cost
     O(1) whatever the number of entries.
 
+    It decodes requests as plain data only (``str``, ``int``, ``float``,
+    ``bool``, ``None``, ``bytes`` and containers of those, plus
+    :class:`registry.Entry`; uactor's ``allowed_classes`` option), so a
+    client holding the key cannot run code in it with a pickle payload, and
+    refuses requests over :data:`DEFAULT_MAX_MESSAGE` bytes (``max_message``
+    option; override both in ``options`` if you must).  Only its owner may
+    :meth:`shutdown` it.
+
     Start it like any actor, listening on TCP with an authkey, e.g.::
 
         registry = uactor.start(Registry, options={
@@ -116,6 +130,11 @@ class Registry(uactor.Actor):
     :class:`registry.StoreUnavailableError` (a ``ConnectionError``); picks
     are then served from this node's last view.
     """
+
+    _options_ = {
+        "allowed_classes": (Entry,),
+        "max_message": DEFAULT_MAX_MESSAGE,
+    }
 
     _exposed_ = (
         "addresses",
@@ -159,7 +178,7 @@ class Registry(uactor.Actor):
         self._finished = threading.Event()
         self._sweeper_stop = threading.Event()
         self._sweeper: threading.Thread | None = None
-        with self._timed():
+        with self._latency.time():
             self._store.open(self._view)
         logger.info("store %s opened", self._store.url)
 
@@ -182,21 +201,28 @@ class Registry(uactor.Actor):
         super()._actor_stopping_()  # type: ignore[misc]  # missing from the stubs
 
     def shutdown(self) -> None:
-        """Ask the registry to stop (the spec's "remote shutdown" pattern).
+        """Stop the registry; only its owner, the process that started it, may.
 
-        Any client may call this; it sets the event :meth:`wait` reports, so
-        a registry node's main loop can exit.  Only the owner's shutdown ends
-        the actor process.
+        The owner's shutdown sets the event :meth:`wait` reports and ends the
+        actor process.  Any other client gets :class:`registry.NotOwnerError`
+        and the registry keeps serving: a key holder cannot stop a registry
+        others rely on.
         """
+        if not _called_by_owner():
+            logger.warning("refused a shutdown request from a client that is not "
+                           "the registry's owner")
+            raise NotOwnerError(
+                "only the process that started this registry may stop it; stop a "
+                "registry node with SIGINT or SIGTERM where it runs")
         logger.info("shutdown requested")
         self._finished.set()
         super().shutdown()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until :meth:`shutdown` was called or ``timeout`` (s) passes.
+        """Block until the owner's :meth:`shutdown` or ``timeout`` (s) passes.
 
-        Returns whether shutdown was requested.  Owners should poll with a
-        timeout of a few seconds rather than block indefinitely.
+        Returns whether shutdown was requested.  Poll with a timeout of a few
+        seconds rather than block indefinitely.
         """
         return self._finished.wait(timeout)
 
@@ -225,7 +251,7 @@ class Registry(uactor.Actor):
         means entries were lost the same way: register them again.
         """
         ident = lease_id(check_lease_token(lease))
-        with self._timed():
+        with self._latency.time():
             alive = self._store.renew(ident)
         if not alive:
             raise unknown_lease()
@@ -246,7 +272,7 @@ class Registry(uactor.Actor):
         ident = lease_id(check_lease_token(lease))
         with self._view.lock:
             removed = self._view.table.lease_entries(ident)
-        with self._timed():
+        with self._latency.time():
             revision = self._store.revoke(ident)
         self._view.wait_for(revision, self._store.timeout)
         self._count("unregistered", len(removed))
@@ -345,7 +371,7 @@ class Registry(uactor.Actor):
             address = item["address"]
             with self._view.lock:
                 entry = self._view.table.entry(address)
-            with self._timed():
+            with self._latency.time():
                 revision, existed = self._store.delete(ident, address)
             self._view.wait_for(revision, self._store.timeout)
             if existed:
@@ -410,20 +436,29 @@ class Registry(uactor.Actor):
                 "store_stale_for": self._view.stale_for(),
                 "store_operations": self._latency.count}
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything an operator wants to see, as plain data (JSON-ready).
+    def snapshot(self, services: bool = True) -> dict[str, Any]:
+        """The whole picture for status pages and metrics, as plain data.
 
-        ``node`` (``address``, ``pid``, ``started``, ``store`` with ``url``,
-        ``reachable``, ``stale_for``, and ``peers``), ``totals``
-        (``services``, ``actors`` and the ``*_total`` counters), ``services``
-        (each name with its actors: ``address``, ``owner_host``,
-        ``owner_pid``, ``lease_age``, ``lease_left``, ``picks``,
-        ``metadata``) and ``store_latency`` (a cumulative histogram of store
-        operation durations: ``buckets`` of ``[upper bound s, count]``, the
-        last bound ``None`` for +Inf, ``sum`` and ``count``).
+        ``{"node": {"address", "pid", "started" (epoch s), "store": {"url"
+        (without credentials), "reachable", "stale_for" (s since this node's
+        view stopped following the store; 0 when current)}, "peers": [...]},
+        "totals": {"services", "actors", "registered_total", "renewed_total",
+        "unregistered_total", "expired_total", "picks_total"}, "services":
+        [...], "store_latency": {"buckets": [[le (s), cumulative count], ...],
+        "sum" (s), "count"}}``; ``services`` is
+        :meth:`registry._table.Table.describe`'s listing and
+        ``store_latency`` counts every operation this node made on its store.
+        ``services=False`` leaves that listing empty (the totals stay
+        complete): O(names) rather than O(entries), for health checks.
         """
         with self._view.lock:
-            services = self._view.table.services()
+            if services:
+                listing = self._view.table.describe()
+                counts = (len(listing),
+                          sum(len(service["actors"]) for service in listing))
+            else:
+                listing = []
+                counts = self._view.table.live_count()
         with self._counters_lock:
             counters = {f"{name}_total": value for name, value in self._counters.items()}
         return {
@@ -435,12 +470,8 @@ class Registry(uactor.Actor):
                           "stale_for": self._view.stale_for()},
                 "peers": [],
             },
-            "totals": {
-                "services": len(services),
-                "actors": sum(len(service["actors"]) for service in services),
-                **counters,
-            },
-            "services": services,
+            "totals": {"services": counts[0], "actors": counts[1], **counters},
+            "services": listing,
             "store_latency": self._latency.snapshot(),
         }
 
@@ -454,7 +485,7 @@ class Registry(uactor.Actor):
               owner_host: str | None) -> str:
         token = secrets.token_urlsafe(_TOKEN_BYTES)
         ident = lease_id(token)
-        with self._timed():
+        with self._latency.time():
             revision = self._store.grant(ident, ttl, owner_pid, owner_host)
         self._view.wait_for(revision, self._store.timeout)
         logger.debug("opened a lease (ttl %s) for pid %s on %s",
@@ -466,7 +497,7 @@ class Registry(uactor.Actor):
         """Register ``batch`` in one store operation when the store can, else
         one by one."""
         if len(batch) > 1:
-            with self._timed():
+            with self._latency.time():
                 revision = self._store.put_new(ident, batch)
             if revision is not None:
                 self._view.wait_for(revision, self._store.timeout)
@@ -480,7 +511,7 @@ class Registry(uactor.Actor):
 
     def _put(self, ident: str, kwargs: dict[str, Any]) -> tuple[Entry, bool]:
         address = kwargs["address"]
-        with self._timed():
+        with self._latency.time():
             revision, created = self._store.put(
                 ident, address, name=kwargs["name"], bind_address=kwargs["bind_address"],
                 pid=kwargs["pid"], hostname=kwargs["hostname"])
@@ -521,19 +552,11 @@ class Registry(uactor.Actor):
 
     def _revoke_quietly(self, ident: str) -> None:
         try:
-            with self._timed():
+            with self._latency.time():
                 revision = self._store.revoke(ident)
             self._view.wait_for(revision, self._store.timeout)
         except (OSError, uactor.UActorException) as exc:
             logger.debug("could not end an unused lease (%s); it is harmless", exc)
-
-    @contextlib.contextmanager
-    def _timed(self) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._latency.observe(time.perf_counter() - start)
 
     def _count(self, counter: str, amount: int = 1) -> None:
         with self._counters_lock:
@@ -542,7 +565,7 @@ class Registry(uactor.Actor):
     def _sweep_loop(self) -> None:
         while not self._sweeper_stop.wait(self._sweep_interval):
             try:
-                with self._timed():
+                with self._latency.time():
                     self._store.sweep()
             except (OSError, uactor.UActorException) as exc:
                 logger.debug("store sweep failed: %s", exc)
@@ -586,17 +609,30 @@ def _described(kwargs: dict[str, Any]) -> Entry:
 def _check_interval(value: object, what: str, most: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not 0 < value <= most:
-        raise ValueError(f"{what} must be within (0, {most:g}] seconds, got {value!r}")
+        raise ValueError(f"{what} must be within (0, {most:g}] seconds, "
+                         f"got {quote(value)}")
     return float(value)
 
 
+def _called_by_owner() -> bool:
+    """Whether the call being served comes from the registry's owner process.
+
+    Code of the actor process itself (not serving a call) counts as the owner.
+    """
+    try:
+        return uactor.caller_is_owner()
+    except uactor.ProxyError:  # not serving a call: the actor process's own code
+        return True
+
+
 def _own_address() -> str | None:
+    """This actor's listening address as ``'host:port'`` (``None`` off TCP)."""
     try:
         address = uactor.current_address()
-    except uactor.ProxyError:
+    except uactor.ProxyError:  # not running as an actor (e.g. a unit test)
         return None
-    if isinstance(address, (tuple, list)) and len(address) == 2:
-        return format_address((str(address[0]), int(address[1])))
+    if isinstance(address, (tuple, list)):
+        return format_address((address[0], address[1]))
     return str(address)
 
 

@@ -23,17 +23,28 @@ from typing import Any, Callable, Literal, TypeVar, Union, overload
 import uactor
 
 from ._actor import Registry
+from ._closing import Closable
 from ._errors import (
     InvalidAddressError,
     InvalidArgumentError,
-    RegistryError,
+    NoActorAvailableError,
     UnknownLeaseError,
+    check_key,
+    quote,
 )
+from ._keys import find_authkey
 from ._reconnect import Reconnecting, ReconnectPolicy
-from ._table import Address, Entry, check_address, check_name, check_ttl
+from ._table import (
+    Address,
+    Entry,
+    Table,
+    check_address,
+    check_name,
+    check_ttl,
+    format_address,
+)
 
 __all__ = [
-    "NoActorAvailableError",
     "Registration",
     "connect_actor",
     "local_address_towards",
@@ -68,15 +79,6 @@ RegistryLike = Union[Any, Address]
 P = TypeVar("P")
 
 
-class NoActorAvailableError(RegistryError, uactor.ActorConnectionError):
-    """No registered actor of the requested name could be connected to.
-
-    Also an :class:`uactor.ActorConnectionError` (and so a
-    :class:`ConnectionError`).  The message lists every address tried and why
-    it failed.
-    """
-
-
 # --------------------------------------------------------------------------
 # Addresses
 # --------------------------------------------------------------------------
@@ -99,7 +101,7 @@ def local_address_towards(host: str, port: int = 9) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except socket.gaierror as exc:
         raise InvalidAddressError(
-            f"cannot resolve registry host {host!r} ({exc}); pass an IP address "
+            f"cannot resolve registry host {quote(host)} ({exc}); pass an IP address "
             f"or a resolvable name, or give advertise_host explicitly"
         ) from exc
     family, _, _, _, sockaddr = infos[0]
@@ -138,12 +140,10 @@ def _liveness_check(actor: Any, address: Address) -> Callable[[], bool]:
     """
     if _hosted_here(actor):
         return lambda: True  # the heartbeat thread ends with this process
-    manager = getattr(actor, "_manager", None)
-    process = getattr(manager, "process", None)
+    process = uactor.process(actor)
     if process is not None:
         return lambda: process.exitcode is None
-    authkey = getattr(actor, "_authkey", None)
-    key = b"" if authkey is None else bytes(authkey)
+    key = uactor.authkey(actor)
 
     def answers() -> bool:
         try:
@@ -163,11 +163,11 @@ def _proxy_address(proxy: Any) -> Address:
     except AttributeError as exc:
         raise InvalidArgumentError(
             f"expected an actor proxy with a connection_address, got "
-            f"{type(proxy).__name__} {proxy!r}"
+            f"{type(proxy).__name__} {quote(proxy)}"
         ) from exc
     if not isinstance(address, (tuple, list)):
         raise InvalidAddressError(
-            f"actor {proxy!r} listens on {address!r}, not on TCP; give its class "
+            f"actor {quote(proxy)} listens on {quote(address)}, not on TCP; give its class "
             f"_options_ = {{'address': ('0.0.0.0', 0), 'authkey': ...}} (or start it "
             f"with uactor.start(..., options=...)) so other hosts can reach it"
         )
@@ -196,19 +196,18 @@ def _connect_registry(address: Address, authkey: bytes, timeout: float | None) -
 
 def _resolve_registry(registry: RegistryLike, authkey: bytes | None,
                       timeout: float | None) -> tuple[Any, Address | None]:
-    """Return ``(proxy, reconnect address)`` for a registry proxy or address."""
+    """Return ``(proxy, reconnect address)`` for a registry proxy or address.
+
+    An address is connected to with ``authkey``, or without one with the key
+    :func:`registry.find_authkey` finds.
+    """
     if isinstance(registry, (tuple, list)):
         address = check_address(tuple(registry), "registry address")
-        if authkey is None:
-            raise InvalidArgumentError(
-                f"registry address {address!r} given without an authkey; pass "
-                f"authkey=<the key the registry was started with>"
-            )
-        return _connect_registry(address, authkey, timeout), address
+        return _connect_registry(address, find_authkey(authkey), timeout), address
     if not hasattr(registry, "pick_entry"):
         raise InvalidArgumentError(
             f"registry must be a Registry proxy or a (host, port) address, got "
-            f"{type(registry).__name__} {registry!r}"
+            f"{type(registry).__name__} {quote(registry)}"
         )
     bound = getattr(registry, "connection_address", None)
     if isinstance(bound, (tuple, list)) and len(bound) == 2:
@@ -461,7 +460,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_leases_in_child)
 
 
-class Registration:
+class Registration(Closable):
     """A live registration of one actor, renewed by a background thread.
 
     Returned by :func:`register_actor`.  All the actors one process registers
@@ -512,17 +511,11 @@ class Registration:
         """
         self._lease.remove(self._entry.address, timeout)
 
-    def __enter__(self) -> Registration:
-        return self
+    def _describe(self) -> str:
+        return f"{self.name!r} at {format_address(self.address)} ttl={self.ttl:g}s"
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "active"
-        host, port = self.address
-        return (f"<Registration {self.name!r} at {host}:{port} "
-                f"ttl={self.ttl:g}s {state}>")
+    def _open_state(self) -> str:
+        return "active"
 
 
 def register_actor(
@@ -539,10 +532,11 @@ def register_actor(
     """Register a running networked ``actor`` and keep it registered.
 
     :param registry: a :class:`Registry` proxy, or its ``(host, port)``
-        address (then ``authkey`` is required).
+        address.
     :param actor: a proxy of a networked actor (one listening on TCP).
     :param authkey: the registry's authkey, used to connect to an address
-        and to reconnect after connection failures.
+        and to reconnect after connection failures; by default the key
+        :func:`registry.find_authkey` finds.
     :param name: service name; defaults to the actor class's ``__qualname__``.
     :param ttl: lease in seconds; defaults to the registry's
         :meth:`Registry.default_ttl`.  Renewed every ``ttl / 3``.
@@ -561,25 +555,26 @@ def register_actor(
     renewed by one heartbeat for all of them.  An actor may register itself
     from its ``_actor_started_`` hook by passing ``uactor.proxy(self, 'actor')``.
     """
+    authkey = check_key(authkey)
     bind_address = _proxy_address(actor)
     service = check_name(_actor_class_name(actor) if name is None else name)
     if advertise_host is not None:
-        check_address((advertise_host, bind_address[1]), "advertise_host")
+        advertise_host = check_address((advertise_host, bind_address[1]),
+                                       "advertise_host")[0]
     lease_ttl = check_ttl(ttl)
     proxy, registry_address = _resolve_registry(registry, authkey, timeout)
     with _bounded(timeout):
         if lease_ttl is None:
             lease_ttl = float(proxy.default_ttl())
     registry_host = registry_address[0] if registry_address else "127.0.0.1"
-    address = _advertised_address(bind_address, registry_host, advertise_host)
-    kwargs: dict[str, Any] = {
-        "address": address,
-        "name": service,
-        "bind_address": bind_address,
-        "pid": _actor_pid(actor) if pid is None else pid,
-        "hostname": socket.gethostname() or None,
-    }
-    key_source = authkey if authkey is not None else _proxy_authkey(proxy)
+    # Checked and normalized here too, so only plain data goes to the registry.
+    kwargs = Table.validated(
+        _advertised_address(bind_address, registry_host, advertise_host),
+        name=service, bind_address=bind_address,
+        pid=_actor_pid(actor) if pid is None else pid,
+        hostname=socket.gethostname() or None)
+    address = kwargs["address"]
+    key_source = authkey if authkey is not None else uactor.authkey(proxy)
     key = (registry_address if registry_address is not None else id(proxy),
            None if key_source is None else hashlib.sha256(key_source).hexdigest(),
            lease_ttl)
@@ -592,12 +587,6 @@ def register_actor(
             break
     logger.debug("registered %s as %r with a %g s lease", address, service, lease_ttl)
     return Registration(entry=entry, lease=lease)
-
-
-def _proxy_authkey(proxy: Any) -> bytes | None:
-    """The authkey a proxy authenticates with, to reconnect after failures."""
-    authkey = getattr(proxy, "_authkey", None)
-    return None if authkey is None else bytes(authkey)
 
 
 def _bounded(timeout: float | None) -> contextlib.AbstractContextManager[None]:
@@ -618,10 +607,8 @@ def _actor_pid(actor: Any) -> int | None:
     """The actor's process id when this process hosts or started it, else None."""
     if _hosted_here(actor):
         return os.getpid()
-    manager = getattr(actor, "_manager", None)
-    process = getattr(manager, "process", None)
-    pid = getattr(process, "pid", None)
-    return pid if isinstance(pid, int) else None
+    process = uactor.process(actor)
+    return None if process is None else process.pid
 
 
 # --------------------------------------------------------------------------
@@ -630,7 +617,7 @@ def _actor_pid(actor: Any) -> int | None:
 
 @overload
 def connect_actor(
-    registry: RegistryLike, actor_class: type[P], authkey: bytes, *,
+    registry: RegistryLike, actor_class: type[P], authkey: bytes | None = ..., *,
     name: str | None = ..., timeout: float | None = ...,
     registry_authkey: bytes | None = ..., reconnect: Literal[False] = ...,
 ) -> P: ...
@@ -638,7 +625,7 @@ def connect_actor(
 
 @overload
 def connect_actor(
-    registry: RegistryLike, actor_class: type[P], authkey: bytes, *,
+    registry: RegistryLike, actor_class: type[P], authkey: bytes | None = ..., *,
     name: str | None = ..., timeout: float | None = ...,
     registry_authkey: bytes | None = ...,
     reconnect: Literal[True] | ReconnectPolicy,
@@ -648,7 +635,7 @@ def connect_actor(
 def connect_actor(
     registry: RegistryLike,
     actor_class: type[P],
-    authkey: bytes,
+    authkey: bytes | None = None,
     *,
     name: str | None = None,
     timeout: float | None = None,
@@ -665,6 +652,8 @@ def connect_actor(
 
     :param registry: a :class:`Registry` proxy or its ``(host, port)``
         address (connected to with ``registry_authkey``, default ``authkey``).
+    :param authkey: the actors' authkey; by default the key
+        :func:`registry.find_authkey` finds.
     :param timeout: as for :meth:`uactor.Actor.connect`: seconds for
         connecting and the default deadline of every call through the
         returned proxy (``None``: no call deadline); it also bounds the whole
@@ -681,22 +670,21 @@ def connect_actor(
     """
     if not isinstance(actor_class, type) or not issubclass(actor_class, uactor.Actor):
         raise InvalidArgumentError(
-            f"actor_class must be a uactor.Actor subclass, got {actor_class!r}"
+            f"actor_class must be a uactor.Actor subclass, got {quote(actor_class)}"
         )
     service = check_name(actor_class.__qualname__ if name is None else name)
     policy = _reconnect_policy(reconnect)
     deadline = None if timeout is None else time.monotonic() + timeout
-    proxy, registry_address = _resolve_registry(
-        registry, registry_authkey or authkey, timeout)
+    registry_authkey = check_key(registry_authkey, "registry_authkey")
+    authkey = find_authkey(authkey)
+    registry_key = authkey if registry_authkey is None else find_authkey(registry_authkey)
+    proxy, registry_address = _resolve_registry(registry, registry_key, timeout)
     if policy is None:
         return _pick_and_connect(proxy, actor_class, authkey, service, timeout, deadline)
-    registry_key: bytes | None
-    if isinstance(registry, (tuple, list)):
-        registry_key = registry_authkey or authkey
-    else:
-        registry_key = registry_authkey or _proxy_authkey(proxy)
+    if not isinstance(registry, (tuple, list)) and registry_authkey is None:
+        registry_key = uactor.authkey(proxy)  # the key the given proxy holds
     reconnect_to = None
-    if registry_address is not None and registry_key is not None:
+    if registry_address is not None:
         reconnect_to = (registry_address, registry_key)
     resolver = _RegistryResolver(proxy, reconnect_to, actor_class, authkey, service, timeout)
     first = _pick_and_connect(proxy, actor_class, authkey, service, timeout, deadline)
@@ -712,7 +700,7 @@ def _reconnect_policy(reconnect: object) -> ReconnectPolicy | None:
         return None
     raise InvalidArgumentError(
         f"reconnect must be True, False or a registry.ReconnectPolicy, got "
-        f"{type(reconnect).__name__} {reconnect!r}")
+        f"{type(reconnect).__name__} {quote(reconnect)}")
 
 
 def _pick_and_connect(proxy: Any, actor_class: type[P], authkey: bytes, service: str,

@@ -1,33 +1,56 @@
-"""The registry package's exceptions: one tree under :class:`RegistryError`.
+"""The registry package's errors: one tree under :class:`RegistryError`.
 
-Where a builtin fits, an error derives from it too, so existing ``except``
-clauses keep working: a refused owner check is a :class:`PermissionError`, an
-unreachable store a :class:`ConnectionError`.
+Each error is also the builtin it stands for (a bad type is a
+:class:`TypeError`, an unknown name or lease a :class:`KeyError`, a refused
+request a :class:`PermissionError`, an unreachable store a
+:class:`ConnectionError`), so existing ``except`` clauses keep working, and
+:class:`RegistryError` is a :class:`uactor.UActorException`, so one clause
+catches everything uactor and the registry raise.  The package's
+``__init__`` gives them their public module, ``registry``, for tracebacks
+and pickles.
+
+:func:`quote` keeps messages short whatever the value they name.
 """
 from __future__ import annotations
 
+from typing import Any
+
+import uactor
+
 __all__ = [
+    "AuthkeyLookupError",
     "InvalidAddressError",
     "InvalidArgumentError",
+    "InvalidValueError",
+    "NoActorAvailableError",
     "NotOwnerError",
+    "ReconnectError",
     "RegistryError",
     "StoreConfigError",
     "StoreUnavailableError",
     "UnknownLeaseError",
     "UnknownNameError",
+    "check_key",
+    "quote",
 ]
 
+#: Characters of a bad value an error message quotes at most: enough to
+#: recognise it, never a 100 MB argument echoed back.
+QUOTE_MAX = 200
 
-def _uactor_base() -> type[Exception]:
-    """``uactor.UActorException`` when available, so one ``except`` catches all."""
+
+def quote(value: Any) -> str:
+    """``repr(value)`` cut to :data:`QUOTE_MAX` characters, for messages."""
     try:
-        import uactor
-    except ImportError:  # pragma: no cover - uactor is a hard requirement
-        return Exception
-    return uactor.UActorException
+        text = repr(value)
+    except Exception:  # e.g. an int too long to print: say what it is instead
+        return f"<a {type(value).__name__} that cannot be shown>"
+    if len(text) <= QUOTE_MAX:
+        return text
+    return f"{text[:QUOTE_MAX]}... ({len(text):,} characters)"
 
 
-class RegistryError(_uactor_base()):  # type: ignore[misc]
+class RegistryError(uactor.UActorException):
     """Base class of every error raised by the registry package."""
 
 
@@ -38,10 +61,18 @@ class InvalidArgumentError(RegistryError, TypeError):
     """
 
 
-class InvalidAddressError(RegistryError, ValueError):
-    """A value has the right type but is not usable (e.g. port 0 or 70000).
+class InvalidValueError(RegistryError, ValueError):
+    """A value has the right type but cannot work (a ``ttl`` out of range, an
+    empty service name, a reconnection policy with no attempts).
 
     Also a :class:`ValueError`.
+    """
+
+
+class InvalidAddressError(InvalidValueError):
+    """An address has the right type but is not usable (e.g. port 0 or 70000).
+
+    Also a :class:`ValueError` (through :class:`InvalidValueError`).
     """
 
 
@@ -53,9 +84,11 @@ class _ReadableKeyError(KeyError):
 
 
 class UnknownNameError(RegistryError, _ReadableKeyError):
-    """No service of that name is registered with this registry.
+    """No service of that name is registered with this registry (nor was
+    recently).
 
-    Also a :class:`KeyError`.
+    Also a :class:`KeyError`; unlike a plain ``KeyError`` its ``str()`` is the
+    readable message rather than its ``repr()``.
     """
 
 
@@ -67,9 +100,12 @@ class UnknownLeaseError(RegistryError, _ReadableKeyError):
 
 
 class NotOwnerError(RegistryError, PermissionError):
-    """The entry belongs to another lease: only its owner may change it.
+    """The caller may not do this: it is not the owner of what it tried to change.
 
-    Also a :class:`PermissionError`.  The entry is left unchanged.
+    Raised when a client other than the registry's owner (the process that
+    started it) asks it to shut down, and when an entry belongs to another
+    lease: only the holder of that lease's token may renew, move or
+    unregister it.  Also a :class:`PermissionError`.  Nothing changed.
     """
 
 
@@ -86,3 +122,67 @@ class StoreConfigError(RegistryError, ValueError):
 
     Also a :class:`ValueError`.  The message names the store and the fix.
     """
+
+
+class AuthkeyLookupError(RegistryError):
+    """No usable authkey was found (:func:`registry.find_authkey`).
+
+    The message lists every place looked at and what was wrong with each
+    (nothing there, an empty value, a key file other users can read).
+    """
+
+
+class NoActorAvailableError(RegistryError, uactor.ActorConnectionError):
+    """No registered actor of the requested name could be connected to.
+
+    Also an :class:`uactor.ActorConnectionError` (and so a
+    :class:`ConnectionError`).  The message lists every address tried and why
+    it failed.
+    """
+
+
+class ReconnectError(RegistryError, uactor.ActorConnectionError):
+    """A lost actor could not be resolved again within the reconnect policy.
+
+    Also an :class:`uactor.ActorConnectionError` (and so a
+    :class:`ConnectionError`).  The message names the service, the policy,
+    and what each attempt met; the last attempt's error is chained as
+    ``__cause__``.
+
+    :ivar name: the service name.
+    :ivar attempts: how many resolutions were attempted.
+    :ivar errors: ``(attempt number, exception)`` for each failure met: a
+        resolution attempt that failed, or a call that could not reach the
+        proxy that attempt gave (number 0: the proxy that was lost).
+    """
+
+    def __init__(self, message: str, *, name: str = "", attempts: int = 0,
+                 errors: tuple[tuple[int, BaseException], ...] = ()) -> None:
+        super().__init__(message)
+        self.name = name
+        self.attempts = attempts
+        self.errors = errors
+
+    def __reduce__(self) -> Any:
+        # Keyword-only state survives pickling (results cross processes);
+        # the exceptions themselves may not pickle, so only the message does.
+        return (_rebuild_reconnect_error, (str(self), self.name, self.attempts))
+
+
+def _rebuild_reconnect_error(message: str, name: str, attempts: int) -> ReconnectError:
+    return ReconnectError(message, name=name, attempts=attempts)
+
+
+def check_key(value: Any, what: str = "authkey") -> bytes | None:
+    """``value`` as bytes (``None`` passes), or the core's error for a str key.
+
+    The wording is uactor's own, so a ``str`` key reads the same whichever
+    function it was given to.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, (bytes, bytearray)):
+        raise InvalidArgumentError(
+            f"{what} must be bytes, not {type(value).__name__}; pass it as b'...'")
+    return bytes(value)
+

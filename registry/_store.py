@@ -26,7 +26,6 @@ token: tokens themselves are never stored, logged or shown.
 from __future__ import annotations
 
 import abc
-import bisect
 import hashlib
 import ipaddress
 import json
@@ -45,7 +44,6 @@ __all__ = [
     "DEFAULT_STORE",
     "DEFAULT_STORE_TIMEOUT",
     "EntryData",
-    "LatencyHistogram",
     "LeaseData",
     "Store",
     "StoreURL",
@@ -74,10 +72,6 @@ DEFAULT_STORE_TIMEOUT = 2.0
 
 #: Longest accepted key prefix (characters).
 MAX_PREFIX_LENGTH = 200
-
-#: Upper bounds (s) of the store latency histogram's buckets.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                   0.5, 1.0, 2.5, 5.0)
 
 _SCHEMES = {
     "memory": "registry._memory:MemoryStore",
@@ -425,42 +419,6 @@ class StoreView:
             return self._changed.wait_for(
                 lambda: self.revision is not None and self.revision >= revision,
                 timeout)
-
-
-# --------------------------------------------------------------------------
-# Latency
-# --------------------------------------------------------------------------
-
-class LatencyHistogram:
-    """Cumulative histogram of store operation durations (s), thread-safe."""
-
-    def __init__(self, bounds: Sequence[float] = LATENCY_BUCKETS) -> None:
-        self._bounds = tuple(bounds)
-        self._counts = [0] * (len(self._bounds) + 1)
-        self._sum = 0.0
-        self._lock = threading.Lock()
-
-    @property
-    def count(self) -> int:
-        """Observations so far."""
-        return sum(self._counts)
-
-    def observe(self, seconds: float) -> None:
-        index = bisect.bisect_left(self._bounds, seconds)
-        with self._lock:
-            self._counts[index] += 1
-            self._sum += seconds
-
-    def snapshot(self) -> dict[str, Any]:
-        """``{'buckets': [[le, cumulative count], ...], 'sum': s, 'count': n}``;
-        the last bucket's bound is ``None`` (+Inf)."""
-        with self._lock:
-            counts, total = list(self._counts), self._sum
-        buckets, running = [], 0
-        for bound, count in zip((*self._bounds, None), counts):
-            running += count
-            buckets.append([bound, running])
-        return {"buckets": buckets, "sum": total, "count": running}
 
 
 # --------------------------------------------------------------------------

@@ -44,9 +44,11 @@ from typing import Any, Callable, NamedTuple
 from ._errors import (
     InvalidAddressError,
     InvalidArgumentError,
+    InvalidValueError,
     NotOwnerError,
     UnknownLeaseError,
     UnknownNameError,
+    quote,
 )
 
 __all__ = [
@@ -105,29 +107,25 @@ Address = tuple[str, int]
 # Validation
 # --------------------------------------------------------------------------
 
-def _check_text(value: object, what: str, example: str) -> str:
+def _check_text(value: object, what: str, example: str,
+                error: type[InvalidValueError] = InvalidValueError) -> str:
+    """``value`` as a plain ``str`` of printable, non-blank characters."""
     if not isinstance(value, str):
         raise InvalidArgumentError(
-            f"{what} must be a str, got {type(value).__name__} {_quote(value)}; "
+            f"{what} must be a str, got {type(value).__name__} {quote(value)}; "
             f"pass something like {example}"
         )
     if not value or len(value) > MAX_NAME_LENGTH:
-        raise InvalidAddressError(
-            f"{what} {_quote(value)} must be 1 to {MAX_NAME_LENGTH} characters long; "
+        raise error(
+            f"{what} {quote(value)} must be 1 to {MAX_NAME_LENGTH} characters long; "
             f"pass something like {example}"
         )
     if not value.isprintable() or any(char.isspace() for char in value):
-        raise InvalidAddressError(
-            f"{what} {value!r} contains whitespace or control characters; "
+        raise error(
+            f"{what} {quote(value)} contains whitespace or control characters; "
             f"pass something like {example}"
         )
-    return value
-
-
-def _quote(value: object, limit: int = 200) -> str:
-    """``repr(value)``, cut to about ``limit`` characters for error messages."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+    return str(value)  # a plain str, never a subclass, goes over the wire
 
 
 def check_address(value: object, what: str = "address") -> Address:
@@ -135,21 +133,22 @@ def check_address(value: object, what: str = "address") -> Address:
 
     Lists are accepted too (serializers such as xmlrpclib turn tuples into
     lists).  The port must be 1-65535: port 0 means "any port" when binding
-    and cannot be connected to.
+    and cannot be connected to.  The result holds a plain ``str`` and ``int``.
     """
     if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
         raise InvalidArgumentError(
             f"{what} must be a (host, port) tuple, got {type(value).__name__} "
-            f"{_quote(value)}; pass e.g. ('127.0.0.1', 5000), such as an actor's "
+            f"{quote(value)}; pass e.g. ('127.0.0.1', 5000), such as an actor's "
             f"connection_address"
         )
     if len(value) != 2:
         raise InvalidArgumentError(
             f"{what} must be a (host, port) pair, got {len(value)} items "
-            f"{_quote(value)}; pass e.g. ('127.0.0.1', 5000)"
+            f"{quote(value)}; pass e.g. ('127.0.0.1', 5000)"
         )
     host, port = value
-    host = _check_text(host, f"host of {what} {_quote(value)}", "'127.0.0.1'")
+    host = _check_text(host, f"host of {what} {quote(value)}", "'127.0.0.1'",
+                       InvalidAddressError)
     if isinstance(port, bool):
         port_number = None
     else:
@@ -159,16 +158,16 @@ def check_address(value: object, what: str = "address") -> Address:
             port_number = None
     if port_number is None:
         raise InvalidArgumentError(
-            f"port of {what} {_quote(value)} must be an int, got "
+            f"port of {what} {quote(value)} must be an int, got "
             f"{type(port).__name__}; pass e.g. ({host!r}, 5000)"
         )
     if not 0 < port_number < 65536:
         raise InvalidAddressError(
-            f"port of {what} {value!r} must be within 1-65535; a port 0 address "
-            f"is not connectable: register the actor's connection_address once "
-            f"it has started"
+            f"port of {what} {quote(value)} must be within 1-65535; a port 0 "
+            f"address is not connectable: register the actor's connection_address "
+            f"once it has started"
         )
-    return host, port_number
+    return host, int(port_number)
 
 
 def check_name(value: object) -> str:
@@ -183,12 +182,15 @@ def check_ttl(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidArgumentError(
             f"ttl must be a number of seconds or None, got {type(value).__name__} "
-            f"{_quote(value)}; pass e.g. ttl=5.0"
+            f"{quote(value)}; pass e.g. ttl=5.0"
         )
-    ttl = float(value)
+    try:
+        ttl = float(value)
+    except OverflowError:  # an int too large for a float
+        ttl = math.inf
     if not (math.isfinite(ttl) and MIN_TTL <= ttl <= MAX_TTL):
-        raise InvalidAddressError(
-            f"ttl {value!r} must be within {MIN_TTL}-{MAX_TTL:g} seconds; "
+        raise InvalidValueError(
+            f"ttl {quote(value)} must be within {MIN_TTL}-{MAX_TTL:g} seconds; "
             f"use ttl=None for an entry that never expires"
         )
     return ttl
@@ -206,12 +208,12 @@ def check_lease_token(value: object) -> str:
         )
     if not (MIN_TOKEN_LENGTH <= len(value) <= MAX_TOKEN_LENGTH
             and _TOKEN_CHARACTERS.issuperset(value)):
-        raise InvalidAddressError(
+        raise InvalidValueError(
             "lease is not a token that open_lease() or register() returned "
             f"(tokens are {MIN_TOKEN_LENGTH}-{MAX_TOKEN_LENGTH} URL-safe "
             "characters); pass the token unchanged"
         )
-    return value
+    return str(value)
 
 
 def _check_pid(value: object) -> int | None:
@@ -219,10 +221,10 @@ def _check_pid(value: object) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidArgumentError(
-            f"pid must be a non-negative int or None, got {_quote(value)}; "
+            f"pid must be a non-negative int or None, got {quote(value)}; "
             f"pass os.getpid()"
         )
-    return value
+    return int(value)
 
 
 def _check_hostname(value: object) -> str | None:
@@ -548,21 +550,35 @@ class Table:
         """Number of names held (those with entries, and the default)."""
         return len(self._groups)
 
-    def services(self) -> list[dict[str, Any]]:
-        """Every name with its live entries as plain data, for operators.
+    def describe(self) -> list[dict[str, Any]]:
+        """Every service with its live entries, as plain data, sorted by name.
 
-        Each entry: ``address`` (``'host:port'``), ``owner_host``,
-        ``owner_pid``, ``lease_age`` (s), ``lease_left`` (s, ``None``: never
-        expires), ``picks`` and ``metadata`` (``bind_address``, ``pid``,
-        ``hostname``).
+        Each service is ``{"name": str, "actors": [...]}``, its entries in
+        rotation order (the next pick first), each ``{"address": "host:port",
+        "owner_host", "owner_pid"`` (the process holding the lease),
+        ``"lease_age"`` (s since the lease was last renewed), ``"lease_left"``
+        (s, ``None``: never expires), ``"picks"`` (times this node handed it
+        out), ``"metadata": {"bind_address", "pid", "hostname", "ttl"}}``.
+        Names whose last entry went recently (the bounded list that
+        :meth:`pick` still answers ``None`` for) are listed with no actors;
+        the empty ``'default'`` group is left out.  Costs O(entries).
         """
         self.sweep()
-        now, wall = self._clock(), time.time()
-        return [
-            {"name": name,
-             "actors": [_describe_record(record, now, wall) for record in group.values()]}
-            for name, group in sorted(self._groups.items()) if group
-        ]
+        now = self._clock()
+        listing = {name: [_describe_record(record, now) for record in group.values()]
+                   for name, group in self._groups.items()
+                   if group or name != DEFAULT_NAME}
+        listing.update((name, []) for name in self._retired)
+        return [{"name": name, "actors": actors}
+                for name, actors in sorted(listing.items())]
+
+    def live_count(self) -> tuple[int, int]:
+        """``(services, entries)`` as :meth:`describe` would count them, in
+        O(names) rather than O(entries)."""
+        self.sweep()
+        services = sum(1 for name, group in self._groups.items()
+                       if group or name != DEFAULT_NAME)
+        return services + len(self._retired), len(self._records)
 
     # -- validation ----------------------------------------------------------
 
@@ -626,7 +642,10 @@ class Table:
                 self._retired.popitem(last=False)
 
     def _known_group(self, name: str) -> OrderedDict[Address, _Record] | None:
-        group = self._groups.get(name)
+        try:
+            group = self._groups.get(name)
+        except TypeError:  # unhashable: check_name says what was wrong
+            group = None
         if group is not None:
             return group
         check_name(name)
@@ -678,18 +697,19 @@ class Table:
         self._end(lease)
 
 
-def _describe_record(record: _Record, now: float, wall: float) -> dict[str, Any]:
+def _describe_record(record: _Record, now: float) -> dict[str, Any]:
     lease = record.lease
     return {
         "address": format_address(record.address),
         "owner_host": lease.owner_host,
         "owner_pid": lease.owner_pid,
-        "lease_age": max(0.0, wall - lease.created),
+        "lease_age": max(0.0, now - lease.renewed),
         "lease_left": lease.left(now),
         "picks": record.picks,
         "metadata": {
             "bind_address": format_address(record.bind_address),
             "pid": record.pid,
             "hostname": record.hostname,
+            "ttl": lease.ttl,
         },
     }

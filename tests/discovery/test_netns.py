@@ -29,6 +29,7 @@ from tests.discovery.conftest import (
     run_isolated,
     stop_process,
 )
+from tests.registry.nodes import parse_ready_line
 
 TIMEOUT = 60.0
 
@@ -162,7 +163,8 @@ def test_registry_actor_and_client_on_three_hosts(lab):
 
     node = lab.start(registry_ns, "-m", "registry", "--host", registry_ip,
                      "--port", "0", "--log-level", "WARNING", **authkey)
-    assert read_line(node, TIMEOUT).startswith("registry listening on")
+    (host, _), key_file = parse_ready_line(read_line(node, TIMEOUT))
+    assert (host, key_file) == (registry_ip, None)  # the key from $UACTOR_AUTHKEY
     publisher = lab.start(actor_ns, "-m", "tests.discovery.publisher", "Holder",
                           "--host", "0.0.0.0", "--interface", actor_ip, "--register")
     actor = json.loads(read_line(publisher, TIMEOUT))

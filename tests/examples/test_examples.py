@@ -7,10 +7,12 @@ instance name unique to the test.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -336,6 +338,9 @@ def check_demo(lines: list[str], pid: int, bind: str) -> None:
     bind = re.escape(bind)
     node_port = re.fullmatch(rf'registry node listening on {bind}:(\d+)',
                              lines[0]).group(1)
+    # The status page is served on loopback, whatever the node's --host.
+    assert re.fullmatch(r'registry node status page on http://127\.0\.0\.1:\d+/',
+                        lines[1]), lines[1]
 
     workers = dict(re.findall(rf'^publisher: worker (\d+) listening on '
                               rf'{bind}:(\d+), published and registered$',
@@ -361,10 +366,31 @@ def check_demo(lines: list[str], pid: int, bind: str) -> None:
                           'registry node stopped']
 
 
-def test_demo():
+def test_demo(key_home):
     # Loopback only: the loopback guard fails any zeroconf on another interface.
+    # No key given: the node writes one only this user can read, and the
+    # publisher and client find it there.
     lines, pid = run('demo.py', timeout=120)
     check_demo(lines, pid, bind='127.0.0.1')
+    assert key_home.stat().st_mode & 0o777 == 0o600
+    assert len(key_home.read_bytes().strip()) == 64
+
+
+def test_demo_stays_with_its_status_page_until_interrupted():
+    with Example('demo.py', '--stay', '--actors', '2') as demo:
+        url = demo.expect(r'^demo: running until Ctrl-C; status page on (\S+)$',
+                          timeout=120).group(1)
+        with urllib.request.urlopen(url + 'status.json', timeout=10) as response:
+            status = json.loads(response.read())
+        [workers] = [service for service in status['services']
+                     if service['name'] == 'Worker']
+        assert len(workers['actors']) == 2
+        assert status['totals']['picks_total'] == 4  # the client's picks
+        demo.proc.terminate()  # handled like Ctrl-C
+        assert demo.wait() == 0
+        lines = demo.check()
+    check_demo([line for line in lines if not line.startswith('demo: ')], demo.pid,
+               bind='127.0.0.1')
 
 
 @pytest.mark.netns

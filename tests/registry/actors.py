@@ -36,6 +36,22 @@ class OtherWorker(uactor.Actor):
         return os.getpid()
 
 
+def reap_orphan(pid: int | None) -> None:
+    """The killed owner's actor notices and exits; make sure it is gone."""
+    import psutil
+
+    if pid is None:
+        return
+    try:
+        orphan = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    try:
+        orphan.wait(10)
+    except psutil.TimeoutExpired:
+        orphan.kill()
+
+
 def start_registry(**kwargs):
     """A networked Registry owned by the caller."""
     return uactor.start(registry.Registry, options=NETWORK, **kwargs)
@@ -62,22 +78,29 @@ class LocalActor(uactor.Actor):
         return os.getpid()
 
 
-class FakeUnspecifiedProxy:
+class _ClaimsUnspecified(Worker.proxy_class):  # type: ignore[name-defined,misc]
+    """A real Worker proxy that reports the unspecified bind address ``0.0.0.0``."""
+
+    @property
+    def connection_address(self):
+        return ("0.0.0.0", super().connection_address[1])
+
+
+def unspecified_proxy(port: int):
     """Stands for a proxy of an actor bound to ``0.0.0.0``.
 
-    Tests may not bind ``0.0.0.0`` (machine rule), so a real actor listens on
-    127.0.0.1 and this object claims the unspecified bind address of the same
-    port, which is all the helpers look at.
+    Tests may not bind ``0.0.0.0`` outside a private network namespace, so a
+    real actor listens on 127.0.0.1 and this connected proxy to it claims the
+    unspecified bind address of the same port, which is all the helpers look at.
     """
-
-    def __init__(self, port: int) -> None:
-        self.connection_address = ("0.0.0.0", port)
-        self._authkey = KEY  # what a real proxy carries, for liveness probes
+    proxy = Worker.connect(("127.0.0.1", port), KEY)
+    proxy.__class__ = _ClaimsUnspecified
+    return proxy
 
 
 def register_and_exit(registry_address, worker_address, ttl):
     """Process entry point: register an actor and return without closing."""
-    proxy = FakeUnspecifiedProxy(worker_address[1])
+    proxy = unspecified_proxy(worker_address[1])
     registry.register_actor(registry_address, proxy, authkey=KEY, name="Exiting",
                             ttl=ttl)
 
@@ -175,3 +198,45 @@ class WildcardWorker(uactor.Actor):
 
     def getpid(self) -> int:
         return os.getpid()
+
+
+class ObservedRegistry(registry.Registry):
+    """A Registry whose store can be declared unreachable, and whose
+    ``snapshot()`` can be made slow, for the HTTP endpoint tests."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._store_lost_at: float | None = None
+        self._snapshot_delay = 0.0
+        self._sleep = threading.Event()  # never set: a bounded sleep
+        self._snapshots = 0
+        self._snapshot_broken = False
+
+    def set_store_reachable(self, reachable: bool) -> None:
+        import time
+
+        self._store_lost_at = None if reachable else time.monotonic()
+
+    def set_snapshot_delay(self, seconds: float) -> None:
+        self._snapshot_delay = seconds
+
+    def set_snapshot_broken(self, broken: bool) -> None:
+        """Make ``snapshot()`` return data missing every key (a bug's effect)."""
+        self._snapshot_broken = broken
+
+    def snapshots_served(self) -> int:
+        return self._snapshots
+
+    def snapshot(self, services: bool = True) -> dict:
+        import time
+
+        self._snapshots += 1
+        if self._snapshot_delay:
+            self._sleep.wait(self._snapshot_delay)
+        snapshot = super().snapshot(services)
+        if self._snapshot_broken:
+            return {}
+        if self._store_lost_at is not None:
+            snapshot["node"]["store"].update(
+                reachable=False, stale_for=time.monotonic() - self._store_lost_at)
+        return snapshot

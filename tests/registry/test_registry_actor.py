@@ -62,6 +62,35 @@ def test_wrong_authkey_is_rejected_and_the_registry_keeps_serving(reg):
         assert other.pick() == ("10.1.0.1", 1)
 
 
+#: A bad value far too long to echo back (under the node's message size limit).
+HUGE = "h" * 600_000
+
+#: A well-formed lease token nobody issued: calls reach their validation.
+STRANGER = "A" * 32
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda r: r.register(HUGE), registry.InvalidArgumentError),
+    (lambda r: r.register((HUGE, 80)), registry.InvalidAddressError),
+    (lambda r: r.register(("10.1.0.9", 9), name=HUGE), registry.InvalidValueError),
+    (lambda r: r.register_entry(("10.1.0.9", 9), lease=STRANGER, hostname=HUGE),
+     registry.InvalidValueError),
+    (lambda r: r.register_entry(("10.1.0.9", 9), lease=STRANGER, pid=[HUGE]),
+     registry.InvalidArgumentError),
+    (lambda r: r.pick(HUGE), registry.InvalidValueError),
+    (lambda r: r.pick([HUGE]), registry.InvalidArgumentError),
+    (lambda r: r.unregister({HUGE: 1}, lease=STRANGER), registry.InvalidArgumentError),
+    (lambda r: r.register(("10.1.0.9", 10 ** 5000)), registry.InvalidAddressError),
+])
+def test_errors_quote_at_most_a_few_hundred_characters_of_a_bad_value(reg, call, error):
+    with pytest.raises(error) as info:
+        call(reg)
+    message = str(info.value)
+    assert "hhhhhhhhhh" in message or "cannot be shown" in message  # names the value
+    assert len(message) < 1000, len(message)
+    assert reg.pick() is None  # nothing changed, still serving
+
+
 def _hammer(address, ready):
     """Process entry point: register addresses in a tight loop until killed."""
     proxy = registry.Registry.connect(address, KEY, timeout=10)
@@ -74,7 +103,11 @@ def _hammer(address, ready):
 
 
 def test_client_vanishing_mid_call_leaves_the_registry_consistent(reg):
+    from registry._http import client_connections
+
     reg.register(("10.1.0.1", 1))
+    node_pid, port = reg.snapshot(False)["node"]["pid"], reg.connection_address[1]
+    assert client_connections(node_pid, port) == 1  # this test's proxy
     ctx = multiprocessing.get_context("fork")
     ready = ctx.Queue()
     process = ctx.Process(target=_hammer, args=(reg.connection_address, ready))
@@ -91,6 +124,9 @@ def test_client_vanishing_mid_call_leaves_the_registry_consistent(reg):
             process.join(10)
         ready.close()
         ready.join_thread()
+    # The killed client's last request may still be in the registry: once the
+    # registry has closed that client's connection, nothing more can land.
+    assert wait_until(lambda: client_connections(node_pid, port) == 1, timeout=10)
     flood = reg.addresses("flood")
     assert len(flood) == len(set(flood)) > 0
     assert reg.unregister(*flood, lease=lease) == len(flood)
@@ -98,19 +134,41 @@ def test_client_vanishing_mid_call_leaves_the_registry_consistent(reg):
     assert reg.pick() == ("10.1.0.1", 1)
 
 
-def test_remote_shutdown_sets_the_event_but_only_the_owner_stops_the_process(reg):
-    assert reg.wait(0.01) is False
-    remote = registry.Registry.connect(reg.connection_address, KEY, timeout=5)
-    with remote:
+def _try_to_stop(address, results):
+    """Process entry point: a key holder (not the owner) asks the registry to stop."""
+    with registry.Registry.connect(address, KEY, timeout=10) as remote:
         pass  # leaving a connected proxy's block must not request a shutdown
-    assert reg.wait(0.01) is False
-    remote.shutdown()
-    assert reg.wait(5) is True
-    assert reg.pick() is None  # still serving: only the owner ends it
+    try:
+        remote.shutdown()
+    except registry.NotOwnerError as exc:
+        results.put(("refused", str(exc)))
+    else:
+        results.put(("stopped", ""))
+
+
+def test_only_the_owner_stops_the_registry():
+    ctx = multiprocessing.get_context("fork")  # the child inherits no ownership
+    results = ctx.Queue()
+    with start_registry() as reg:
+        child = ctx.Process(target=_try_to_stop, args=(reg.connection_address, results))
+        child.start()
+        try:
+            outcome, message = results.get(timeout=30)
+        finally:
+            child.join(30)
+            results.close()
+            results.join_thread()
+        assert child.exitcode == 0
+        assert outcome == "refused" and "only the process that started" in message
+        assert reg.wait(0.01) is False
+        assert reg.pick() is None  # still serving
+        process = uactor.process(reg)
+        reg.shutdown()  # the owner's: ends the actor process
+    assert wait_until(lambda: process.exitcode is not None, timeout=10)
 
 
 @pytest.mark.parametrize("kwargs, error", [
-    ({"default_ttl": -1}, registry.InvalidAddressError),
+    ({"default_ttl": -1}, registry.InvalidValueError),
     ({"default_ttl": None}, TypeError),
     ({"sweep_interval": 0}, ValueError),
     ({"sweep_interval": "1"}, ValueError),

@@ -13,7 +13,6 @@ import pytest
 
 import registry
 from registry._store import (
-    LatencyHistogram,
     StoreView,
     encode_entry,
     encode_lease,
@@ -104,15 +103,6 @@ def test_view_staleness_is_reported_and_logged_once(caplog):
     assert len(messages) == 2
     assert "etcd://h:1 unreachable" in messages[0] and "last view" in messages[0]
     assert "reachable again" in messages[1]
-
-
-def test_latency_histogram_is_cumulative():
-    histogram = LatencyHistogram((0.001, 0.01))
-    for seconds in (0.0005, 0.002, 0.003, 5.0):
-        histogram.observe(seconds)
-    snapshot = histogram.snapshot()
-    assert snapshot["buckets"] == [[0.001, 1], [0.01, 3], [None, 4]]
-    assert snapshot["count"] == 4 and snapshot["sum"] == pytest.approx(5.0055)
 
 
 # -- faults at start ---------------------------------------------------------------------

@@ -188,15 +188,15 @@ def test_entry_carries_bind_address_and_metadata(table, clock):
                                    42, "node1", 5.0, 5.0)
     clock.now += 2
     assert table.pick("Worker").expires_in == pytest.approx(3.0)
-    (service,) = table.services()
+    (service,) = table.describe()
     assert service["name"] == "Worker"
     (actor,) = service["actors"]
     assert actor["address"] == "192.168.1.5:4000"
     assert (actor["owner_pid"], actor["owner_host"], actor["picks"]) == (7, "owner-host", 1)
     assert actor["lease_left"] == pytest.approx(3.0)
-    assert actor["lease_age"] > 0
+    assert actor["lease_age"] == pytest.approx(2.0)
     assert actor["metadata"] == {"bind_address": "0.0.0.0:4000", "pid": 42,
-                                 "hostname": "node1"}
+                                 "hostname": "node1", "ttl": 5.0}
 
 
 # -- expiry ---------------------------------------------------------------------
@@ -365,8 +365,8 @@ def test_lists_are_accepted_as_addresses():
 
 @pytest.mark.parametrize("kwargs, error, word", [
     ({"name": 5}, registry.InvalidArgumentError, "service name"),
-    ({"name": ""}, registry.InvalidAddressError, "service name"),
-    ({"name": "a\x00b"}, registry.InvalidAddressError, "control"),
+    ({"name": ""}, registry.InvalidValueError, "service name"),
+    ({"name": "a\x00b"}, registry.InvalidValueError, "control"),
     ({"pid": "1"}, registry.InvalidArgumentError, "pid"),
     ({"pid": -1}, registry.InvalidArgumentError, "pid"),
     ({"hostname": 3}, registry.InvalidArgumentError, "hostname"),
@@ -376,21 +376,25 @@ def test_bad_arguments_raise_clear_errors(kwargs, error, word):
     with pytest.raises(error) as info:
         Table.validated(("10.0.0.1", 80), **kwargs)
     assert word in str(info.value)
+    # A bad name is not an address problem.
+    assert not isinstance(info.value, registry.InvalidAddressError)
 
 
 @pytest.mark.parametrize("ttl, error, word", [
     ("5", registry.InvalidArgumentError, "ttl"),
     (True, registry.InvalidArgumentError, "ttl"),
-    (0, registry.InvalidAddressError, "ttl"),
-    (-1.0, registry.InvalidAddressError, "ttl"),
-    (float("nan"), registry.InvalidAddressError, "ttl"),
-    (float("inf"), registry.InvalidAddressError, "ttl=None"),
-    (MAX_TTL * 2, registry.InvalidAddressError, "ttl"),
+    (0, registry.InvalidValueError, "ttl"),
+    (-1.0, registry.InvalidValueError, "ttl"),
+    (float("nan"), registry.InvalidValueError, "ttl"),
+    (float("inf"), registry.InvalidValueError, "ttl=None"),
+    (MAX_TTL * 2, registry.InvalidValueError, "ttl"),
+    (10 ** 400, registry.InvalidValueError, "ttl"),
 ])
 def test_bad_ttls_raise_clear_errors(ttl, error, word):
     with pytest.raises(error) as info:
         check_ttl(ttl)
     assert word in str(info.value)
+    assert not isinstance(info.value, registry.InvalidAddressError)
 
 
 def test_huge_bad_values_are_quoted_short():
@@ -407,3 +411,73 @@ def test_bad_lease_tokens_are_refused_without_quoting_them(token):
         check_lease_token(token)
     if isinstance(token, str):
         assert token not in str(info.value)
+
+
+# -- describe (status pages) ------------------------------------------------------
+
+
+def test_describe_lists_services_with_leases_owners_and_picks(table, clock):
+    table.grant("owned", 6.0, owner_pid=41, owner_host="host-a")
+    add(table, ("10.0.0.1", 1001), lease="owned", name="Worker", pid=7, hostname="h7",
+        bind_address=("0.0.0.0", 1001))
+    add(table, ("::1", 1002), name="Worker")
+    clock.now += 2.0
+    table.pick("Worker")
+    table.pick("Worker")
+    table.pick("Worker")
+    [worker] = table.describe()
+    assert worker["name"] == "Worker"
+    first, second = worker["actors"]
+    assert first == {
+        "address": "[::1]:1002", "owner_host": None, "owner_pid": None,
+        "lease_age": 2.0, "lease_left": None, "picks": 1,
+        "metadata": {"bind_address": "[::1]:1002", "pid": None, "hostname": None,
+                     "ttl": None},
+    }  # rotation order: the next pick first
+    assert second == {
+        "address": "10.0.0.1:1001", "owner_host": "host-a", "owner_pid": 41,
+        "lease_age": 2.0, "lease_left": 4.0, "picks": 2,
+        "metadata": {"bind_address": "0.0.0.0:1001", "pid": 7, "hostname": "h7",
+                     "ttl": 6.0},
+    }
+
+
+def test_describe_renewal_resets_lease_age_and_keeps_picks(table, clock):
+    add(table, ("10.0.0.1", 1001), name="Worker", ttl=6.0)
+    table.pick("Worker")
+    clock.now += 3.0
+    table.renew(lease_of(("10.0.0.1", 1001)))
+    clock.now += 1.0
+    [actor] = table.describe()[0]["actors"]
+    assert (actor["lease_age"], actor["lease_left"], actor["picks"]) == (1.0, 5.0, 1)
+
+
+def test_describe_drops_expired_entries_and_keeps_their_service(table, clock):
+    add(table, ("10.0.0.1", 1001), name="Worker", ttl=1.0)
+    add(table, ("10.0.0.2", 1002), name="Storage")
+    clock.now += 1.0
+    assert table.describe() == [
+        {"name": "Storage", "actors": [table.describe()[0]["actors"][0]]},
+        {"name": "Worker", "actors": []},
+    ]
+    assert [entry.address for entry in table.expired] == [("10.0.0.1", 1001)]
+    assert table.live_count() == (2, 1)
+
+
+def test_describe_lists_emptied_names_only_while_they_are_remembered(table):
+    for index in range(RETIRED_NAMES + 5):
+        address = ("10.0.0.1", 1 + index)
+        add(table, address, name=f"S{index}")
+        table.remove(address)
+    listed = [service["name"] for service in table.describe()]
+    assert len(listed) == RETIRED_NAMES and "S0" not in listed
+    assert f"S{RETIRED_NAMES + 4}" in listed
+    assert table.live_count() == (RETIRED_NAMES, 0)
+
+
+def test_describe_leaves_out_the_empty_default_group(table):
+    assert table.describe() == []
+    assert table.live_count() == (0, 0)
+    add(table, ("10.0.0.1", 1001))
+    assert [service["name"] for service in table.describe()] == ["default"]
+    assert table.live_count() == (1, 1)

@@ -1,0 +1,22 @@
+"""Must fail type-checking with the messages tests/packaging/test_typing.py expects."""
+from __future__ import annotations
+
+import registry
+import uactor
+
+
+class Worker(uactor.Actor):
+    def add(self, a: int, b: int) -> int:
+        return a + b
+
+
+def misuse() -> None:
+    worker = Worker()
+    worker.ad(1, 2)  # E1: misspelt method
+    worker.add("1", 2)  # E2: wrong argument type
+    text: str = worker.add(1, 2)  # E3: wrong result type
+    remote = Worker.connect(("127.0.0.1", 4711), b"key")
+    remote.add(1)  # E4: missing argument
+    picked = registry.connect_actor(("127.0.0.1", 5000), Worker, b"key")
+    picked.subtract(1, 2)  # E5: misspelt on a picked proxy
+    print(text)

@@ -1,0 +1,31 @@
+"""Must type-check cleanly: proxies are seen as their actor class."""
+from __future__ import annotations
+
+import registry
+import uactor
+
+
+class Worker(uactor.Actor):
+    _options_ = {"address": ("127.0.0.1", 0), "authkey": b"key"}
+
+    def add(self, a: int, b: int) -> int:
+        return a + b
+
+    def name(self) -> str:
+        return "worker"
+
+
+def use() -> None:
+    worker = Worker()
+    total: int = worker.add(1, 2)
+    host, port = worker.connection_address
+    remote = Worker.connect(("127.0.0.1", 4711), b"key", timeout=5)
+    label: str = remote.name()
+    with Worker() as entered:
+        entered.add(total, 1)
+    started = uactor.start(Worker, options={"address": ("127.0.0.1", 0)})
+    started.add(1, 1)
+    picked = registry.connect_actor(("127.0.0.1", 5000), Worker, b"key")
+    picked.add(len(label), port if isinstance(port, int) else 0)
+    worker.shutdown()
+    print(host)
