@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 from typing import Any
@@ -28,6 +29,7 @@ from ._store import (
     DEFAULT_STORE,
     DEFAULT_STORE_TIMEOUT,
     StoreView,
+    encode_node,
     lease_id,
     make_store,
 )
@@ -170,9 +172,15 @@ class Registry(uactor.Actor):
         timeout = _check_interval(store_timeout, "store_timeout", 60)
         self._default_ttl = ttl
         self._store = make_store(store, prefix=store_prefix, timeout=timeout)
-        self._view = StoreView(self._store.url, expires=self._store.expires_in_view)
+        #: This node's id among the nodes of its store (a new one each start).
+        self._node_id = secrets.token_hex(8)
+        self._view = StoreView(self._store.url, expires=self._store.expires_in_view,
+                               node_id=self._node_id)
         self._latency = LatencyHistogram()
         self._counters = dict.fromkeys(_COUNTERS, 0)
+        #: Leases renewed through this node since its last announcement
+        #: (lease id -> monotonic time), for the other nodes of the fleet.
+        self._renewals: dict[str, float] = {}
         self._counters_lock = threading.Lock()
         self._started = time.time()
         self._finished = threading.Event()
@@ -193,10 +201,15 @@ class Registry(uactor.Actor):
         self._sweeper.start()
 
     def _actor_stopping_(self) -> None:
-        """Stop the background sweep and close the store before the process exits."""
+        """Stop the background sweep, leave the fleet and close the store
+        before the process exits."""
         self._sweeper_stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=5.0)
+        try:
+            self._store.withdraw(self._node_id)
+        except (OSError, uactor.UActorException) as exc:
+            logger.debug("could not tell the other nodes this one stops: %s", exc)
         self._store.close()
         super()._actor_stopping_()  # type: ignore[misc]  # missing from the stubs
 
@@ -260,7 +273,10 @@ class Registry(uactor.Actor):
                 count = self._view.table.renew(ident)
             except UnknownLeaseError:
                 count = 0  # granted through another node, not seen here yet
-        self._count("renewed")
+        with self._counters_lock:
+            self._counters["renewed"] += 1
+            if self._store.shared:
+                self._renewals[ident] = time.monotonic()
         logger.debug("renewed a lease of %d entries", count)
         return count
 
@@ -468,7 +484,7 @@ class Registry(uactor.Actor):
                 "started": self._started,
                 "store": {"url": self._store.url, "reachable": self._view.current,
                           "stale_for": self._view.stale_for()},
-                "peers": [],
+                "peers": self._view.peers(),
             },
             "totals": {"services": counts[0], "actors": counts[1], **counters},
             "services": listing,
@@ -563,19 +579,44 @@ class Registry(uactor.Actor):
             self._counters[counter] += amount
 
     def _sweep_loop(self) -> None:
+        """Announce this node, then every ``sweep_interval``: sweep, announce."""
+        self._announce()
         while not self._sweeper_stop.wait(self._sweep_interval):
-            try:
-                with self._latency.time():
-                    self._store.sweep()
-            except (OSError, uactor.UActorException) as exc:
-                logger.debug("store sweep failed: %s", exc)
-            with self._view.lock:
-                self._view.table.sweep()
-                expired = self._view.table.expired
-                self._view.table.expired = []
-            if expired:
-                self._count("expired", len(expired))
-            self._log_expired(expired)
+            self._sweep()
+            self._announce()
+
+    def _sweep(self) -> None:
+        try:
+            with self._latency.time():
+                self._store.sweep()
+        except (OSError, uactor.UActorException) as exc:
+            logger.debug("store sweep failed: %s", exc)
+        with self._view.lock:
+            self._view.table.sweep()
+            expired = self._view.table.expired
+            self._view.table.expired = []
+        if expired:
+            self._count("expired", len(expired))
+        self._log_expired(expired)
+
+    def _announce(self) -> None:
+        """Tell the fleet this node is here, with the leases renewed through it."""
+        if not self._store.shared:
+            return
+        with self._counters_lock:
+            renewals, self._renewals = self._renewals, {}
+        now = time.monotonic()
+        record = encode_node(
+            _reachable_address(), pid=os.getpid(),
+            hostname=socket.gethostname() or None, interval=self._sweep_interval,
+            renewals={lease: now - when for lease, when in renewals.items()})
+        try:
+            with self._latency.time():
+                self._store.announce(self._node_id, record, self._sweep_interval)
+        except (OSError, uactor.UActorException) as exc:
+            logger.debug("could not announce this node to its fleet: %s", exc)
+            with self._counters_lock:  # tell them next time
+                self._renewals = {**renewals, **self._renewals}
 
     @staticmethod
     def _log_added(entry: Entry, new: bool) -> None:
@@ -634,6 +675,21 @@ def _own_address() -> str | None:
     if isinstance(address, (tuple, list)):
         return format_address((address[0], address[1]))
     return str(address)
+
+
+def _reachable_address() -> str | None:
+    """:func:`_own_address`, with this host's name for an unspecified host
+    (``0.0.0.0``, ``::``): how the other nodes and clients may reach it."""
+    try:
+        address = uactor.current_address()
+    except uactor.ProxyError:
+        return None
+    if not isinstance(address, (tuple, list)):
+        return str(address)
+    host, port = address[0], address[1]
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname() or host
+    return format_address((host, port))
 
 
 def _describe_ttl(ttl: float | None) -> str:

@@ -14,6 +14,10 @@ Layout, under the key prefix (default ``uactor/registry/``):
 ``<prefix>entries/<host:port>``
     an entry (JSON, with its lease id), attached to the same etcd lease, so
     etcd deletes it when the lease expires.
+``<prefix>nodes/<node id>``
+    a node's announcement (JSON, :func:`~registry._store.encode_node`), put
+    again every announcement and attached to an etcd lease of the node's own
+    of three announcement intervals, so it goes when the node does.
 
 Writes are transactions: an entry is created only where none exists, and
 updated or deleted only when it is attached to the caller's etcd lease
@@ -38,11 +42,13 @@ from typing import Any
 
 from ._errors import StoreConfigError, StoreUnavailableError
 from ._store import (
+    PEER_SILENCE,
     Store,
     StoreView,
     address_key,
     decode_entry,
     decode_lease,
+    decode_node,
     encode_entry,
     encode_lease,
     parse_address_key,
@@ -322,6 +328,9 @@ class EtcdStore(Store):
                                  url=self.url)
         self._leases_prefix = f"{self.prefix}leases/"
         self._entries_prefix = f"{self.prefix}entries/"
+        self._nodes_prefix = f"{self.prefix}nodes/"
+        #: The etcd lease this node's announcement is attached to.
+        self._node_lease: int | None = None
         #: lease id -> etcd lease ID, learned from grants and the watch.
         self._etcd_ids: dict[str, int] = {}
         self._ids_lock = threading.Lock()
@@ -469,6 +478,33 @@ class EtcdStore(Store):
             raise not_owner(address)
         return None, False
 
+    def announce(self, node: str, record: str, interval: float) -> None:
+        """Put this node's record, attached to its own etcd lease (kept alive
+        here; granted again when etcd lost it)."""
+        etcd_id = self._node_lease
+        if etcd_id is not None:
+            try:
+                answer = self._gateway.call("/v3/lease/keepalive", {"ID": str(etcd_id)})
+            except _LeaseGone:
+                answer = {}
+            if int(answer.get("result", answer).get("TTL", 0)) <= 0:
+                etcd_id = None
+        if etcd_id is None:
+            ttl = max(2, math.ceil(PEER_SILENCE * interval))
+            etcd_id = int(self._gateway.call("/v3/lease/grant", {"TTL": ttl})["ID"])
+            self._node_lease = etcd_id
+        with contextlib.suppress(_LeaseGone):  # expired meanwhile: next time
+            self._gateway.call("/v3/kv/put", {
+                "key": _b64(self._nodes_prefix + node), "value": _b64(record),
+                "lease": str(etcd_id)})
+
+    def withdraw(self, node: str) -> None:
+        """Revoke this node's etcd lease: its record goes with it."""
+        etcd_id, self._node_lease = self._node_lease, None
+        if etcd_id is not None:
+            with contextlib.suppress(_LeaseGone):
+                self._gateway.call("/v3/lease/revoke", {"ID": str(etcd_id)})
+
     def sweep(self) -> None:
         """Probe the store; an unreachable one makes the view stale at once."""
         try:
@@ -517,7 +553,7 @@ class EtcdStore(Store):
     def _load(self) -> int:
         """Read the whole prefix at one revision into the view; return it."""
         assert self._view is not None
-        leases, entries, ids = [], [], {}
+        leases, entries, nodes, ids = [], [], [], {}
         key, revision = _b64(self.prefix), None
         end = _prefix_end(self.prefix)
         while True:
@@ -535,6 +571,8 @@ class EtcdStore(Store):
                 if change[0] == "lease":
                     leases.append((change[1], change[2]))
                     ids[change[1]] = int(kv.get("lease", 0))
+                elif change[0] == "node":
+                    nodes.append((change[1], change[2]))
                 else:
                     entries.append((change[1], change[2]))
             if not answer.get("more") or not kvs:
@@ -542,7 +580,7 @@ class EtcdStore(Store):
             key = base64.b64encode(base64.b64decode(kvs[-1]["key"]) + b"\0").decode()
         with self._ids_lock:
             self._etcd_ids = ids
-        self._view.load(leases, entries, revision)
+        self._view.load(leases, entries, revision, nodes)
         return revision
 
     def _follow(self, revision: int) -> None:
@@ -662,6 +700,9 @@ class EtcdStore(Store):
             if key.startswith(self._leases_prefix):
                 lease = key[len(self._leases_prefix):]
                 return "lease", lease, None if deleted else decode_lease(_unb64(kv["value"]))
+            if key.startswith(self._nodes_prefix):
+                node = key[len(self._nodes_prefix):]
+                return "node", node, None if deleted else decode_node(_unb64(kv["value"]))
             if key.startswith(self._entries_prefix):
                 address = parse_address_key(key[len(self._entries_prefix):])
                 if deleted:

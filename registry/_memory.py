@@ -21,6 +21,7 @@ class MemoryStore(Store):
     """Leases and entries in this node's memory (``memory://``)."""
 
     expires_in_view = True
+    shared = False
 
     def open(self, view: StoreView) -> None:
         self._view = view

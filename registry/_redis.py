@@ -16,7 +16,8 @@ Layout, under the key prefix (default ``uactor/registry/``):
     ``host:port`` -> entry JSON (with its lease id), and each lease's entries;
 ``<prefix>events`` (stream, trimmed to about :data:`STREAM_LENGTH`)
     every change, which each node reads (``XREAD BLOCK``) to keep its view
-    current;
+    current, and the nodes' announcements (not stored elsewhere: a node
+    starting learns its peers from their next ones);
 ``<prefix>epoch``
     a random value set once: when it changes or vanishes, the keys were wiped
     and the nodes read everything again.
@@ -42,6 +43,7 @@ from ._store import (
     address_key,
     decode_entry,
     decode_lease,
+    decode_node,
     encode_entry,
     encode_lease,
     parse_address_key,
@@ -278,6 +280,17 @@ class RedisStore(Store):
             return None, False
         return _stream_id(answer[1]), True
 
+    def announce(self, node: str, record: str, interval: float) -> None:
+        self._emit_node(node, record)
+
+    def withdraw(self, node: str) -> None:
+        self._emit_node(node, "")
+
+    def _emit_node(self, node: str, record: str) -> None:
+        self._call(self._client.xadd, f"{self.prefix}events",
+                   {"k": "node", "id": node, "v": record, "why": ""},
+                   maxlen=STREAM_LENGTH, approximate=True)
+
     def sweep(self) -> None:
         try:
             while int(self._run("sweep", SWEEP_BATCH)) >= SWEEP_BATCH:
@@ -414,6 +427,8 @@ class RedisStore(Store):
             if kind == "entry":
                 address = parse_address_key(key)
                 return "entry", address, decode_entry(value) if value else None, why
+            if kind == "node":
+                return "node", key, decode_node(value) if value else None, why
         except ValueError as exc:
             self._view.malformed(f"{self.prefix}events {key}", exc)
         return None

@@ -18,6 +18,14 @@ every node, this one included: a write returns once this node's view shows
 it.  The interface below is all a store implements; the conformance suite
 (tests/registry/test_conformance.py) runs the same tests on every store.
 
+The nodes sharing a store form a *fleet*: every node announces itself
+through the store once per sweep interval (:meth:`Store.announce`, a
+:func:`node record <encode_node>`), so each view knows its *peers*, and the
+announcement carries the leases the node renewed since the last one, with
+how long ago: renewals themselves are not broadcast (there are hundreds a
+second), yet every node's lease ages and times left follow them within one
+interval.
+
 Data in a store is plain JSON under a settable key prefix
 (:data:`DEFAULT_PREFIX`), so a shared etcd or Redis is not polluted and a wipe
 of other keys does not hurt.  A lease is stored under the SHA-256 of its
@@ -45,13 +53,16 @@ __all__ = [
     "DEFAULT_STORE_TIMEOUT",
     "EntryData",
     "LeaseData",
+    "NodeData",
     "Store",
     "StoreURL",
     "StoreView",
     "decode_entry",
     "decode_lease",
+    "decode_node",
     "encode_entry",
     "encode_lease",
+    "encode_node",
     "lease_id",
     "make_store",
     "parse_address_key",
@@ -73,6 +84,10 @@ DEFAULT_STORE_TIMEOUT = 2.0
 #: Longest accepted key prefix (characters).
 MAX_PREFIX_LENGTH = 200
 
+#: A peer not heard from for this many of its announcement intervals is no
+#: longer listed (it died without withdrawing, or the store lost its record).
+PEER_SILENCE = 3
+
 _SCHEMES = {
     "memory": "registry._memory:MemoryStore",
     "etcd": "registry._etcd:EtcdStore",
@@ -86,6 +101,10 @@ LeaseData = dict[str, Any]
 #: An entry as stored: ``address``, ``name``, ``bind_address``, ``pid``,
 #: ``hostname``, ``lease`` (the lease id).
 EntryData = dict[str, Any]
+#: A node's announcement: ``address`` (``'host:port'``), ``pid``,
+#: ``hostname``, ``interval`` (s until its next one) and ``renewals``
+#: (lease id -> seconds since this node renewed it).
+NodeData = dict[str, Any]
 
 
 def lease_id(token: str) -> str:
@@ -281,6 +300,32 @@ def decode_entry(text: str | bytes) -> EntryData:
     return entry
 
 
+def encode_node(address: str | None, *, pid: int, hostname: str | None,
+                interval: float, renewals: dict[str, float]) -> str:
+    """A node's announcement as the JSON text stores carry."""
+    return json.dumps({
+        "address": address, "pid": pid, "hostname": hostname, "interval": interval,
+        "renewals": {lease: round(ago, 3) for lease, ago in renewals.items()},
+    }, separators=(",", ":"))
+
+
+def decode_node(text: str | bytes) -> NodeData:
+    """An announcement back as checked plain data; ``ValueError`` if malformed."""
+    data = json.loads(text)
+    address, pid, hostname = data.get("address"), data.get("pid"), data.get("hostname")
+    interval, renewals = data.get("interval"), data.get("renewals")
+    if not (address is None or isinstance(address, str)) \
+            or not isinstance(pid, int) \
+            or not (hostname is None or isinstance(hostname, str)) \
+            or not isinstance(interval, (int, float)) or not 0 < interval <= 3600 \
+            or not isinstance(renewals, dict) \
+            or not all(isinstance(ago, (int, float)) for ago in renewals.values()):
+        raise ValueError("malformed node record")
+    return {"address": address, "pid": pid, "hostname": hostname,
+            "interval": float(interval),
+            "renewals": {str(lease): float(ago) for lease, ago in renewals.items()}}
+
+
 def address_key(address: Address) -> str:
     """The key (suffix) an entry is stored under: ``'host:port'``."""
     return format_address(address)
@@ -305,14 +350,19 @@ class StoreView:
     watch threads; the registry reads :attr:`table` under :attr:`lock`, and
     waits with :meth:`wait_for` until a write it made shows in the view.
     ``revision`` is whatever ordered position the store gives its changes
-    (etcd revision, Redis stream id).
+    (etcd revision, Redis stream id).  The other nodes' announcements keep
+    :meth:`peers` and their renewals current; ``node_id`` is this node's own
+    id, whose announcements the view skips.
     """
 
-    def __init__(self, store_url: str, *, expires: bool) -> None:
+    def __init__(self, store_url: str, *, expires: bool,
+                 node_id: str | None = None) -> None:
         self.url = store_url
+        self.node_id = node_id
         self.table = Table(expires=expires)
         self.lock = threading.Lock()
         self._changed = threading.Condition(self.lock)
+        self._peers: dict[str, tuple[NodeData, float]] = {}
         self.revision: Any = None
         self._current = True
         self._stale_since: float | None = None
@@ -353,7 +403,8 @@ class StoreView:
     # -- updates from the store ---------------------------------------------------
 
     def load(self, leases: Iterable[tuple[str, LeaseData]],
-             entries: Iterable[tuple[Address, EntryData]], revision: Any) -> None:
+             entries: Iterable[tuple[Address, EntryData]], revision: Any,
+             nodes: Iterable[tuple[str, NodeData]] = ()) -> None:
         """Replace the view's contents with a full read of the store."""
         with self.lock:
             self.table.clear()
@@ -362,20 +413,28 @@ class StoreView:
                                  owner_host=data["owner_host"], created=data["created"])
             for address, data in entries:
                 self._put_entry(address, data)
+            for node, data in nodes:  # their renewals are as old as the record
+                self._heard(node, {**data, "renewals": {}})
             self.revision = revision
             self._changed.notify_all()
 
     def apply(self, changes: Sequence[tuple[Any, ...]], revision: Any) -> None:
         """Apply watched changes, in order; ``revision`` is the last one's.
 
-        Each change is ``('lease', id, data or None, reason)`` or
-        ``('entry', address, data or None, reason)``; ``None`` data means
-        deleted, and ``reason`` (``'expired'`` or ``'unregistered'``) says why.
+        Each change is ``('lease', id, data or None, reason)``,
+        ``('entry', address, data or None, reason)`` or ``('node', id, data
+        or None, reason)``; ``None`` data means deleted (a node withdrawn),
+        and ``reason`` (``'expired'`` or ``'unregistered'``) says why.
         """
         with self.lock:
             table = self.table
             for kind, key, data, reason in changes:
-                if kind == "lease":
+                if kind == "node":
+                    if data is None:
+                        self._peers.pop(key, None)
+                    else:
+                        self._heard(key, data)
+                elif kind == "lease":
                     if data is not None:
                         table.grant(key, data["ttl"], owner_pid=data["owner_pid"],
                                     owner_host=data["owner_host"],
@@ -404,6 +463,27 @@ class StoreView:
         table.put(address, data["lease"], name=data["name"],
                   bind_address=data["bind_address"], pid=data["pid"],
                   hostname=data["hostname"])
+
+    def _heard(self, node: str, data: NodeData) -> None:
+        """Record a node's announcement (under the lock), and its renewals."""
+        if node == self.node_id:
+            return  # our own: our renewals are in the table already
+        now = time.monotonic()
+        self._peers[node] = (data, now)
+        for lease, ago in data["renewals"].items():
+            self.table.renewed(lease, ago)
+
+    def peers(self) -> list[str]:
+        """Addresses of the other nodes heard from lately, sorted."""
+        now = time.monotonic()
+        with self.lock:
+            silent = [node for node, (data, heard) in self._peers.items()
+                      if now - heard > PEER_SILENCE * data["interval"]]
+            for node in silent:
+                del self._peers[node]
+            return sorted(str(data["address"] or f"pid {data['pid']} on "
+                                                 f"{data['hostname']}")
+                          for data, _ in self._peers.values())
 
     def malformed(self, key: str, exc: Exception) -> None:
         """Report a record under our prefix that is not ours to read (once)."""
@@ -443,6 +523,10 @@ class Store(abc.ABC):
     #: Whether the view ends expired leases itself (only the memory store,
     #: which *is* the view); other stores end them and say so through the watch.
     expires_in_view: ClassVar[bool] = False
+
+    #: Whether several nodes may share the store (then they announce
+    #: themselves, :meth:`announce`); not the memory store.
+    shared: ClassVar[bool] = True
 
     def __init__(self, url: StoreURL, *, prefix: str, timeout: float) -> None:
         self._parsed = url
@@ -496,6 +580,14 @@ class Store(abc.ABC):
 
     def sweep(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """End expired leases, for stores that do not do it themselves."""
+
+    def announce(self, node: str, record: str, interval: float) -> None:  # noqa: B027
+        """Tell the other nodes about node ``node`` (an :func:`encode_node`
+        record), again within ``interval`` seconds; nothing by default (a
+        store of one node)."""
+
+    def withdraw(self, node: str) -> None:  # noqa: B027 - nothing by default
+        """Tell the other nodes that node ``node`` is gone."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"

@@ -388,6 +388,16 @@ class Table:
             self._expiry[lease.ttl].move_to_end(lease_id)
         return len(lease.records)
 
+    def renewed(self, lease_id: str, ago: float) -> None:
+        """Note that lease ``lease_id`` was renewed ``ago`` seconds ago
+        elsewhere (through another node of the fleet); unknown leases are
+        ignored.  Only what :meth:`describe` and entries' ``expires_in`` show
+        changes: tables that expire leases themselves are renewed with
+        :meth:`renew`."""
+        lease = self._leases.get(lease_id)
+        if lease is not None and not self._expires:
+            lease.renewed = max(lease.renewed, self._clock() - max(0.0, ago))
+
     def lease_ttl(self, lease_id: str) -> float | None:
         """The TTL of a live lease; :class:`UnknownLeaseError` if there is none."""
         return self._live_lease(lease_id).ttl

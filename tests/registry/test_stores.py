@@ -4,18 +4,25 @@ nodes over one store, key prefixes, records that are not ours.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
+import os
+import random
+import signal
 import socket
 import time
 
 import pytest
 
 import registry
+import uactor
 from registry._store import (
     StoreView,
+    decode_node,
     encode_entry,
     encode_lease,
+    encode_node,
     make_store,
     parse_store_url,
 )
@@ -103,6 +110,20 @@ def test_view_staleness_is_reported_and_logged_once(caplog):
     assert len(messages) == 2
     assert "etcd://h:1 unreachable" in messages[0] and "last view" in messages[0]
     assert "reachable again" in messages[1]
+
+
+def test_node_records_round_trip_and_malformed_ones_are_refused():
+    record = encode_node("10.0.0.5:5000", pid=42, hostname="h", interval=1.0,
+                         renewals={"a" * 64: 0.25})
+    assert decode_node(record) == {"address": "10.0.0.5:5000", "pid": 42,
+                                   "hostname": "h", "interval": 1.0,
+                                   "renewals": {"a" * 64: 0.25}}
+    for bad in ('{"pid": "42", "interval": 1, "renewals": {}}',
+                '{"pid": 42, "interval": 0, "renewals": {}}',
+                '{"pid": 42, "interval": 1, "renewals": {"x": "soon"}}',
+                '{"pid": 42, "interval": 1, "renewals": []}', "not json"):
+        with pytest.raises(ValueError):
+            decode_node(bad)
 
 
 # -- faults at start ---------------------------------------------------------------------
@@ -206,6 +227,87 @@ def test_registered_through_one_node_pickable_through_another(store_kind, store_
         assert b.renew(lease) == 1
         assert b.unregister(("10.1.0.1", 1), lease=lease) == 1
         assert wait_until(lambda: a.names() == [], timeout=5)
+
+
+def _peers(node) -> list[str]:
+    return node.snapshot(False)["node"]["peers"]
+
+
+def _where(node) -> str:
+    host, port = node.connection_address
+    return f"{host}:{port}"
+
+
+@SHARED_STORES
+def test_the_nodes_of_one_store_list_each_other_as_peers(store_kind, store_url,
+                                                         store_prefix):
+    fleet = {"store": store_url, "store_prefix": store_prefix, "sweep_interval": 0.1}
+    with start_registry(**fleet) as a:
+        assert _peers(a) == []
+        with start_registry(**fleet) as b, start_registry(**fleet) as c:
+            assert wait_until(lambda: _peers(a) == sorted([_where(b), _where(c)]),
+                              timeout=5)
+            assert wait_until(lambda: _peers(b) == sorted([_where(a), _where(c)]),
+                              timeout=5)
+            # Another store prefix is another fleet.
+            with start_registry(store=store_url, store_prefix=f"{store_prefix}x/",
+                                sweep_interval=0.1) as other:
+                assert wait_until(lambda: _peers(other) == [], timeout=5)
+            # A node killed without a word leaves within a few of its intervals.
+            process = uactor.process(c)
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(10)
+            assert wait_until(lambda: _peers(a) == [_where(b)], timeout=5)
+        # A node stopping in order withdraws at once.
+        assert wait_until(lambda: _peers(a) == [], timeout=5)
+        assert a.snapshot(False)["node"]["store"]["reachable"]
+
+
+@SHARED_STORES
+def test_renewals_through_one_node_show_on_every_node(store_kind, store_url,
+                                                      store_prefix):
+    fleet = {"store": store_url, "store_prefix": store_prefix, "sweep_interval": 0.2}
+    with start_registry(**fleet) as a, start_registry(**fleet) as b:
+        renewed, forgotten = a.open_lease(5), a.open_lease(5)
+        a.register_entry(("10.1.0.1", 1), lease=renewed, name="Renewed")
+        a.register_entry(("10.1.0.2", 2), lease=forgotten, name="Forgotten")
+        assert wait_until(lambda: b.names() == ["Forgotten", "Renewed"], timeout=5)
+        started = time.monotonic()
+
+        def renewed_for_two_seconds() -> bool:
+            a.renew(renewed)
+            return time.monotonic() - started > 2.0
+
+        assert wait_until(renewed_for_two_seconds, timeout=10, interval=0.25)
+
+        def actor(node, name):
+            (service,) = [s for s in node.snapshot()["services"] if s["name"] == name]
+            return service["actors"][0]
+
+        # Within one announcement interval (0.2 s) of A's last renewal, B knows it.
+        assert wait_until(lambda: actor(b, "Renewed")["lease_age"] < 0.6, timeout=5)
+        assert b.pick_entry("Renewed").expires_in > 4.0
+        # The lease nobody renewed ages on every node alike.
+        assert actor(b, "Forgotten")["lease_age"] > 1.9
+        assert actor(a, "Forgotten")["lease_age"] > 1.9
+        assert b.stats()["renewed"] == 0  # B counts only its own
+
+
+@SHARED_STORES
+def test_picks_spread_over_the_nodes_stay_fair(store_kind, store_url, store_prefix):
+    fleet = {"store": store_url, "store_prefix": store_prefix}
+    with start_registry(**fleet) as a, start_registry(**fleet) as b, \
+            start_registry(**fleet) as c:
+        nodes = [a, b, c]
+        addresses = [("10.1.0.1", port) for port in range(1, 8)]
+        a.register(*addresses, name="W", ttl=30)
+        for node in nodes:
+            assert wait_until(lambda node=node: len(node.addresses("W")) == 7, timeout=5)
+        k, rng = 12, random.Random(7)
+        counts = collections.Counter(rng.choice(nodes).pick("W")
+                                     for _ in range(k * len(addresses)))
+        assert set(counts) == set(addresses)
+        assert all(abs(count - k) <= len(nodes) for count in counts.values()), counts
 
 
 @SHARED_STORES

@@ -279,6 +279,28 @@ def test_a_view_table_never_expires_leases_itself(clock):
     assert view.pick().expires_in == 0.0  # what this node last knew
 
 
+def test_renewals_made_elsewhere_move_a_view_s_lease_times_forward_only(clock):
+    view = Table(clock, expires=False)
+    view.grant("L", 5.0)
+    view.put(("10.0.0.1", 1), "L")
+    clock.now += 4.0
+    view.renewed("L", 1.0)  # another node renewed it a second ago
+    [actor] = view.describe()[0]["actors"]
+    assert (actor["lease_age"], actor["lease_left"]) == (1.0, 4.0)
+    view.renewed("L", 3.0)  # older news changes nothing
+    assert view.pick().expires_in == 4.0
+    view.renewed("unknown", 0.0)  # a lease this view never saw: ignored
+    assert view.lease_count == 1
+
+
+def test_a_table_that_expires_leases_is_renewed_only_by_renew(table, clock):
+    add(table, ("10.0.0.1", 1), ttl=5.0)
+    clock.now += 4.0
+    table.renewed(lease_of(("10.0.0.1", 1)), 0.0)
+    clock.now += 1.0
+    assert table.pick() is None  # expired: hearsay does not keep it
+
+
 def test_sweep_drops_only_expired_entries(table, clock):
     for i, address in enumerate(addresses(10)):
         add(table, address, ttl=1.0 + (i % 2))
