@@ -18,11 +18,11 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Callable, Literal, TypeVar, Union, overload
 
 import uactor
 
-from ._actor import Registry
 from ._closing import Closable
 from ._errors import (
     InvalidAddressError,
@@ -33,6 +33,7 @@ from ._errors import (
     quote,
 )
 from ._keys import find_authkey
+from ._nodes import RegistryNodes, check_addresses
 from ._reconnect import Reconnecting, ReconnectPolicy
 from ._table import (
     Address,
@@ -75,7 +76,7 @@ _EXIT_PRIORITY = 20
 
 _UNSPECIFIED_HOSTS = frozenset({"", "0.0.0.0", "::", "0:0:0:0:0:0:0:0"})
 
-RegistryLike = Union[Any, Address]
+RegistryLike = Union[Any, Address, Sequence[Address]]
 P = TypeVar("P")
 
 
@@ -190,32 +191,35 @@ def _actor_class_name(proxy: Any) -> str:
 # Registry connections
 # --------------------------------------------------------------------------
 
-def _connect_registry(address: Address, authkey: bytes, timeout: float | None) -> Any:
-    return Registry.connect(address, authkey, timeout=timeout)
-
-
 def _resolve_registry(registry: RegistryLike, authkey: bytes | None,
-                      timeout: float | None) -> tuple[Any, Address | None]:
-    """Return ``(proxy, reconnect address)`` for a registry proxy or address.
+                      timeout: float | None) -> RegistryNodes:
+    """The registry nodes behind a proxy, an address or a list of addresses.
 
-    An address is connected to with ``authkey``, or without one with the key
-    :func:`registry.find_authkey` finds.
+    Addresses are connected to (the first one that answers at once, so a
+    wrong key or no node raises here) with ``authkey``, or without one with
+    the key :func:`registry.find_authkey` finds; a proxy's node is connected
+    to again, when needed, with the key the proxy holds.
     """
     if isinstance(registry, (tuple, list)):
-        address = check_address(tuple(registry), "registry address")
-        return _connect_registry(address, find_authkey(authkey), timeout), address
+        addresses = check_addresses(registry)
+        nodes = RegistryNodes(addresses, find_authkey(authkey), timeout=timeout)
+        with _bounded(timeout):
+            nodes.call("default_ttl")  # connected, or the last node's error
+        return nodes
     if not hasattr(registry, "pick_entry"):
         raise InvalidArgumentError(
-            f"registry must be a Registry proxy or a (host, port) address, got "
-            f"{type(registry).__name__} {quote(registry)}"
+            f"registry must be a Registry proxy, a (host, port) address or a list "
+            f"of them, got {type(registry).__name__} {quote(registry)}"
         )
     bound = getattr(registry, "connection_address", None)
+    addresses = []
     if isinstance(bound, (tuple, list)) and len(bound) == 2:
         host, port = bound
         if _is_unspecified(host):
             host = "::1" if ":" in host else "127.0.0.1"
-        return registry, (host, port)
-    return registry, None
+        addresses.append((host, port))
+    return RegistryNodes(addresses, uactor.authkey(registry), timeout=timeout,
+                         proxy=registry)
 
 
 # --------------------------------------------------------------------------
@@ -237,21 +241,20 @@ class _OwnerLease:
     any number of actors.
 
     :func:`register_actor` shares it between all the actors this process
-    registers with the same registry and TTL, so one renewal message every
-    ``ttl / 3`` keeps them all registered.  The heartbeat thread starts with
-    the first actor and stops with the last; a lease the registry no longer
-    knows (it restarted, its store was wiped) is opened again and every actor
-    registered again.  Thread-safe; the lock also orders registrations with
-    the heartbeat's re-registrations.
+    registers with the same registry nodes and TTL, so one renewal message
+    every ``ttl / 3`` keeps them all registered.  The heartbeat thread starts
+    with the first actor and stops with the last; a node that fails is left
+    for the next one (:class:`RegistryNodes`), and a lease the registry no
+    longer knows (it restarted, its store was wiped, the next node has a
+    store of its own) is opened again and every actor registered again.
+    Thread-safe; the lock also orders registrations with the heartbeat's
+    re-registrations.
     """
 
-    def __init__(self, key: tuple[Any, ...], *, registry: Any,
-                 registry_address: Address | None, authkey: bytes | None,
-                 ttl: float, timeout: float | None) -> None:
+    def __init__(self, key: tuple[Any, ...], *, nodes: RegistryNodes, ttl: float,
+                 timeout: float | None) -> None:
         self._key = key
-        self._registry = registry
-        self._registry_address = registry_address
-        self._authkey = authkey
+        self._nodes = nodes
         self.ttl = ttl
         self._timeout = timeout
         self._call_timeout = timeout or DEFAULT_CONNECT_TIMEOUT
@@ -266,27 +269,25 @@ class _OwnerLease:
 
     # -- membership -------------------------------------------------------------
 
-    def add(self, kwargs: dict[str, Any], alive: Callable[[], bool],
-            registry: Any) -> Entry | None:
+    def add(self, kwargs: dict[str, Any], alive: Callable[[], bool]) -> Entry | None:
         """Register one actor under this lease (opening it first if needed).
 
-        ``registry`` is the caller's fresh proxy, used from now on (the one
-        in use may be of a registry that has since restarted).  Returns
-        ``None`` when the lease was closed meanwhile (its last actor left):
-        the caller then gets a fresh one.
+        Returns ``None`` when the lease was closed meanwhile (its last actor
+        left): the caller then gets a fresh one.
         """
         with self._lock:
             if self._closed:
                 return None
-            self._registry = registry
             with _bounded(self._timeout):
                 if self._token is None:
                     self._token = self._open()
                 try:
-                    entry = self._registry.register_entry(lease=self._token, **kwargs)
+                    entry = self._nodes.call("register_entry", lease=self._token,
+                                             **kwargs)
                 except UnknownLeaseError:  # expired while idle: open another
                     self._token = self._open()
-                    entry = self._registry.register_entry(lease=self._token, **kwargs)
+                    entry = self._nodes.call("register_entry", lease=self._token,
+                                             **kwargs)
             self._members[kwargs["address"]] = _Member(kwargs, alive)
             self._start()
         return entry  # type: ignore[no-any-return]
@@ -308,7 +309,7 @@ class _OwnerLease:
                     if last:
                         self._close_token()
                     elif self._token is not None:
-                        self._registry.unregister(address, lease=self._token)
+                        self._nodes.call("unregister", address, lease=self._token)
             except (OSError, EOFError, uactor.UActorException) as exc:
                 logger.debug("could not unregister %s (%s); it will expire",
                              address, exc)
@@ -375,7 +376,6 @@ class _OwnerLease:
                     log = logger.warning if failures == 1 else logger.debug
                     log("heartbeat for %d registered actors failed (%s: %s); retrying",
                         len(self._members), type(exc).__name__, exc)
-                    self._reconnect()
                     delay = min(interval, 0.2 * 2 ** failures)
                     continue
             if failures:
@@ -387,7 +387,7 @@ class _OwnerLease:
         """Renew the lease; register everything again if the registry lost some."""
         if self._token is not None:
             try:
-                held = self._registry.renew(self._token)
+                held = self._nodes.call("renew", self._token)
             except UnknownLeaseError:
                 logger.info("the registry lost this process's lease; registering "
                             "its %d actors again", len(self._members))
@@ -398,7 +398,7 @@ class _OwnerLease:
         if self._token is None:
             self._token = self._open()
         for member in list(self._members.values()):
-            self._registry.register_entry(lease=self._token, **member.kwargs)
+            self._nodes.call("register_entry", lease=self._token, **member.kwargs)
 
     def _drop_dead_members(self) -> None:
         for address, member in list(self._members.items()):
@@ -409,24 +409,15 @@ class _OwnerLease:
     # -- registry calls ------------------------------------------------------------
 
     def _open(self) -> str:
-        token: str = self._registry.open_lease(
-            self.ttl, pid=os.getpid(), hostname=socket.gethostname() or None)
+        token: str = self._nodes.call(
+            "open_lease", self.ttl, pid=os.getpid(),
+            hostname=socket.gethostname() or None)
         return token
 
     def _close_token(self) -> None:
         token, self._token = self._token, None
         if token is not None:
-            self._registry.close_lease(token)
-
-    def _reconnect(self) -> None:
-        if self._registry_address is None or self._authkey is None:
-            return
-        try:
-            self._registry = _connect_registry(
-                self._registry_address, self._authkey, self._timeout)
-        except (OSError, EOFError, uactor.UActorException) as exc:
-            logger.debug("reconnecting to registry %s failed: %s",
-                         self._registry_address, exc)
+            self._nodes.call("close_lease", token)
 
 
 #: This process's owner leases, by registry, key and TTL.
@@ -531,10 +522,11 @@ def register_actor(
 ) -> Registration:
     """Register a running networked ``actor`` and keep it registered.
 
-    :param registry: a :class:`Registry` proxy, or its ``(host, port)``
-        address.
+    :param registry: a :class:`Registry` proxy, its ``(host, port)``
+        address, or a list of the addresses of several nodes (of one fleet:
+        :ref:`registry-stores`), in the order to use them.
     :param actor: a proxy of a networked actor (one listening on TCP).
-    :param authkey: the registry's authkey, used to connect to an address
+    :param authkey: the registry's authkey, used to connect to addresses
         and to reconnect after connection failures; by default the key
         :func:`registry.find_authkey` finds.
     :param name: service name; defaults to the actor class's ``__qualname__``.
@@ -551,9 +543,11 @@ def register_actor(
 
     The first registration happens before this returns, so errors (bad
     arguments, unreachable registry, wrong authkey) raise here.  Every actor
-    a process registers with the same registry and TTL joins one lease,
-    renewed by one heartbeat for all of them.  An actor may register itself
-    from its ``_actor_started_`` hook by passing ``uactor.proxy(self, 'actor')``.
+    a process registers with the same registry nodes and TTL joins one
+    lease, renewed by one heartbeat for all of them; when the node in use
+    fails, the heartbeats go on through the next one.  An actor may register
+    itself from its ``_actor_started_`` hook by passing
+    ``uactor.proxy(self, 'actor')``.
     """
     authkey = check_key(authkey)
     bind_address = _proxy_address(actor)
@@ -562,10 +556,11 @@ def register_actor(
         advertise_host = check_address((advertise_host, bind_address[1]),
                                        "advertise_host")[0]
     lease_ttl = check_ttl(ttl)
-    proxy, registry_address = _resolve_registry(registry, authkey, timeout)
+    nodes = _resolve_registry(registry, authkey, timeout)
     with _bounded(timeout):
         if lease_ttl is None:
-            lease_ttl = float(proxy.default_ttl())
+            lease_ttl = float(nodes.call("default_ttl"))
+    registry_address = nodes.address
     registry_host = registry_address[0] if registry_address else "127.0.0.1"
     # Checked and normalized here too, so only plain data goes to the registry.
     kwargs = Table.validated(
@@ -574,15 +569,12 @@ def register_actor(
         pid=_actor_pid(actor) if pid is None else pid,
         hostname=socket.gethostname() or None)
     address = kwargs["address"]
-    key_source = authkey if authkey is not None else uactor.authkey(proxy)
-    key = (registry_address if registry_address is not None else id(proxy),
-           None if key_source is None else hashlib.sha256(key_source).hexdigest(),
+    key = (nodes.addresses or id(registry), hashlib.sha256(nodes.authkey).hexdigest(),
            lease_ttl)
     alive = _liveness_check(actor, _local_probe_address(bind_address))
     while True:
-        lease = _owner_lease(key, registry=proxy, registry_address=registry_address,
-                             authkey=key_source, ttl=lease_ttl, timeout=timeout)
-        entry = lease.add(kwargs, alive, proxy)
+        lease = _owner_lease(key, nodes=nodes, ttl=lease_ttl, timeout=timeout)
+        entry = lease.add(kwargs, alive)
         if entry is not None:
             break
     logger.debug("registered %s as %r with a %g s lease", address, service, lease_ttl)
@@ -650,8 +642,10 @@ def connect_actor(
     actor returns route back through the same connection.  Dead entries are
     skipped (they expire from the registry on their own).
 
-    :param registry: a :class:`Registry` proxy or its ``(host, port)``
-        address (connected to with ``registry_authkey``, default ``authkey``).
+    :param registry: a :class:`Registry` proxy, its ``(host, port)``
+        address, or a list of the addresses of several nodes, tried in turn
+        when one fails (connected to with ``registry_authkey``, default
+        ``authkey``).
     :param authkey: the actors' authkey; by default the key
         :func:`registry.find_authkey` finds.
     :param timeout: as for :meth:`uactor.Actor.connect`: seconds for
@@ -660,9 +654,9 @@ def connect_actor(
         search.
     :param reconnect: ``True`` or a :class:`ReconnectPolicy` to get a
         :class:`Reconnecting` proxy that picks and connects again, by name,
-        when its actor is lost (the registry too is connected to again when
-        it restarted and its address is known).  The first connection is made
-        before this returns, with the errors below.
+        when its actor is lost (through the next registry node when one
+        fails; a registry node that restarted is connected to again).  The
+        first connection is made before this returns, with the errors below.
     :raises UnknownNameError: nothing ever registered under ``name``.
     :raises NoActorAvailableError: no entry, or none could be connected to
         (the message lists each address tried and why it failed).
@@ -678,16 +672,11 @@ def connect_actor(
     registry_authkey = check_key(registry_authkey, "registry_authkey")
     authkey = find_authkey(authkey)
     registry_key = authkey if registry_authkey is None else find_authkey(registry_authkey)
-    proxy, registry_address = _resolve_registry(registry, registry_key, timeout)
+    nodes = _resolve_registry(registry, registry_key, timeout)
+    first = _pick_and_connect(nodes, actor_class, authkey, service, timeout, deadline)
     if policy is None:
-        return _pick_and_connect(proxy, actor_class, authkey, service, timeout, deadline)
-    if not isinstance(registry, (tuple, list)) and registry_authkey is None:
-        registry_key = uactor.authkey(proxy)  # the key the given proxy holds
-    reconnect_to = None
-    if registry_address is not None:
-        reconnect_to = (registry_address, registry_key)
-    resolver = _RegistryResolver(proxy, reconnect_to, actor_class, authkey, service, timeout)
-    first = _pick_and_connect(proxy, actor_class, authkey, service, timeout, deadline)
+        return first
+    resolver = _RegistryResolver(nodes, actor_class, authkey, service, timeout)
     return Reconnecting(resolver, name=service, policy=policy, proxy=first)
 
 
@@ -703,16 +692,16 @@ def _reconnect_policy(reconnect: object) -> ReconnectPolicy | None:
         f"{type(reconnect).__name__} {quote(reconnect)}")
 
 
-def _pick_and_connect(proxy: Any, actor_class: type[P], authkey: bytes, service: str,
-                      timeout: float | None, deadline: float | None) -> P:
-    """Pick entries of ``service`` from the registry ``proxy`` until one answers."""
+def _pick_and_connect(nodes: RegistryNodes, actor_class: type[P], authkey: bytes,
+                      service: str, timeout: float | None, deadline: float | None) -> P:
+    """Pick entries of ``service`` from the registry ``nodes`` until one answers."""
     tried: dict[Address, str] = {}
     while True:
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             break
         with _bounded(remaining):
-            entry = proxy.pick_entry(service)
+            entry = nodes.call("pick_entry", service)
         if entry is None or tuple(entry.address) in tried:
             break
         address = check_address(tuple(entry.address), "registered address")
@@ -742,35 +731,21 @@ def _pick_and_connect(proxy: Any, actor_class: type[P], authkey: bytes, service:
 class _RegistryResolver:
     """A :class:`Reconnecting` resolver: pick and connect through a registry.
 
-    Keeps its registry proxy between resolutions; when the registry itself
-    cannot be reached (it restarted), the next resolution connects to it
-    again, if its address and key are known.  Called by one thread at a time.
+    Its :class:`RegistryNodes` keep a registry proxy between resolutions and
+    replace it when its node fails or restarted (the next node, or the same
+    one connected again), so a resolution never meets a stale registry
+    proxy, in whichever thread it runs.  Called by one thread at a time.
     """
 
-    def __init__(self, registry: Any, reconnect_to: tuple[Address, bytes] | None,
-                 actor_class: type, authkey: bytes, service: str,
-                 timeout: float | None) -> None:
-        self._registry = registry
-        #: ``(address, authkey)`` of the registry, when it can be reconnected to.
-        self._reconnect_to = reconnect_to
+    def __init__(self, nodes: RegistryNodes, actor_class: type, authkey: bytes,
+                 service: str, timeout: float | None) -> None:
+        self._nodes = nodes
         self._actor_class = actor_class
         self._authkey = authkey
         self._service = service
         self._timeout = timeout
 
     def __call__(self) -> Any:
-        registry = self._registry
-        if registry is None and self._reconnect_to is not None:
-            registry = self._registry = _connect_registry(*self._reconnect_to, self._timeout)
         deadline = None if self._timeout is None else time.monotonic() + self._timeout
-        try:
-            return _pick_and_connect(registry, self._actor_class, self._authkey,
-                                     self._service, self._timeout, deadline)
-        except NoActorAvailableError:
-            raise
-        except (ConnectionError, TimeoutError):
-            # The registry failed (actor failures are NoActorAvailableError):
-            # connect to it again next time, if we know how.
-            if self._reconnect_to is not None:
-                self._registry = None
-            raise
+        return _pick_and_connect(self._nodes, self._actor_class, self._authkey,
+                                 self._service, self._timeout, deadline)

@@ -516,6 +516,70 @@ def test_the_registry_is_reconnected_to_after_it_restarted():
         assert wrapper.getpid() == second.getpid()
 
 
+@contextlib.contextmanager
+def registry_restarted_and_worker_moved(*, given_as_proxy: bool = False,
+                                        wrappers: int = 1):
+    """Reconnecting proxies to a worker found through a registry, then the
+    registry restarted on its port and the worker moved: yields the
+    wrappers (made through the registry's address, or its proxy) and the
+    moved worker."""
+    with contextlib.ExitStack() as stack:
+        first_registry = stack.enter_context(start_registry())
+        address = first_registry.connection_address
+        first = stack.enter_context(serving(first_registry))
+        where = first_registry if given_as_proxy else address
+        made = [stack.enter_context(registry.connect_actor(where, Service, KEY,
+                                                           reconnect=QUICK))
+                for _ in range(wrappers)]
+        for wrapper in made:
+            assert wrapper.getpid() == first.getpid()
+        kill(first)
+        process = uactor.process(first_registry)
+        first_registry.shutdown()
+        process.join(BOUND)
+        second_registry = stack.enter_context(uactor.start(
+            registry.Registry, options={"address": address, "authkey": KEY}))
+        second = stack.enter_context(serving(second_registry))
+        yield made, second
+
+
+def _in_a_new_thread(call):
+    """``call()`` in a thread of its own: its result, or what it raised."""
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(_outcome(call)))
+    thread.start()
+    thread.join(BOUND)
+    assert not thread.is_alive()
+    return outcome[0]
+
+
+def _outcome(call):
+    try:
+        return call()
+    except Exception as exc:
+        return exc
+
+
+def test_a_registry_restart_is_survived_by_a_thread_that_never_used_the_registry():
+    with registry_restarted_and_worker_moved() as ([wrapper], second):
+        assert _in_a_new_thread(wrapper.getpid) == second.getpid()
+        assert wrapper.getpid() == second.getpid()
+
+
+def test_a_registry_restart_is_survived_after_another_proxy_noticed_it_first():
+    with registry_restarted_and_worker_moved(wrappers=2) as ([noticed, later], second):
+        assert noticed.getpid() == second.getpid()
+        assert later.getpid() == second.getpid()
+        assert _in_a_new_thread(later.getpid) == second.getpid()
+
+
+def test_a_registry_restart_is_survived_by_proxies_made_from_a_registry_proxy():
+    with registry_restarted_and_worker_moved(given_as_proxy=True,
+                                             wrappers=2) as ([first, other], second):
+        assert _in_a_new_thread(first.getpid) == second.getpid()
+        assert other.getpid() == second.getpid()
+
+
 def test_threads_calling_through_a_restart_all_reach_the_new_actor(reg):
     threads_count = 4
     with contextlib.ExitStack() as stack:
