@@ -78,6 +78,15 @@ _TXN_ATTEMPTS = 3
 #: Entries created by one transaction at most (etcd allows 128 operations).
 BATCH = 100
 
+#: Share of the store timeout one attempt of a small request may take before
+#: it is made again on the next member, and its floor (s).  A request in
+#: flight when the leader dies is held by etcd for about five seconds
+#: ("request timed out, possibly due to previous leader failure") although a
+#: new leader is elected within a fraction of a second: asking again, on
+#: another member, is what makes writes resume in well under the timeout.
+#: Every request the store makes may be made twice.
+_ATTEMPT_SHARE, _ATTEMPT_FLOOR = 0.25, 0.5
+
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode("ascii")
@@ -122,26 +131,31 @@ class _Gateway:
 
     # -- requests ----------------------------------------------------------------
 
-    def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def call(self, path: str, body: dict[str, Any], *,
+             patient: bool = False) -> dict[str, Any]:
         """POST ``body`` to ``path``; the decoded answer.
 
-        Raises :class:`_LeaseGone`, :class:`StoreConfigError` (bad
-        credentials) or :class:`StoreUnavailableError` (no member answered
-        within the timeout).
+        Each attempt may take a share of the timeout (:data:`_ATTEMPT_SHARE`),
+        or all of it when ``patient`` (large reads); then the request is made
+        again on the next member.  Raises :class:`_LeaseGone`,
+        :class:`StoreConfigError` (bad credentials) or
+        :class:`StoreUnavailableError` (no member answered within the timeout).
         """
         deadline = time.monotonic() + self._timeout
+        per_attempt = self._timeout if patient else max(
+            _ATTEMPT_FLOOR, self._timeout * _ATTEMPT_SHARE)
         last: str = "no member tried"
         authenticated = False
         for attempt in range(4 * len(self._members)):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            index, connection = self._connection(remaining)
+            index, connection = self._connection(min(remaining, per_attempt))
             try:
                 status, data = self._post(connection, path, body)
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 connection.close()
-                last = f"{self._describe(index)}: {_explain(exc, remaining)}"
+                last = f"{self._describe(index)}: {_explain(exc, min(remaining, per_attempt))}"
                 self._fail_over(index)
                 continue
             self._release(index, connection)
@@ -392,7 +406,7 @@ class EtcdStore(Store):
             return None
         try:
             alive = self._gateway.call("/v3/lease/timetolive",
-                                       {"ID": str(etcd_id), "keys": True})
+                                       {"ID": str(etcd_id), "keys": True}, patient=True)
         except _LeaseGone:
             return None
         revision = None
@@ -560,7 +574,7 @@ class EtcdStore(Store):
             body = {"key": key, "range_end": end, "limit": _PAGE}
             if revision is not None:
                 body["revision"] = revision
-            answer = self._gateway.call("/v3/kv/range", body)
+            answer = self._gateway.call("/v3/kv/range", body, patient=True)
             if revision is None:
                 revision = int(answer["header"]["revision"])
             kvs = answer.get("kvs", [])
