@@ -94,7 +94,10 @@ def local_address_towards(host: str, port: int = 9) -> str:
     Uses a connected UDP socket's local address: ``connect()`` on a datagram
     socket only asks the kernel for a route and sends nothing.  An
     unspecified ``host`` (the registry runs here, bound to all interfaces)
-    gives the loopback address.
+    gives the loopback address.  An IPv6 link-local address comes with its
+    scope, this host's interface (``'fe80::2%eth0'``): only hosts naming
+    that link the same can use it, so give ``advertise_host`` where they do
+    not.
     """
     if _is_unspecified(host):
         return "::1" if ":" in host else "127.0.0.1"
@@ -108,7 +111,11 @@ def local_address_towards(host: str, port: int = 9) -> str:
     family, _, _, _, sockaddr = infos[0]
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.connect(sockaddr)
-        return str(sock.getsockname()[0])
+        local = sock.getsockname()
+    address = str(local[0])
+    if family == socket.AF_INET6 and local[3] and "%" not in address:
+        address = f"{address}%{socket.if_indextoname(local[3])}"
+    return address
 
 
 def _advertised_address(bind_address: Address, registry_host: str,

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import ipaddress
 import json
 import logging
 import threading
@@ -44,7 +43,7 @@ import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, NamedTuple
 
-from ._errors import StoreConfigError
+from ._errors import RegistryError, StoreConfigError
 from ._table import Address, Table, check_address, format_address
 
 __all__ = [
@@ -205,13 +204,10 @@ def _parse_host(part: str, scheme: str, url: str) -> Address:
         raise StoreConfigError(
             f"store URL {_safe(url)}: {text!r} is not a HOST:PORT with a port within "
             f"1-65535")
-    if ":" in host:
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError as exc:
-            raise StoreConfigError(
-                f"store URL {_safe(url)}: {host!r} is not an IPv6 address") from exc
-    return check_address((host, port), "store host")
+    try:
+        return check_address((host, port), "store host")
+    except RegistryError as exc:
+        raise StoreConfigError(f"store URL {_safe(url)}: {exc}") from exc
 
 
 def _safe(url: str) -> str:

@@ -33,6 +33,7 @@ Every operation the registry serves is O(1) whatever the number of entries:
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import operator
 import string
@@ -147,8 +148,9 @@ def check_address(value: object, what: str = "address") -> Address:
             f"{quote(value)}; pass e.g. ('127.0.0.1', 5000)"
         )
     host, port = value
-    host = _check_text(host, f"host of {what} {quote(value)}", "'127.0.0.1'",
-                       InvalidAddressError)
+    host = _check_ip_literal(
+        _check_text(host, f"host of {what} {quote(value)}", "'127.0.0.1'",
+                    InvalidAddressError), what, value)
     if isinstance(port, bool):
         port_number = None
     else:
@@ -168,6 +170,29 @@ def check_address(value: object, what: str = "address") -> Address:
             f"once it has started"
         )
     return host, int(port_number)
+
+
+def _check_ip_literal(host: str, what: str, value: object) -> str:
+    """``host``, an IPv6 literal checked and written the one short way
+    (``'0:0::1'`` is ``'::1'``; a scope such as ``'%eth0'`` is kept)."""
+    if host.startswith("[") or host.endswith("]"):
+        raise InvalidAddressError(
+            f"host of {what} {quote(value)} is in brackets; give the IPv6 address "
+            f"without them, e.g. ('::1', 5000)")
+    if ":" not in host:
+        return host  # an IPv4 address or a host name
+    literal, percent, scope = host.partition("%")
+    try:
+        address = ipaddress.IPv6Address(literal)
+    except ValueError as exc:
+        raise InvalidAddressError(
+            f"host of {what} {quote(value)} is not an IPv6 address (host names "
+            f"have no ':'); pass e.g. ('fd00::1', 5000)") from exc
+    if percent and not scope:
+        raise InvalidAddressError(
+            f"host of {what} {quote(value)} ends its scope with nothing; name the "
+            f"interface, e.g. ('fe80::1%eth0', 5000), or leave '%' out")
+    return address.compressed + percent + scope
 
 
 def check_name(value: object) -> str:

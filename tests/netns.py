@@ -10,9 +10,8 @@ from __future__ import annotations
 import subprocess
 import textwrap
 
-#: Start of the second namespace's script; ``str.format`` it with ``root``
-#: (the repository, for imports), ``peer`` (its interface) and ``remote`` (its
-#: address).  It prints "in namespace" first: the veth may be moved from then on.
+#: Start of the second namespace's script; format it with :func:`remote_script`.
+#: It prints "in namespace" first: the veth may be moved from then on.
 REMOTE_PRELUDE = textwrap.dedent("""
     import socket, subprocess, sys, time
     sys.path.insert(0, {root!r})
@@ -23,10 +22,26 @@ REMOTE_PRELUDE = textwrap.dedent("""
             sys.exit("veth never arrived")
         time.sleep(0.02)
     for command in (["ip", "link", "set", "lo", "up"],
-                    ["ip", "addr", "add", "{remote}/24", "dev", {peer!r}],
+                    ["ip", *{address_args!r}, "dev", {peer!r}],
                     ["ip", "link", "set", {peer!r}, "up"]):
         subprocess.run(command, check=True)
 """)
+
+
+def remote_script(template: str, *, root: str, peer: str, remote: str) -> str:
+    """``template`` (:data:`REMOTE_PRELUDE` followed by the namespace's own
+    code, which may use ``{peer}`` and ``{remote}`` too) for interface
+    ``peer`` with address ``remote``: IPv4 in a /24, or IPv6 in a /64 (the
+    link then carries IPv6 only)."""
+    return template.format(root=root, peer=peer, remote=remote,
+                           address_args=_address_args(remote))
+
+
+def _address_args(address: str) -> list[str]:
+    """``ip`` arguments adding ``address`` (without its ``dev``)."""
+    if ":" in address:  # no duplicate detection: usable at once
+        return ["-6", "addr", "add", f"{address}/64", "nodad"]
+    return ["addr", "add", f"{address}/24"]
 
 
 def run(*command: str) -> None:
@@ -37,5 +52,5 @@ def join(host_pid: int, local_if: str, peer_if: str, local_address: str) -> None
     """Create the veth pair, move ``peer_if`` into ``host_pid``'s namespace."""
     run("ip", "link", "add", local_if, "type", "veth", "peer", "name", peer_if,
         "netns", str(host_pid))
-    run("ip", "addr", "add", f"{local_address}/24", "dev", local_if)
+    run("ip", *_address_args(local_address), "dev", local_if)
     run("ip", "link", "set", local_if, "up")

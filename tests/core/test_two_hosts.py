@@ -18,7 +18,7 @@ import pytest
 
 import uactor
 from tests.core.actors import WildcardActor
-from tests.netns import REMOTE_PRELUDE, join
+from tests.netns import REMOTE_PRELUDE, join, remote_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ISOLATED = [name for _, name in socket.if_nameindex()] == ["lo"]
@@ -46,7 +46,7 @@ def test_capture_routes_wildcard_tokens_to_the_remote_host():
     local, remote = f"{subnet}.1", f"{subnet}.2"
     host = subprocess.Popen(
         ["unshare", "--net", sys.executable, "-c",
-         REMOTE_HOST.format(root=ROOT, peer=peer_if, remote=remote)],
+         remote_script(REMOTE_HOST, root=ROOT, peer=peer_if, remote=remote)],
         stdout=subprocess.PIPE, text=True)
     try:
         assert host.stdout.readline() == "in namespace\n"

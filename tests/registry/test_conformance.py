@@ -92,6 +92,25 @@ def test_name_groups_listings_and_metadata(reg):
                                  "hostname": "node-a", "ttl": 30.0}
 
 
+def test_ipv6_entries_are_stored_and_handed_out_like_ipv4_ones(reg):
+    lease = reg.open_lease(30)
+    reg.register_entry(("::1", 7001), lease=lease, name="W6",
+                       bind_address=("::", 7001), hostname="h6")
+    reg.register_entry(("fd00:0::7", 7002), lease=lease, name="W6")
+    reg.register_entry(("10.1.0.1", 7003), lease=lease, name="W6")
+    assert [reg.pick("W6") for _ in range(3)] == [("::1", 7001), ("fd00::7", 7002),
+                                                  ("10.1.0.1", 7003)]
+    entry = reg.pick_entry("W6")
+    assert (entry.address, entry.bind_address) == (("::1", 7001), ("::", 7001))
+    (service,) = [s for s in reg.snapshot()["services"] if s["name"] == "W6"]
+    assert [actor["address"] for actor in service["actors"]] == [
+        "[fd00::7]:7002", "10.1.0.1:7003", "[::1]:7001"]
+    assert service["actors"][-1]["metadata"]["bind_address"] == "[::]:7001"
+    assert reg.unregister(("0:0::1", 7001), lease=lease) == 1  # written another way
+    assert sorted(reg.addresses("W6")) == [("10.1.0.1", 7003), ("fd00::7", 7002)]
+    assert reg.close_lease(lease) == 2
+
+
 def test_the_owner_moves_an_entry_to_another_name(reg):
     lease = reg.open_lease(30)
     reg.register_entry(("10.1.0.1", 1), lease=lease, name="A")

@@ -363,6 +363,10 @@ def test_large_table_keeps_structures_consistent(table, clock):
     (("local host", 5000), registry.InvalidAddressError, ["whitespace"]),
     (("evil\nhost", 5000), registry.InvalidAddressError, ["control"]),
     (("h" * 300, 5000), registry.InvalidAddressError, ["255"]),
+    (("[::1]", 5000), registry.InvalidAddressError, ["brackets", "('::1', 5000)"]),
+    (("::g", 5000), registry.InvalidAddressError, ["not an IPv6 address"]),
+    (("10.0.0.1:80", 5000), registry.InvalidAddressError, ["not an IPv6 address"]),
+    (("fe80::1%", 5000), registry.InvalidAddressError, ["scope", "eth0"]),
 ])
 def test_bad_addresses_raise_clear_errors(table, bad, error, words):
     add(table, ("10.0.0.1", 1))
@@ -372,6 +376,20 @@ def test_bad_addresses_raise_clear_errors(table, bad, error, words):
     for word in words:
         assert word in str(info.value)
     assert [e.address for e in table.entries()] == [("10.0.0.1", 1)]
+
+
+@pytest.mark.parametrize("given, kept", [
+    ("::1", "::1"), ("0:0:0:0:0:0:0:1", "::1"), ("FD00:0::7", "fd00::7"),
+    ("fe80::1%eth0", "fe80::1%eth0"), ("::ffff:10.0.0.1", "::ffff:a00:1"),
+    ("10.0.0.1", "10.0.0.1"), ("worker-3.example", "worker-3.example"),
+])
+def test_ipv6_hosts_are_accepted_and_written_one_way(table, given, kept):
+    entry, _ = add(table, Table.validated((given, 5000))["address"], name="W")
+    assert entry.address == (kept, 5000)
+    assert add(table, (kept, 5000), name="W")[1] is False  # the same entry
+    assert table.pick("W").address == (kept, 5000)
+    expected = f"[{kept}]:5000" if ":" in kept else f"{kept}:5000"
+    assert table.describe()[0]["actors"][0]["address"] == expected
 
 
 def test_bad_address_errors_are_builtin_errors_too():
