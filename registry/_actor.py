@@ -607,7 +607,7 @@ class Registry(uactor.Actor):
             renewals, self._renewals = self._renewals, {}
         now = time.monotonic()
         record = encode_node(
-            _reachable_address(), pid=os.getpid(),
+            _own_address(reachable=True), pid=os.getpid(),
             hostname=socket.gethostname() or None, interval=self._sweep_interval,
             renewals={lease: now - when for lease, when in renewals.items()})
         try:
@@ -666,28 +666,20 @@ def _called_by_owner() -> bool:
         return True
 
 
-def _own_address() -> str | None:
-    """This actor's listening address as ``'host:port'`` (``None`` off TCP)."""
+def _own_address(reachable: bool = False) -> str | None:
+    """This actor's listening address as ``'host:port'`` (``None`` off TCP).
+
+    With ``reachable``, an unspecified host (``0.0.0.0``, ``::``) is replaced
+    by this host's name: how the other nodes and clients may reach it.
+    """
     try:
         address = uactor.current_address()
     except uactor.ProxyError:  # not running as an actor (e.g. a unit test)
         return None
-    if isinstance(address, (tuple, list)):
-        return format_address((address[0], address[1]))
-    return str(address)
-
-
-def _reachable_address() -> str | None:
-    """:func:`_own_address`, with this host's name for an unspecified host
-    (``0.0.0.0``, ``::``): how the other nodes and clients may reach it."""
-    try:
-        address = uactor.current_address()
-    except uactor.ProxyError:
-        return None
     if not isinstance(address, (tuple, list)):
         return str(address)
     host, port = address[0], address[1]
-    if host in ("", "0.0.0.0", "::"):
+    if reachable and host in ("", "0.0.0.0", "::"):
         host = socket.gethostname() or host
     return format_address((host, port))
 

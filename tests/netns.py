@@ -3,12 +3,17 @@
 The test starts a subprocess under ``unshare --net`` whose script begins with
 :data:`REMOTE_PRELUDE` (it announces its namespace, waits for its veth end,
 brings it up with its address), then moves the peer end there with
-:func:`join`.  Only as root inside a private namespace, as ``.ci/run`` runs.
+:func:`join`; :func:`remote_host` does both and cleans up.  Only as root
+inside a private namespace, as ``.ci/run`` runs.
 """
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
+import sys
 import textwrap
+from collections.abc import Iterator, Sequence
 
 #: Start of the second namespace's script; format it with :func:`remote_script`.
 #: It prints "in namespace" first: the veth may be moved from then on.
@@ -54,3 +59,39 @@ def join(host_pid: int, local_if: str, peer_if: str, local_address: str) -> None
         "netns", str(host_pid))
     run("ip", *_address_args(local_address), "dev", local_if)
     run("ip", "link", "set", local_if, "up")
+
+
+@contextlib.contextmanager
+def remote_host(template: str, *, root: str, local_if: str, peer_if: str, local: str,
+                remote: str, args: Sequence[str] = ()) -> Iterator[subprocess.Popen]:
+    """A second host: ``template`` (:func:`remote_script`) run with ``args``
+    in a namespace of its own, joined to this one by ``local_if`` (address
+    ``local``) and ``peer_if`` (``remote``); yields it once joined, with
+    pipes to its stdin and stdout (text).  Killed if still running after,
+    its pipes closed and the link deleted."""
+    host = subprocess.Popen(
+        ["unshare", "--net", sys.executable, "-c",
+         remote_script(template, root=root, peer=peer_if, remote=remote), *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert host.stdout.readline() == "in namespace\n"
+        join(host.pid, local_if, peer_if, local)
+        yield host
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait()
+        for pipe in (host.stdin, host.stdout):
+            if not pipe.closed:
+                pipe.close()
+        subprocess.run(["ip", "link", "del", local_if], capture_output=True)
+
+
+def has_ipv6_loopback() -> bool:
+    """Whether ``::1`` can be bound here."""
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True

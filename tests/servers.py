@@ -44,6 +44,7 @@ __all__ = [
     "redis",
     "redis_sentinel",
     "require",
+    "restartable",
 ]
 
 #: How long a server may take to become ready (s).
@@ -460,6 +461,19 @@ def redis_sentinel() -> Iterator[RedisSentinel]:
         finally:
             for server in (*sentinels, replica, master):
                 server.stop()
+
+
+@contextlib.contextmanager
+def restartable(kind: str) -> Iterator[tuple[str, Server]]:
+    """``(store URL, server)`` of an etcd (one member) or a redis-server that
+    the test may stop and start again on the same port."""
+    if kind == "etcd":
+        with etcd() as cluster:
+            yield cluster.url, cluster.members[0]
+    else:
+        pytest.importorskip("redis")
+        with redis() as server:
+            yield server.url, server.server
 
 
 def stop_all(servers: Sequence[Server]) -> None:

@@ -17,22 +17,14 @@ import pytest
 
 import uactor
 from tests.core.transport_actors import KEY, Store, WildStore
+from tests.netns import has_ipv6_loopback
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback here")
 ISOLATED = [name for _, name in socket.if_nameindex()] == ["lo"]
 needs_isolated_net = pytest.mark.skipif(
     not ISOLATED, reason="binds '::': runs only inside a private network namespace")
@@ -86,7 +78,7 @@ def test_ipv6_addresses_give_clear_errors():
         uactor.start(Store, options={"address": ("fe80::1", 0)})
     with pytest.raises(ValueError, match="link-local"):
         Store.connect(("fe80::1", 5000), KEY)
-    if _has_ipv6_loopback():
+    if has_ipv6_loopback():
         with pytest.raises(uactor.ActorAddressError,
                            match=r"cannot listen on \[2001:db8::1\]:0: it is not an "
                                  "address of this host") as raised:

@@ -376,6 +376,31 @@ def test_demo(key_home):
     assert len(key_home.read_bytes().strip()) == 64
 
 
+@pytest.mark.parametrize('store, binary', [('redis', 'redis-server'), ('etcd', 'etcd')])
+def test_registry_fleet(store, binary):
+    lines, pid = run('registry_fleet.py', '--store', store, timeout=120)
+    if shutil.which(binary) is None:  # CI installs both: there it always runs
+        assert len(lines) == 1 and f'needs {binary} installed' in lines[0], lines
+        return
+    assert re.fullmatch(rf'store: {store}://127\.0\.0\.1:\d+(/0)?', lines[0]), lines
+    nodes = [re.fullmatch(rf'node {n} listening on (127\.0\.0\.1:\d+)', line).group(1)
+             for n, line in zip((1, 2, 3), lines[1:4])]
+    assert lines[4] == f'node 1 sees its peers: {", ".join(sorted(nodes[1:]))}'
+    workers = [int(pid) for pid in re.findall(r'^owner: worker (\d+) registered at '
+                                              r'127\.0\.0\.1:\d+$', '\n'.join(lines[5:7]),
+                                              re.MULTILINE)]
+    assert len(workers) == 2 and pid not in workers
+    called = pids_in(lines[7:9], r'^client: worker (\d+) says 6 \* 7 = 42$')
+    assert sorted(called) == sorted(workers)  # picked in turn
+    assert lines[9] == 'killed node 1 (kill -9)'
+    after = pids_in(lines[10:12], r'^client: worker (\d+) says 6 \* 7 = 42 '
+                                  r'\(node 1 is gone\)$')
+    assert sorted(after) == sorted(workers)
+    assert re.fullmatch(r'node 2 still lists 2 workers, \d+ s after node 1 died',
+                        lines[12]), lines[12]
+    assert lines[13:] == ['stopped']
+
+
 def test_demo_stays_with_its_status_page_until_interrupted():
     with Example('demo.py', '--stay', '--actors', '2') as demo:
         url = demo.expect(r'^demo: running until Ctrl-C; status page on (\S+)$',

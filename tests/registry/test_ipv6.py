@@ -19,25 +19,15 @@ import pytest
 
 import registry
 import uactor
-from tests.netns import REMOTE_PRELUDE, join, remote_script
+from tests.netns import REMOTE_PRELUDE, has_ipv6_loopback, remote_host
 from tests.registry.actors import KEY, Worker
 from tests.registry.nodes import ROOT, finish, run_cli, running_node
-
-
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
 
 ISOLATED = [name for _, name in socket.if_nameindex()] == ["lo"]
 
 pytestmark = [
     pytest.mark.timeout(90),
-    pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here"),
+    pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback here"),
 ]
 
 needs_isolated_net = pytest.mark.skipif(
@@ -129,14 +119,9 @@ def test_an_owner_on_another_host_of_an_ipv6_only_link():
     local, remote = f"fd00:{slot + 1:x}::1", f"fd00:{slot + 1:x}::2"
     with running_node("--host", "::") as node:
         port = node.address[1]
-        host = subprocess.Popen(
-            ["unshare", "--net", sys.executable, "-c",
-             remote_script(REMOTE_OWNER, root=str(ROOT), peer=peer_if, remote=remote),
-             local, str(port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        try:
-            assert host.stdout.readline() == "in namespace\n"
-            join(host.pid, local_if, peer_if, local)
+        with remote_host(REMOTE_OWNER, root=str(ROOT), local_if=local_if,
+                         peer_if=peer_if, local=local, remote=remote,
+                         args=(local, str(port))) as host:
             registered_host, registered_port, pid = host.stdout.readline().split()
             # The owner chose its own IPv6 address on the route to the node.
             assert registered_host == remote
@@ -146,14 +131,6 @@ def test_an_owner_on_another_host_of_an_ipv6_only_link():
                 assert found.getpid() == int(pid)
             host.stdin.close()
             assert host.wait(30) == 0
-        finally:
-            if host.poll() is None:
-                host.kill()
-                host.wait()
-            host.stdout.close()
-            if not host.stdin.closed:
-                host.stdin.close()
-            subprocess.run(["ip", "link", "del", local_if], capture_output=True)
 
 
 @needs_netns

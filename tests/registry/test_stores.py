@@ -415,21 +415,10 @@ def test_malformed_records_under_the_prefix_are_ignored(store_kind, store_url,
 # -- the store down, and back -----------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _restartable(kind: str):
-    """A store whose server can be stopped and started again on the same port."""
-    if kind == "etcd":
-        with servers.etcd() as cluster:
-            yield cluster.url, cluster.members[0]
-    else:
-        with servers.redis() as server:
-            yield server.url, server.server
-
-
 @SHARED_STORES
 def test_an_unreachable_store_leaves_picks_served_and_writes_refused_until_it_is_back(
         store_kind, store_prefix):
-    with _restartable(store_kind) as (url, server), \
+    with servers.restartable(store_kind) as (url, server), \
             start_registry(store=url, store_prefix=store_prefix, sweep_interval=0.1,
                            store_timeout=0.5) as reg:
         token = reg.register(("10.1.0.1", 1), ("10.1.0.2", 2), name="W")

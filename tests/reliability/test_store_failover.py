@@ -267,22 +267,10 @@ def _readyz(url: str) -> tuple[int, str]:
             return exc.code, exc.read().decode()
 
 
-@contextlib.contextmanager
-def _restartable(kind: str):
-    """``(URL, server)`` of a store that can be stopped and started again."""
-    if kind == "etcd":
-        with servers.etcd() as cluster:
-            yield cluster.url, cluster.members[0]
-    else:
-        pytest.importorskip("redis")
-        with servers.redis() as server:
-            yield server.url, server.server
-
-
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("kind", ["etcd", "redis"])
 def test_readyz_turns_503_while_the_store_is_away_and_200_when_it_returns(kind, prefix):
-    with _restartable(kind) as (url, server), \
+    with servers.restartable(kind) as (url, server), \
             running_node("--http", "0", "--store", url, "--store-prefix", prefix) as node:
         assert _readyz(node.url) == (200, "ready\n")
         server.stop()
