@@ -77,6 +77,10 @@ _TOKEN_BYTES = 24
 #: Addresses one store operation registers at most (stores that batch).
 _BATCH = 100
 
+#: Renewals one announcement carries at most (about 80 bytes each, so well
+#: under etcd's 1.5 MiB request limit); more take several announcements.
+_RENEWALS_PER_ANNOUNCEMENT = 10_000
+
 _COUNTERS = ("registered", "renewed", "unregistered", "expired", "picks")
 
 
@@ -605,18 +609,23 @@ class Registry(uactor.Actor):
             return
         with self._counters_lock:
             renewals, self._renewals = self._renewals, {}
-        now = time.monotonic()
-        record = encode_node(
-            _own_address(reachable=True), pid=os.getpid(),
-            hostname=socket.gethostname() or None, interval=self._sweep_interval,
-            renewals={lease: now - when for lease, when in renewals.items()})
-        try:
-            with self._latency.time():
-                self._store.announce(self._node_id, record, self._sweep_interval)
-        except (OSError, uactor.UActorException) as exc:
-            logger.debug("could not announce this node to its fleet: %s", exc)
-            with self._counters_lock:  # tell them next time
-                self._renewals = {**renewals, **self._renewals}
+        renewed = list(renewals.items())
+        address, hostname = _own_address(reachable=True), socket.gethostname() or None
+        for start in range(0, max(1, len(renewed)), _RENEWALS_PER_ANNOUNCEMENT):
+            now = time.monotonic()
+            record = encode_node(
+                address, pid=os.getpid(), hostname=hostname,
+                interval=self._sweep_interval,
+                renewals={lease: now - when for lease, when
+                          in renewed[start:start + _RENEWALS_PER_ANNOUNCEMENT]})
+            try:
+                with self._latency.time():
+                    self._store.announce(self._node_id, record, self._sweep_interval)
+            except (OSError, uactor.UActorException) as exc:
+                logger.debug("could not announce this node to its fleet: %s", exc)
+                with self._counters_lock:  # tell them next time
+                    self._renewals = {**dict(renewed[start:]), **self._renewals}
+                return
 
     @staticmethod
     def _log_added(entry: Entry, new: bool) -> None:

@@ -294,6 +294,31 @@ def test_renewals_through_one_node_show_on_every_node(store_kind, store_url,
 
 
 @SHARED_STORES
+def test_many_renewals_take_several_announcements(store_kind, store_url, store_prefix,
+                                                  monkeypatch):
+    from registry import _actor
+
+    monkeypatch.setattr(_actor, "_RENEWALS_PER_ANNOUNCEMENT", 2)  # the nodes fork
+    fleet = {"store": store_url, "store_prefix": store_prefix, "sweep_interval": 0.2}
+    with start_registry(**fleet) as a, start_registry(**fleet) as b:
+        leases = [a.open_lease(5) for _ in range(5)]
+        for index, lease in enumerate(leases):
+            a.register_entry(("10.1.0.1", 1 + index), lease=lease, name="W")
+        assert wait_until(lambda: len(b.addresses("W")) == 5, timeout=5)
+        started = time.monotonic()
+        assert wait_until(lambda: time.monotonic() - started > 1.5, timeout=5,
+                          interval=0.1)
+        for lease in leases:  # five renewals: three announcements of B's
+            a.renew(lease)
+
+        def ages():
+            (service,) = [s for s in b.snapshot()["services"] if s["name"] == "W"]
+            return [actor["lease_age"] for actor in service["actors"]]
+
+        assert wait_until(lambda: max(ages()) < 1.0, timeout=5), ages()
+
+
+@SHARED_STORES
 def test_picks_spread_over_the_nodes_stay_fair(store_kind, store_url, store_prefix):
     fleet = {"store": store_url, "store_prefix": store_prefix}
     with start_registry(**fleet) as a, start_registry(**fleet) as b, \
