@@ -218,15 +218,15 @@ def _resolve_registry(registry: RegistryLike, authkey: bytes | None,
             f"registry must be a Registry proxy, a (host, port) address or a list "
             f"of them, got {type(registry).__name__} {quote(registry)}"
         )
-    bound = getattr(registry, "connection_address", None)
+    proxy: Any = registry
+    bound = getattr(proxy, "connection_address", None)
     addresses = []
     if isinstance(bound, (tuple, list)) and len(bound) == 2:
         host, port = bound
         if _is_unspecified(host):
             host = "::1" if ":" in host else "127.0.0.1"
         addresses.append((host, port))
-    return RegistryNodes(addresses, uactor.authkey(registry), timeout=timeout,
-                         proxy=registry)
+    return RegistryNodes(addresses, uactor.authkey(proxy), timeout=timeout, proxy=proxy)
 
 
 # --------------------------------------------------------------------------
