@@ -27,7 +27,8 @@ def test_json_lists_the_advertised_actors(unique_name):
     with Echo() as actor, discovery.publish(actor, name=unique_name,
                                             interfaces=LOOPBACK,
                                             properties={"zone": "b"}) as publication:
-        result = run_cli("--json", "--interface", "127.0.0.1", "--timeout", "2",
+        # An interface name works as well as an address.
+        result = run_cli("--json", "--interface", "lo", "--timeout", "2",
                          "--name", unique_name)
     assert result.returncode == 0, result.stderr
     entries = json.loads(result.stdout)
@@ -35,12 +36,15 @@ def test_json_lists_the_advertised_actors(unique_name):
     entry = entries[0]
     assert entry["instance"] == publication.instance
     assert entry["actor_class"] == "tests.discovery.actors:Echo"
+    port = actor.connection_address[1]
     assert entry["addresses"] == ["127.0.0.1"]
-    assert entry["port"] == actor.connection_address[1]
+    assert entry["port"] == port and entry["endpoints"] == [f"127.0.0.1:{port}"]
     assert entry["bind"] == list(actor.connection_address)
     assert entry["properties"] == {"zone": "b"}
-    assert (entry["status"], entry["alive"], entry["signed"]) == (
-        "advertised", False, False)
+    assert (entry["status"], entry["alive"]) == ("advertised", False)
+    # Signed with the actor's own key by default; without it, not verifiable.
+    assert (entry["signed"], entry["verified"], entry["signature"]) == (
+        True, False, "unverified")
 
 
 def test_table_with_verification(unique_name):
@@ -50,10 +54,38 @@ def test_table_with_verification(unique_name):
                          "--verify", env={"UACTOR_AUTHKEY": AUTHKEY.decode()})
     assert result.returncode == 0, result.stderr
     header, row = result.stdout.splitlines()
-    assert header.split() == ["INSTANCE", "CLASS", "ROLE", "HOST", "ADDRESSES",
-                              "PORT", "BIND", "STATUS"]
+    assert header.split() == ["INSTANCE", "CLASS", "ROLE", "HOST", "ENDPOINTS",
+                              "BIND", "SIGNATURE", "STATUS"]
     assert row.startswith(unique_name + " @ ")
-    assert row.split()[-1] == "alive" and str(actor.connection_address[1]) in row
+    assert row.split()[-2:] == ["verified", "alive"]
+    assert f" 127.0.0.1:{actor.connection_address[1]} " in row
+
+
+def test_verify_with_the_wrong_key_names_what_it_refused(unique_name):
+    with Echo() as actor, discovery.publish(actor, name=unique_name,
+                                            interfaces=LOOPBACK) as publication:
+        result = run_cli("-i", "127.0.0.1", "-t", "2", "--name", unique_name,
+                         "--verify", env={"UACTOR_AUTHKEY": "wrong"})
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == "no advert passed verification"
+    label = publication.instance.split("._uactor")[0]
+    assert lines[1] == (f"uactor-discover: refused {label!r}: advert signature does "
+                        "not match (forged, altered, or signed with another authkey)")
+
+
+@pytest.mark.parametrize("interface, message", [
+    ("nosuch0", "interface 'nosuch0' is neither an interface of this host nor an "
+                "IP address; this host has lo (127.0.0.1"),
+    ("192.0.2.250", "interface address '192.0.2.250' is not an address of this host"),
+    ("fd00:dead::1", "interface address 'fd00:dead::1' is not an address of this host"),
+])
+def test_a_bad_interface_is_one_line(interface, message):
+    result = run_cli("-i", interface, "-t", "0.3")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"uactor-discover: --interface: {message}")
 
 
 def test_nothing_found_is_said_on_stderr(unique_name):

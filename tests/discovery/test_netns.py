@@ -1,34 +1,23 @@
 """Discovery across network namespaces: wildcard binds and several hosts.
 
-Two kinds of test, each skipped where it cannot run:
+Two kinds of test, each skipped (with the reason) where it cannot run:
 
-* in a private namespace made by ``../shared/isolated-net`` (loopback only),
+* in a fresh private namespace (loopback only, :func:`tests.netns.run_private`),
   an actor bound to ``0.0.0.0`` is advertised with 127.0.0.1 and resolved
   with capture translation;
-* as root with ``ip netns``: three namespaces joined by veth pairs to a
-  bridge in a fourth (nothing touches the host's own interfaces) play a
-  registry host, an actor host and a client host.
+* as root with ``ip netns`` (:class:`tests.netns.Lab`): three namespaces
+  joined by veth pairs to a bridge in a fourth (nothing touches the host's
+  own interfaces) play a registry host, an actor host and a client host.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import textwrap
-import uuid
 
 import pytest
 
-from tests.discovery.conftest import (
-    ROOT,
-    isolated_net_works,
-    python_env,
-    read_line,
-    run_isolated,
-    stop_process,
-)
+from tests.discovery.conftest import read_line
+from tests.netns import Lab, ip_netns_skip_reason, private_net_skip_reason, run_private
 
 TIMEOUT = 60.0
 
@@ -59,10 +48,10 @@ WILDCARD_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not isolated_net_works(),
-                    reason="needs ../shared/isolated-net (root or user namespaces)")
+@pytest.mark.skipif(private_net_skip_reason() is not None,
+                    reason=private_net_skip_reason() or "")
 def test_wildcard_binds_are_advertised_with_interface_addresses():
-    seen = run_isolated(WILDCARD_SCRIPT, timeout=TIMEOUT)
+    seen = run_private(WILDCARD_SCRIPT, timeout=TIMEOUT)
     host, port = seen["bind"]
     assert host == "0.0.0.0"
     assert seen["connected"] == ["127.0.0.1", port]
@@ -76,75 +65,6 @@ def test_wildcard_binds_are_advertised_with_interface_addresses():
 # Three hosts
 # --------------------------------------------------------------------------
 
-def _ip_netns_works() -> bool:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        return False
-    name = f"uaprobe{uuid.uuid4().hex[:6]}"
-    try:
-        if subprocess.run(["ip", "netns", "add", name], capture_output=True,
-                          timeout=10).returncode != 0:
-            return False
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
-        return True
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def ip(*args: str) -> None:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20)
-    assert result.returncode == 0, f"ip {' '.join(args)}: {result.stderr}"
-
-
-class Lab:
-    """Namespaces ``<tag>-<host>`` on a bridge inside namespace ``<tag>-hub``."""
-
-    def __init__(self) -> None:
-        self.tag = f"ua{uuid.uuid4().hex[:6]}"
-        self.subnet = f"198.18.{int(self.tag[2:], 16) % 250 + 1}"
-        self.namespaces: list[str] = []
-        self.procs: list[subprocess.Popen] = []
-        hub = self._namespace("hub")
-        ip("-n", hub, "link", "add", "br0", "type", "bridge")
-        ip("-n", hub, "link", "set", "br0", "up")
-
-    def _namespace(self, host: str) -> str:
-        name = f"{self.tag}-{host}"
-        ip("netns", "add", name)
-        self.namespaces.append(name)
-        ip("-n", name, "link", "set", "lo", "up")
-        return name
-
-    def add_host(self, host: str, number: int) -> tuple[str, str]:
-        """A namespace with eth0 on the bridge; returns (namespace, address)."""
-        name, address = self._namespace(host), f"{self.subnet}.{number}"
-        hub = f"{self.tag}-hub"
-        # The veth is created inside the hub, its peer inside the host: the
-        # host's own network namespace never sees either end.
-        ip("-n", hub, "link", "add", f"v{number}", "type", "veth", "peer", "name",
-           "eth0", "netns", name)
-        ip("-n", hub, "link", "set", f"v{number}", "master", "br0", "up")
-        ip("-n", name, "addr", "add", f"{address}/24", "dev", "eth0")
-        ip("-n", name, "link", "set", "eth0", "up")
-        return name, address
-
-    def start(self, namespace: str, *command: str, **env: str) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, sys.executable, *command],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, cwd=ROOT, env={**python_env(), **env})
-        self.procs.append(proc)
-        return proc
-
-    def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-            stop_process(proc)
-        for name in reversed(self.namespaces):
-            subprocess.run(["ip", "netns", "del", name], capture_output=True,
-                           timeout=20)
-
-
 @pytest.fixture
 def lab():
     lab = Lab()
@@ -152,8 +72,12 @@ def lab():
     lab.close()
 
 
+needs_ip_netns = pytest.mark.skipif(ip_netns_skip_reason() is not None,
+                                    reason=ip_netns_skip_reason() or "")
+
+
 @pytest.mark.netns
-@pytest.mark.skipif(not _ip_netns_works(), reason="needs root and ip netns")
+@needs_ip_netns
 def test_registry_actor_and_client_on_three_hosts(lab):
     registry_ns, registry_ip = lab.add_host("reg", 1)
     actor_ns, actor_ip = lab.add_host("act", 2)
@@ -177,3 +101,77 @@ def test_registry_actor_and_client_on_three_hosts(lab):
     assert seen["counter_token"] == [actor_ip, port]  # 0.0.0.0 captured
     assert seen["counts"] == [1, 2, 3]
     assert client.wait(TIMEOUT) == 0
+
+
+# --------------------------------------------------------------------------
+# An IPv6-only link
+# --------------------------------------------------------------------------
+
+#: Advertises an Echo actor said to listen on [::]:4711, on veth0 only.
+ADVERT_ONLY_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import discovery
+    from tests.discovery.actors import AUTHKEY
+
+    with discovery.publish_address("tests.discovery.actors:Echo", ("::", 4711),
+                                   name=sys.argv[1], interfaces=["veth0"],
+                                   authkey=AUTHKEY) as publication:
+        print(json.dumps({"instance": publication.instance,
+                          "addresses": list(publication.addresses)}), flush=True)
+        sys.stdin.read()
+""")
+
+#: Browses veth0 with the key and prints the first entry it verified.
+BROWSE_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import discovery
+    from tests.discovery.actors import AUTHKEY
+
+    with discovery.browse(name=sys.argv[1], interfaces=["veth0"], authkey=AUTHKEY,
+                          verify=False) as browser:
+        entry = browser.wait_for(timeout=20)
+        print(json.dumps(entry and entry.as_dict()), flush=True)
+""")
+
+
+def ipv6_only_link(lab: Lab) -> tuple[str, str, str, str]:
+    """Two hosts joined by veth0 with one IPv6 address each and no IPv4 address."""
+    prefix = f"fd00:{int(lab.tag[2:6], 16):x}"
+    actor_ip, client_ip = f"{prefix}::1", f"{prefix}::2"
+    actor_ns, client_ns = lab.link("act", actor_ip, "cli", client_ip, prefix=64)
+    for namespace in (actor_ns, client_ns):
+        shown = lab.run(namespace, "-c", "import subprocess; print(subprocess.run("
+                        "['ip', '-4', '-o', 'addr', 'show', 'dev', 'veth0'], "
+                        "capture_output=True, text=True, check=True).stdout)")
+        assert shown.returncode == 0 and shown.stdout.strip() == "", shown
+    return actor_ns, actor_ip, client_ns, client_ip
+
+
+@pytest.mark.netns
+@needs_ip_netns
+def test_adverts_and_browsing_on_an_ipv6_only_link(lab, unique_name):
+    actor_ns, actor_ip, client_ns, _ = ipv6_only_link(lab)
+    publisher = lab.start(actor_ns, "-c", ADVERT_ONLY_SCRIPT, unique_name)
+    published = json.loads(read_line(publisher, TIMEOUT))
+    assert published["addresses"] == [actor_ip]  # the AAAA record of veth0
+
+    browsed = lab.run(client_ns, "-c", BROWSE_SCRIPT, unique_name, timeout=TIMEOUT)
+    assert browsed.returncode == 0, browsed.stderr
+    entry = json.loads(browsed.stdout)
+    assert entry is not None, browsed.stderr
+    assert entry["instance"] == published["instance"]
+    assert entry["addresses"] == [actor_ip] and entry["bind"] == ["::", 4711]
+    assert entry["endpoints"] == [f"[{actor_ip}]:4711"]
+    assert (entry["signed"], entry["verified"]) == (True, True)  # covers the AAAA
+
+    listed = lab.run(client_ns, "-m", "discovery", "--json", "-i", "veth0", "-t", "3",
+                     "--name", unique_name, timeout=TIMEOUT)
+    assert listed.returncode == 0, listed.stderr
+    [seen] = json.loads(listed.stdout)
+    assert seen["endpoints"] == [f"[{actor_ip}]:4711"]
+    assert (seen["signed"], seen["verified"]) == (True, False)  # no key given
+
+    table = lab.run(client_ns, "-m", "discovery", "-i", "veth0", "-t", "3",
+                    "--name", unique_name, timeout=TIMEOUT)
+    assert table.returncode == 0, table.stderr
+    assert f" [{actor_ip}]:4711 " in table.stdout.splitlines()[1]
