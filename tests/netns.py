@@ -186,20 +186,35 @@ class Lab:
             ip("-n", name, "link", "set", "lo", "up")
         return name
 
-    def add_host(self, host: str, number: int) -> tuple[str, str]:
-        """A namespace with eth0 on the hub's bridge; returns (namespace, address)."""
+    def add_host(self, host: str, number: int, *, family: int = 4) -> tuple[str, str]:
+        """A namespace with eth0 on the hub's bridge; returns (namespace, address).
+
+        ``family`` 4 gives eth0 an IPv4 address; 6 an IPv6 address only
+        (``fd00:<lab>::<number>/64``, no IPv4 on the link).
+        """
         if self._hub is None:
             self._hub = self.namespace("hub")
-            ip("-n", self._hub, "link", "add", "br0", "type", "bridge")
+            ip("-n", self._hub, "link", "add", "br0", "type", "bridge",
+               "mcast_snooping", "0")  # flood multicast: no MLD querier here
             ip("-n", self._hub, "link", "set", "br0", "up")
-        name, address = self.namespace(host), f"{self.subnet}.{number}"
+        name = self.namespace(host)
         # The veth is created inside the hub, its peer inside the host.
         ip("-n", self._hub, "link", "add", f"v{number}", "type", "veth", "peer", "name",
            "eth0", "netns", name)
         ip("-n", self._hub, "link", "set", f"v{number}", "master", "br0", "up")
-        ip("-n", name, "addr", "add", f"{address}/24", "dev", "eth0")
+        if family == 6:
+            address = f"{self.ipv6_prefix}::{number:x}"
+            ip("-n", name, "-6", "addr", "add", f"{address}/64", "dev", "eth0", "nodad")
+        else:
+            address = f"{self.subnet}.{number}"
+            ip("-n", name, "addr", "add", f"{address}/24", "dev", "eth0")
         ip("-n", name, "link", "set", "eth0", "up")
         return name, address
+
+    @property
+    def ipv6_prefix(self) -> str:
+        """This lab's IPv6 /64 (unique local addresses), without ``::/64``."""
+        return f"fd00:{int(self.tag[2:6], 16):x}"
 
     def link(self, host_a: str, address_a: str, host_b: str, address_b: str,
              *, prefix: int, device: str = "veth0") -> tuple[str, str]:

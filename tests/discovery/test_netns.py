@@ -136,8 +136,7 @@ BROWSE_SCRIPT = textwrap.dedent("""
 
 def ipv6_only_link(lab: Lab) -> tuple[str, str, str, str]:
     """Two hosts joined by veth0 with one IPv6 address each and no IPv4 address."""
-    prefix = f"fd00:{int(lab.tag[2:6], 16):x}"
-    actor_ip, client_ip = f"{prefix}::1", f"{prefix}::2"
+    actor_ip, client_ip = f"{lab.ipv6_prefix}::1", f"{lab.ipv6_prefix}::2"
     actor_ns, client_ns = lab.link("act", actor_ip, "cli", client_ip, prefix=64)
     for namespace in (actor_ns, client_ns):
         shown = lab.run(namespace, "-c", "import subprocess; print(subprocess.run("
