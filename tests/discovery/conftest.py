@@ -25,7 +25,7 @@ READY_TIMEOUT = 30.0
 
 
 def read_line(proc: subprocess.Popen, timeout: float) -> str:
-    """One line of ``proc``'s stdout, or fail after ``timeout`` seconds."""
+    """One line of ``proc``'s stdout, or fail after ``timeout`` seconds with its stderr."""
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
@@ -35,9 +35,11 @@ def read_line(proc: subprocess.Popen, timeout: float) -> str:
                 if line:
                     return line
                 break  # EOF: the process ended
+    proc.kill()
+    proc.wait()
+    stderr = proc.stderr.read() if proc.stderr else ""
     stop_process(proc)
-    raise AssertionError(f"{proc.args} gave no line within {timeout} s; "
-                         f"stderr: {proc.stderr.read() if proc.stderr else ''}")
+    raise AssertionError(f"{proc.args} gave no line within {timeout} s; stderr: {stderr}")
 
 
 @pytest.fixture
