@@ -40,7 +40,7 @@ from ._advert import (
     sign,
 )
 from ._closing import Closeable
-from ._errors import PublicationError
+from ._errors import DiscoveryError, PublicationError
 from ._interfaces import InterfacesType, host_addresses, resolve
 from ._registry import RegistryLink
 from ._zeroconf import ZeroconfHandle, acquire
@@ -452,6 +452,10 @@ class Advertised:
                 role=settings.get("role", "actor"),
                 interfaces=settings.get("interfaces"),
                 properties=settings.get("properties"), zeroconf=None)
+        except (ValueError, TypeError, DiscoveryError) as exc:  # configuration
+            log.error("could not advertise %s at %s: %s", type(self).__qualname__,
+                      format_address(details.address), exc)
+            return
         except Exception:
             log.exception("could not advertise %s at %s", type(self).__qualname__,
                           format_address(details.address))
