@@ -2,9 +2,10 @@
 
 Classes inherit :class:`Actor`; instantiating one starts a dedicated process
 hosting the real object and returns a proxy to it.  Calls on the proxy are
-messages sent over :mod:`multiprocessing.managers` connections, so actors use
-every core, and, given an address and an authkey, every machine (over TLS
-with :class:`ssl.SSLContext` options).
+messages sent over uactor's own authenticated connections, served by a
+:mod:`multiprocessing.managers`-style server, so actors use every core, and,
+given an address and an authkey, every machine (IPv4 or IPv6, over TLS with
+:class:`ssl.SSLContext` options).
 
 This module is a single file with no dependency outside the standard library:
 it can be vendored.  Everything multiprocessing does differently here is scoped
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 __all__ = [
     "Actor",
+    "ActorAddressError",
     "ActorConnectionError",
     "ActorDeadError",
     "ActorManager",
@@ -28,6 +30,9 @@ __all__ = [
     "BaseProxy",
     "CallTimeoutError",
     "DEFAULT_SERIALIZER",
+    "DisallowedClassError",
+    "FrameAuthenticationError",
+    "MessageTooLargeError",
     "NotExposedError",
     "NotHeldError",
     "ProxyError",
@@ -35,6 +40,7 @@ __all__ = [
     "actor_class",
     "authkey",
     "call_timeout",
+    "caller_is_owner",
     "current_address",
     "deadline",
     "discard_closed_connection",
@@ -47,11 +53,17 @@ __all__ = [
     "typeid",
 ]
 
+import collections
 import contextlib
+import copyreg
 import functools
+import hashlib
+import hmac
 import io
 import itertools
 import logging
+import math
+import mmap
 import multiprocessing
 import multiprocessing.connection as mp_connection
 import multiprocessing.managers as mp_managers
@@ -62,6 +74,7 @@ import multiprocessing.util as mp_util
 import os
 import pickle
 import queue
+import reprlib
 import select
 import socket
 import struct
@@ -72,7 +85,7 @@ import traceback
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any, Callable, TypeVar, Union
+from typing import Any, Callable, TypeVar, Union, cast
 
 if _TYPE_CHECKING:  # imported where TLS is used: it adds ~10 ms to every import
     import ssl
@@ -87,28 +100,25 @@ _logger = logging.getLogger(__name__)
 # Constants
 # --------------------------------------------------------------------------
 
-#: Default ``multiprocessing.managers`` serializer name for uactor.
+#: Default serializer name for uactor.
 DEFAULT_SERIALIZER = "pickle"
 
+#: Serializers uactor speaks: pickle (protocol 5, out-of-band buffers) and
+#: multiprocessing's ``xmlrpclib`` (plain data only, no code on load).
+_SERIALIZERS = ("pickle", "xmlrpclib")
+
 #: Bytes from which a buffer (numpy array, PickleBuffer) travels out of band:
-#: below it the extra frame costs more than the copy it saves.
+#: below it the extra piece costs more than the copy it saves.
 _OUT_OF_BAND_MIN = 64 * 1024
 
 #: Seconds a TCP/unix connect may take before the address is reported
 #: unreachable (a blackholed host would otherwise block for minutes).
 _CONNECT_TIMEOUT = 10.0
 
-#: Seconds either side may take to complete the authkey handshake; bounds
-#: what a silent or garbage-speaking peer can hold a thread for.
+#: Seconds either side may take to complete the whole handshake (TLS, if
+#: used, then the authkey): bounds what a silent, trickling or
+#: garbage-speaking peer can hold a thread for.
 _HANDSHAKE_TIMEOUT = 10.0
-
-#: Seconds granted to a handshake step whose share of the handshake timeout
-#: is used up: a positive socket timeout (zero would mean non-blocking).
-_HANDSHAKE_FLOOR = 0.001
-
-#: Message size up to which a TLS frame's header and payload are sent in one
-#: write (multiprocessing's own threshold): one TLS record, one segment.
-_TLS_COALESCE_MAX = 16384
 
 #: Connections an actor's listening socket queues before accepting them.
 _BACKLOG = socket.SOMAXCONN
@@ -136,6 +146,65 @@ _STOP_TIMEOUT = 5.0
 #: Seconds a background reference release (decref) may take; these run from
 #: garbage collection and at exit, so they must never block for long.
 _RELEASE_TIMEOUT = 2.0
+
+#: Module names of a script run as the main program (``__mp_main__`` in
+#: processes the spawn and forkserver start methods make).
+_MAIN_MODULES = ("__main__", "__mp_main__")
+
+#: Characters of a bad value that uactor's messages quote (a 100 MB argument
+#: must not come back as a 100 MB error message).
+_QUOTE_MAX = 200
+
+# Wire protocol (docs/networking.rst, "Transport and wire protocol").  The server
+# greets with a hello: magic, protocol version, flags, its maximum message
+# size (0: none) and a random nonce.
+_MAGIC = b"uActor\x00"
+_PROTOCOL_VERSION = 1
+_HELLO = struct.Struct("!7sBBQ32s")
+#: Hello flag: every frame after the handshake carries a tag (TCP).
+_FLAG_FRAME_MAC = 1
+#: Hello flag: the actor decodes requests with an allow-list (plain data
+#: and its ``allowed_classes`` only).
+_FLAG_RESTRICTED = 2
+#: Random bytes each side contributes to the handshake.
+_NONCE_BYTES = 32
+#: HMAC-SHA256 proof bytes (client answer, server answer, owner proofs).
+_PROOF_BYTES = 32
+#: Server verdict bytes before its proof: accepted, or rejected (then closed).
+_ACCEPTED, _REJECTED = b"\x01", b"\x00"
+#: Labels keeping every HMAC of the handshake apart from the others.
+_LABEL_CLIENT = b"uactor client proof\x00"
+_LABEL_SERVER = b"uactor server proof\x00"
+_LABEL_TO_SERVER = b"uactor frames to server\x00"
+_LABEL_TO_CLIENT = b"uactor frames to client\x00"
+_LABEL_OWNER = b"uactor owner proof\x00"
+
+#: Frame header: body bytes, number of out-of-band buffers (each buffer's
+#: size follows as 8 bytes).
+_HEADER = struct.Struct("!QH")
+#: Frame sequence number, authenticated but never sent.
+_SEQUENCE = struct.Struct("!Q")
+#: Bytes of a frame tag (a 128-bit MAC).
+_TAG_BYTES = 16
+#: Frames of up to this many payload bytes are tagged with keyed BLAKE2b
+#: (~1 us each), larger ones with HMAC-SHA256 (twice BLAKE2b's speed on large
+#: data here, with SHA extensions); both sides choose from the header.
+_SMALL_MAC_MAX = 512
+#: Bytes hashed and written at a time in a large tagged frame, so that the
+#: receiver hashes one piece while the sender hashes the next.
+_MAC_CHUNK = 1024 * 1024
+#: Bytes of the reusable read buffer of each connection: a frame that fits
+#: is read with one ``recv`` and decoded in place.
+_READ_BUFFER = 64 * 1024
+#: Blocks of at least this many bytes are read into anonymous memory maps,
+#: which the system commits page by page as data arrives: a header claiming
+#: terabytes costs nothing until the bytes come.
+_MMAP_MIN = 4 * 1024 * 1024
+#: Pieces written in one ``sendmsg`` call (below every system's IOV_MAX).
+_IOV_MAX = 512
+#: Message size up to which a TLS frame's pieces are joined into one write:
+#: one TLS record, one segment.
+_TLS_COALESCE_MAX = 16384
 
 _Address = Union[tuple[str, int], str, bytes, int]
 _TActor = TypeVar("_TActor", bound="Actor")
@@ -167,6 +236,42 @@ class ActorConnectionError(ProxyError, ConnectionError):
 
 class ActorDeadError(ActorConnectionError):
     """The actor process is gone, or its connection broke during a call."""
+
+
+class FrameAuthenticationError(ActorDeadError):
+    """A frame failed authentication: the connection was tampered with.
+
+    Something on the path injected, altered, replayed or reordered data (or
+    corrupted it).  The connection is dropped and nothing the frame carried
+    is decoded.  An :class:`ActorDeadError`: a call in flight may or may
+    not have run.
+    """
+
+
+class ActorAddressError(ProxyError, OSError):
+    """An actor cannot listen on its address.
+
+    In use, not an address of this host, an address family (IPv6) the system
+    does not support or has disabled, or a name that does not resolve.
+    """
+
+
+class MessageTooLargeError(ProxyError, ValueError):
+    """A message exceeds the actor's ``max_message`` limit.
+
+    Raised by the client before it sends anything (the connection stays
+    usable), and by the actor for a raw oversized frame, which it refuses
+    after reading only the header.
+    """
+
+
+class DisallowedClassError(ProxyError, pickle.UnpicklingError):
+    """A message named a class or function the actor does not allow.
+
+    An actor with ``allowed_classes`` decodes requests from plain data and
+    those classes only; whatever else a pickle names is refused before it
+    can run.
+    """
 
 
 class NotHeldError(ProxyError):
@@ -202,53 +307,98 @@ class _RemoteTraceback(Exception):
 
 
 # --------------------------------------------------------------------------
-# Private helpers: addresses, connections, requests
+# Validation
 # --------------------------------------------------------------------------
 
 
+class _ShortRepr(reprlib.Repr):
+    """``repr`` that slices strings and bytes before formatting them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = _QUOTE_MAX
+        self.maxlong = _QUOTE_MAX
+
+    def repr_bytes(self, value: bytes, level: int) -> str:
+        if len(value) <= self.maxstring:
+            return repr(value)
+        return f"{value[:self.maxstring]!r}... ({len(value)} bytes)"
+
+    repr_bytearray = repr_bytes
+
+
+_short_repr = _ShortRepr()
+
+
+def _shorten(value: Any) -> str:
+    """``repr(value)`` cut to about :data:`_QUOTE_MAX` characters, for messages."""
+    try:
+        text = _short_repr.repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__} object>"
+    return _clip(text) if len(text) > _QUOTE_MAX + 40 else text
+
+
+def _clip(text: str) -> str:
+    """``text`` cut to about :data:`_QUOTE_MAX` characters, for messages."""
+    if len(text) <= _QUOTE_MAX:
+        return text
+    return f"{text[:_QUOTE_MAX]}... ({len(text)} characters)"
+
+
 def _describe(address: Any) -> str:
-    """Human form of an address for messages: ``host:port`` or the path."""
+    """Human form of an address: ``host:port``, ``[v6 host]:port`` or the path."""
     if isinstance(address, tuple) and len(address) == 2:
-        return f"{address[0]}:{address[1]}"
-    return repr(address)
+        host, port = address
+        if isinstance(host, str) and ":" in host:
+            return f"[{host}]:{port}"
+        return f"{host}:{port}"
+    return _shorten(address)
+
+
+def _is_unscoped_link_local(host: str) -> bool:
+    """Whether ``host`` is an IPv6 link-local address (fe80::/10) without ``%scope``."""
+    if ":" not in host or "%" in host:
+        return False
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, host)
+    except OSError:
+        return False
+    return packed[0] == 0xFE and packed[1] & 0xC0 == 0x80
 
 
 def _normalize_address(address: Any) -> _Address:
     """Validate an address and return it in the form tokens carry.
 
-    Accepts ``(host, port)`` (list or tuple, from xmlrpc or JSON too) and unix
-    socket paths.  Raises ``TypeError``/``ValueError`` naming the bad value.
+    Accepts ``(host, port)`` (list or tuple, from xmlrpc or JSON too; IPv6
+    hosts with or without brackets, link-local ones with their ``%scope``)
+    and unix socket paths.  Raises ``TypeError``/``ValueError`` naming the
+    bad value.
     """
     if isinstance(address, (tuple, list)):
         if len(address) != 2:
-            raise ValueError(f"address {address!r} must be a (host, port) pair")
+            raise ValueError(f"address {_shorten(address)} must be a (host, port) pair")
         host, port = address
         if not isinstance(host, str):
-            raise TypeError(f"host in address {address!r} must be a str")
+            raise TypeError(f"host in address {_shorten(address)} must be a str")
         if isinstance(port, bool) or not isinstance(port, int):
-            raise TypeError(f"port in address {address!r} must be an int")
+            raise TypeError(f"port in address {_shorten(address)} must be an int")
         if not 0 <= port <= 65535:
-            raise ValueError(f"port in address {address!r} must be in 0..65535")
+            raise ValueError(f"port in address {_shorten(address)} must be in 0..65535")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if _is_unscoped_link_local(host):
+            raise ValueError(
+                f"IPv6 link-local address {host!r} needs the interface it is on: "
+                f"write it with its scope, as '{host}%eth0'")
         return (host, port)
     if isinstance(address, str) and address:
         return address
     if isinstance(address, bytes) and address:
         return os.fsdecode(address)
     raise TypeError(
-        f"address {address!r} must be a (host, port) tuple or a socket path"
+        f"address {_shorten(address)} must be a (host, port) tuple or a socket path"
     )
-
-
-#: Characters of a bad value quoted in an error message at most.
-_QUOTE_MAX = 200
-
-
-def _shorten(value: Any) -> str:
-    """``repr(value)`` cut to :data:`_QUOTE_MAX` characters, for messages."""
-    text = repr(value)
-    if len(text) <= _QUOTE_MAX:
-        return text
-    return f"{text[:_QUOTE_MAX]}... ({len(text):,} characters)"
 
 
 def _check_authkey(authkey: Any) -> bytes:
@@ -260,11 +410,19 @@ def _check_authkey(authkey: Any) -> bytes:
     return bytes(authkey)
 
 
-def _check_serializer(serializer: Any) -> str:
-    if serializer not in mp_managers.listener_client:
+def _check_tcp_authkey(address: Any, authkey: bytes) -> None:
+    """Refuse an empty authkey for a TCP actor: anyone reaching it could get in."""
+    if isinstance(address, tuple) and not authkey:
         raise ValueError(
-            f"serializer {serializer!r} is unknown; "
-            f"use one of {sorted(mp_managers.listener_client)}"
+            f"an empty authkey cannot protect the actor at {_describe(address)}: "
+            "anyone who can reach a TCP port could connect and run code in it; "
+            "use a random key, such as secrets.token_bytes(32), on both sides")
+
+
+def _check_serializer(serializer: Any) -> str:
+    if serializer not in _SERIALIZERS:
+        raise ValueError(
+            f"serializer {_shorten(serializer)} is unknown; use one of {list(_SERIALIZERS)}"
         )
     return serializer
 
@@ -279,22 +437,37 @@ def _check_timeout(timeout: Any, name: str = "timeout") -> float | None:
     return float(timeout)
 
 
-def _set_socket_timeout(fileno: int, seconds: float) -> None:
-    """Bound blocking reads and writes on a socket at the kernel level.
+def _check_max_message(value: Any) -> int | None:
+    """``max_message`` option: a positive number of bytes, or ``None`` (no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"max_message must be a number of bytes (int) or None, not {_shorten(value)}")
+    if value <= 0:
+        raise ValueError(
+            f"max_message must be positive, not {value!r}; use None for no limit")
+    return value
 
-    multiprocessing connections use plain blocking ``os.read``/``os.write`` on
-    the descriptor, so Python socket timeouts (which make the descriptor
-    non-blocking) cannot be used; ``SO_RCVTIMEO``/``SO_SNDTIMEO`` can.  Zero
-    seconds removes the bound.
-    """
-    sec = int(seconds)
-    value = struct.pack("ll", sec, int((seconds - sec) * 1e6))
-    sock = socket.socket(fileno=fileno)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
-    finally:
-        sock.detach()
+
+def _check_allowed_classes(value: Any) -> tuple[type, ...] | None:
+    """``allowed_classes`` option: an iterable of classes, or ``None`` (full pickle)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, type)) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"allowed_classes must be an iterable of classes (or None), not "
+            f"{_shorten(value)}; for one class write [{getattr(value, '__name__', 'X')}]")
+    classes = tuple(value)
+    for kind in classes:
+        if not isinstance(kind, type):
+            raise TypeError(f"allowed_classes holds {_shorten(kind)}, which is not a class")
+    return classes
+
+
+# --------------------------------------------------------------------------
+# Encoding: pickle protocol 5, xmlrpclib, the allow-list decoder
+# --------------------------------------------------------------------------
 
 
 def _xml_dumps(obj: Any) -> bytes:
@@ -303,265 +476,578 @@ def _xml_dumps(obj: Any) -> bytes:
     return xmlrpc.client.dumps((obj,), None, None, None, 1).encode("utf-8")
 
 
-def _xml_loads(data: bytes) -> Any:
+def _xml_loads(data: Any) -> Any:
     import xmlrpc.client
 
-    (obj,), _ = xmlrpc.client.loads(data.decode("utf-8"))
+    (obj,), _ = xmlrpc.client.loads(bytes(data).decode("utf-8"))
     return obj
 
 
 _ForkingPickler = mp_reduction.ForkingPickler
 
 
-class _OutOfBand(tuple):
-    """Frame announcing a message whose large buffers follow as raw bytes."""
+class _Pickler(pickle.Pickler):
+    """Pickle protocol 5 with multiprocessing's reducers (dict views as lists...).
 
-    __slots__ = ()
+    The same reducers as :class:`multiprocessing.reduction.ForkingPickler`,
+    read through (later registrations included) without copying its table
+    for every message.
+    """
 
-
-def _write_all(fd: int, view: memoryview) -> None:
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _read_exactly(fd: int, size: int) -> bytearray:
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    while view:
-        count = os.readv(fd, [view])
-        if not count:
-            raise EOFError("connection closed in the middle of a buffer")
-        view = view[count:]
-    return buffer
+    dispatch_table = collections.ChainMap(
+        _ForkingPickler._extra_reducers,  # type: ignore[attr-defined]
+        copyreg.dispatch_table)  # type: ignore[arg-type]
 
 
-class _Pickle5Connection:
-    """A uactor connection: pickle protocol 5 with out-of-band buffers.
+class _OutOfBand(list):
+    """``buffer_callback`` of a message: large buffers out of band, small in band.
 
     Objects that export buffers of at least :data:`_OUT_OF_BAND_MIN` bytes
     (numpy arrays, ``pickle.PickleBuffer``) travel as raw bytes written
     straight from their memory and read straight into the receiver's,
-    instead of being copied into and out of the pickle (PEP 574).  Messages
-    without such buffers are ordinary multiprocessing frames, so the format
-    stays compatible; only uactor's own clients and servers use it.
-
-    The raw buffers go through :meth:`_write_raw` and :meth:`_read_raw`:
-    straight to the descriptor here, through TLS in a subclass.
+    instead of being copied into and out of the pickle (PEP 574).
     """
 
-    __slots__ = ("_conn", "_fd", "_buffers", "_send_frame", "_recv_frame", "_poll",
-                 "fileno", "close", "send_bytes", "recv_bytes")
+    __slots__ = ()
 
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
-        self._buffers: list = []
-        self._fd = conn.fileno()
-        self.fileno = conn.fileno
-        # No bound method of self is kept: a cycle would leave the socket of a
-        # finished thread open until the cyclic garbage collector runs.
-        self._poll = None if type(conn) is mp_connection.Connection else conn.poll
-        self.close = conn.close
-        self.send_bytes = conn.send_bytes
-        self.recv_bytes = conn.recv_bytes
-        self._send_frame, self._recv_frame = _frame_methods(conn)
-
-    def poll(self, timeout: float | None = 0.0) -> bool:
-        """``Connection.poll``, without building a selector per call (deadlines)."""
-        if self._poll is not None:
-            return bool(self._poll(timeout))
-        return bool(select.select((self._fd,), (), (), timeout)[0])
-
-    @property
-    def closed(self) -> bool:
-        return self._conn.closed
-
-    def _keep_out_of_band(self, buffer: pickle.PickleBuffer) -> bool:
-        """``buffer_callback``: large buffers out of band, small ones inline."""
-        if buffer.raw().nbytes < _OUT_OF_BAND_MIN:
+    def __call__(self, buffer: pickle.PickleBuffer) -> bool:
+        view = buffer.raw()
+        if view.nbytes < _OUT_OF_BAND_MIN:
             return True
-        self._buffers.append(buffer)
+        self.append(view)
         return False
 
-    def send(self, obj: Any) -> None:
-        stream = io.BytesIO()
-        # ForkingPickler passes arguments on positionally: (file, protocol,
-        # fix_imports, buffer_callback)
-        _ForkingPickler(stream, 5, True, self._keep_out_of_band).dump(obj)
-        if not self._buffers:
-            self._send_frame(stream.getbuffer())
-            return
-        buffers, self._buffers = self._buffers, []
-        views = [buffer.raw() for buffer in buffers]
-        self.send_bytes(pickle.dumps(_OutOfBand(view.nbytes for view in views)))
-        self.send_bytes(stream.getbuffer())
-        for view in views:
-            self._write_raw(view)
 
-    def recv(self) -> Any:
-        obj = _ForkingPickler.loads(self._recv_frame())
-        if type(obj) is not _OutOfBand:
-            return obj
-        data = self.recv_bytes()
-        return _ForkingPickler.loads(
-            data, buffers=[self._read_raw(size) for size in obj])
-
-    def _write_raw(self, view: memoryview) -> None:
-        _write_all(self._fd, view)
-
-    def _read_raw(self, size: int) -> bytearray:
-        return _read_exactly(self._fd, size)
+def _allow_list(classes: Iterable[type] | None) -> type[_AllowListUnpickler] | None:
+    """The allow-list unpickler class for ``classes``, or ``None`` (full pickle)."""
+    if classes is None:
+        return None
+    allowed = {}
+    for kind in classes:
+        allowed[kind.__module__, kind.__qualname__] = kind
+        if kind.__module__ in _MAIN_MODULES:  # a script's classes, under either name
+            for module in _MAIN_MODULES:
+                allowed[module, kind.__qualname__] = kind
+    return type("_AllowListUnpickler", (_AllowListUnpickler,), {"allowed": allowed})
 
 
-class _TLSConnection:
-    """multiprocessing's message framing over an :class:`ssl.SSLSocket`.
+def _refusal(module: str, name: str) -> str:
+    """Why the allow-list decoder refused the global ``module.name``."""
+    if module == __name__ and name == "_rebuild_proxy":
+        return ("a proxy cannot be sent to this actor: it decodes plain data and "
+                "its allowed_classes only (allowed_classes option), so it cannot "
+                "take callbacks; pass plain data, such as an address to connect to")
+    return (f"{_clip(f'{module}.{name}')} is not allowed by this actor: it "
+            "decodes plain data (str, int, float, bool, None, bytes, bytearray, and "
+            "tuples, lists, dicts, sets of those) and its allowed_classes only; "
+            "add the class to allowed_classes if it is safe to build from "
+            "untrusted data")
 
-    multiprocessing's ``Connection`` reads and writes its descriptor directly,
-    which would bypass TLS; this class frames messages the same way (a 4-byte
-    big-endian signed length, or -1 then an 8-byte length for huge messages)
-    through the socket's own methods.  Used by one thread at a time, like any
-    connection.
+
+class _AllowListUnpickler(pickle.Unpickler):
+    """Unpickler that builds plain data and the allowed classes, nothing else.
+
+    Plain data needs no global (pickle has opcodes for it); every global a
+    pickle names goes through :meth:`find_class`, which returns only the
+    classes in ``allowed`` (``{(module, qualname): class}``, set on the
+    subclass :func:`_allow_list` makes), so a ``__reduce__`` naming
+    ``os.system`` is refused before anything runs.
     """
 
-    __slots__ = ("_sock",)
+    allowed: Mapping[tuple[str, str], type] = {}
 
-    def __init__(self, sock: ssl.SSLSocket) -> None:
-        self._sock: ssl.SSLSocket | None = sock
+    def find_class(self, module: str, name: str) -> Any:
+        kind = self.allowed.get((module, name))
+        if kind is None:
+            raise DisallowedClassError(_refusal(module, name))
+        return kind
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise DisallowedClassError(
+            "persistent ids are not allowed by this actor: it decodes plain data "
+            "and its allowed_classes only")
+
+
+# --------------------------------------------------------------------------
+# Framing and connections
+# --------------------------------------------------------------------------
+
+
+def _derive(key: bytes, label: bytes, transcript: bytes = b"") -> bytes:
+    """HMAC-SHA256 of ``label + transcript`` under ``key``: proofs and session keys."""
+    return hmac.digest(key, label + transcript, "sha256")
+
+
+def _bound(sock: socket.socket, deadline: float) -> None:
+    """Let the next operation on ``sock`` run until ``deadline`` (monotonic) at most."""
+    remaining = deadline - _monotonic()
+    if remaining <= 0:
+        raise socket.timeout("the deadline passed")
+    sock.settimeout(remaining)
+
+
+class _Session:
+    """What a completed handshake established for one connection.
+
+    ``transcript`` (the server's hello and the client's nonce) is what owner
+    proofs are bound to; ``send_key``/``recv_key`` tag frames (``None`` on
+    unix sockets); ``restricted`` and ``peer_max_message`` are the server's
+    announcements, as the client received them.
+    """
+
+    __slots__ = ("transcript", "send_key", "recv_key", "restricted", "peer_max_message")
+
+    def __init__(self, authkey: bytes, transcript: bytes, *, client: bool) -> None:
+        _, _, flags, max_message, _ = _HELLO.unpack_from(transcript)
+        self.transcript = transcript
+        self.restricted = bool(flags & _FLAG_RESTRICTED)
+        self.peer_max_message = (max_message or None) if client else None
+        self.send_key = self.recv_key = None
+        if flags & _FLAG_FRAME_MAC:
+            to_server = _derive(authkey, _LABEL_TO_SERVER, transcript)
+            to_client = _derive(authkey, _LABEL_TO_CLIENT, transcript)
+            self.send_key, self.recv_key = ((to_server, to_client) if client
+                                            else (to_client, to_server))
+
+
+class _FrameMac:
+    """Tags the frames of one direction of a connection.
+
+    Keyed BLAKE2b for small frames, HMAC-SHA256 (tag cut to 128 bits) for
+    large ones, under keys derived from the direction's session key.  A tag
+    covers the frame's sequence number (counted on both sides, never sent),
+    its header and its payload: a frame injected, altered, replayed or moved
+    fails its check.
+    """
+
+    __slots__ = ("_small", "_large", "_sequence")
+
+    def __init__(self, key: bytes) -> None:
+        self._small = hashlib.blake2b(key=_derive(key, b"blake2b"), digest_size=_TAG_BYTES)
+        self._large = hmac.new(_derive(key, b"hmac-sha256"), digestmod="sha256")
+        self._sequence = 0
+
+    def start(self, size: int) -> Any:
+        """A hasher for the next frame (``size`` payload bytes), fed its number."""
+        sequence = self._sequence
+        self._sequence = sequence + 1
+        hasher = (self._small if size <= _SMALL_MAC_MAX else self._large).copy()
+        hasher.update(_SEQUENCE.pack(sequence))
+        return hasher
+
+    def tag(self, size: int, first: Any, second: Any = None) -> bytes:
+        """The tag of the next frame, made of ``first`` (from the header on)
+        and ``second``: the hot path of small calls, kept to a few C calls."""
+        sequence = self._sequence
+        self._sequence = sequence + 1
+        hasher: Any
+        if size <= _SMALL_MAC_MAX:
+            hasher = self._small.copy()
+            hasher.update(_SEQUENCE.pack(sequence) + first)
+        else:
+            hasher = self._large.copy()
+            hasher.update(_SEQUENCE.pack(sequence))
+            hasher.update(first)
+        if second is not None:
+            hasher.update(second)
+        return hasher.digest()[:_TAG_BYTES]
+
+
+def _read_block(size: int) -> Any:
+    """Writable memory for a received block of ``size`` bytes.
+
+    Large blocks are private anonymous maps, committed page by page as data
+    arrives, so a frame header announcing more than will ever come costs
+    nothing.
+    """
+    if size < _MMAP_MIN:
+        return bytearray(size)
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+
+
+class _Connection:
+    """An authenticated connection between a uactor client and an actor server.
+
+    One class for every transport (TCP over IPv4 or IPv6, TLS over TCP, unix
+    sockets): it holds the socket, frames messages, tags them on TCP and
+    bounds sending and receiving by deadlines.
+
+    A frame is a header (body size, out-of-band buffer count, each buffer's
+    size), the body (a pickle, or xmlrpclib text), the buffers (PEP 574,
+    written from and read into their own memory) and, on TCP, a tag
+    (:class:`_FrameMac`).  A small frame is written with one ``sendmsg`` and
+    read with one ``recv`` into a reusable buffer, where it is decoded; a
+    large one is hashed and written :data:`_MAC_CHUNK` bytes at a time and
+    read straight into its own memory.  Tags are checked before anything is
+    decoded.  A receiver with ``max_message`` refuses a frame whose header
+    announces more, reading nothing else.
+
+    Used by one thread at a time.  ``deadline`` arguments are
+    :func:`time.monotonic` values bounding the whole send or receive.  Any
+    failure while sending or receiving closes the connection (it may be in
+    the middle of a frame), except a message refused by size: the client
+    refuses before sending anything, and the server answers before closing.
+    Decoding errors leave it usable (the frame was read whole).
+    """
+
+    __slots__ = ("_sock", "_tls", "where", "_transcript", "restricted", "peer_max_message",
+                 "max_message", "_allowed", "_xml", "_send_mac", "_recv_mac",
+                 "_stream", "_out_of_band", "_pickler",
+                 "_buffer", "_view", "_start", "_end", "_timed", "_poller", "_closer",
+                 "__weakref__")
+
+    def __init__(self, sock: socket.socket, session: _Session, where: str,
+                 serializer: str = DEFAULT_SERIALIZER, *, tls: bool = False,
+                 max_message: int | None = None,
+                 allowed: type[_AllowListUnpickler] | None = None) -> None:
+        self._sock: socket.socket | None = sock
+        # Closes the socket when the connection is dropped unclosed (a finished
+        # thread's, one in a traceback cycle).  The finalizer holds the socket,
+        # so the garbage collector never finalizes it first (with a
+        # ResourceWarning) and closes it before any finalizer runs.
+        self._closer = weakref.finalize(self, sock.close)
+        self._tls = tls
+        #: The peer, for messages: ``host:port`` or a path.
+        self.where = where
+        self._transcript = session.transcript
+        #: The actor decodes with an allow-list (client side).
+        self.restricted = session.restricted
+        #: The actor's message size limit (client side), None for none.
+        self.peer_max_message = session.peer_max_message
+        #: This side's limit on received messages (server side).
+        self.max_message = max_message
+        self._allowed = allowed
+        self._xml = serializer == "xmlrpclib"
+        self._send_mac = _FrameMac(session.send_key) if session.send_key else None
+        self._recv_mac = _FrameMac(session.recv_key) if session.recv_key else None
+        # One pickler per connection, reset for every message.
+        self._stream = io.BytesIO()
+        self._out_of_band = _OutOfBand()
+        self._pickler = _Pickler(self._stream, 5, True, self._out_of_band)
+        self._buffer = bytearray(_READ_BUFFER)
+        self._view = memoryview(self._buffer)
+        self._start = self._end = 0
+        self._timed = False
+        self._poller: Any = None  # for deadlines on plain sockets, made on first use
+
+    # -- state ---------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
         return self._sock is None
 
-    def _socket(self) -> ssl.SSLSocket:
+    def _socket(self) -> socket.socket:
         sock = self._sock
         if sock is None:
-            raise OSError("handle is closed")
+            raise OSError(f"the connection to {self.where} is closed")
         return sock
 
     def fileno(self) -> int:
         return self._socket().fileno()
 
     def close(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            sock.close()
-
-    def settimeout(self, seconds: float | None) -> None:
-        self._socket().settimeout(seconds)
-
-    def send_bytes(self, buf: Any, offset: int = 0, size: int | None = None) -> None:
-        view = memoryview(buf)
-        if view.itemsize > 1:
-            view = view.cast("B")
-        if offset or size is not None:
-            view = view[offset:] if size is None else view[offset:offset + size]
-        length = view.nbytes
-        sendall = self._socket().sendall
-        if length > 0x7FFFFFFF:
-            sendall(struct.pack("!iQ", -1, length))
-            sendall(view)
-        elif length > _TLS_COALESCE_MAX:
-            sendall(struct.pack("!i", length))
-            sendall(view)
-        else:
-            sendall(struct.pack("!i", length) + view)
-
-    def recv_bytes(self, maxlength: int | None = None) -> bytes:
-        (size,) = struct.unpack("!i", self.recv_exactly(4))
-        if size == -1:
-            (size,) = struct.unpack("!Q", self.recv_exactly(8))
-        if maxlength is not None and size > maxlength:
-            self.close()
-            raise OSError("bad message length")
-        return bytes(self.recv_exactly(size))
-
-    def send(self, obj: Any) -> None:
-        self.send_bytes(_ForkingPickler.dumps(obj))
-
-    def recv(self) -> Any:
-        return _ForkingPickler.loads(self.recv_bytes())
+        self._sock = None
+        self._closer()  # once
 
     def poll(self, timeout: float | None = 0.0) -> bool:
-        """Whether a message is ready within ``timeout`` seconds (``None``: wait)."""
-        sock = self._socket()
-        if sock.pending():  # decrypted already: the descriptor may stay silent
+        """Whether a frame has started arriving within ``timeout`` seconds."""
+        if self._end > self._start:
             return True
-        return bool(mp_connection.wait([sock], timeout))
+        sock = self._socket()
+        if self._tls and sock.pending():  # type: ignore[attr-defined]
+            return True
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else max(timeout, 0.0) * 1000))
 
-    def sendall(self, view: memoryview) -> None:
-        self._socket().sendall(view)
+    def prove(self, secret: bytes) -> bytes:
+        """Proof of holding ``secret`` (an owner token), bound to this connection."""
+        return _derive(secret, _LABEL_OWNER, self._transcript)
 
-    def recv_exactly(self, size: int) -> bytearray:
-        buffer = bytearray(size)
-        view = memoryview(buffer)
-        recv_into = self._socket().recv_into
-        while view:
-            count = recv_into(view)
+    def _before(self, sock: socket.socket, events: int, deadline: float | None) -> None:
+        """Let the next operation on ``sock`` run until ``deadline`` at most.
+
+        TLS bounds it by the socket's timeout (decrypted data may be waiting
+        where the descriptor shows none); a plain socket stays blocking, and
+        is polled for ``events`` with the time left (no mode switch per call).
+        """
+        if self._tls:
+            if deadline is not None:
+                _bound(sock, deadline)
+                self._timed = True
+            elif self._timed:
+                sock.settimeout(None)
+                self._timed = False
+        elif deadline is not None:
+            remaining = deadline - _monotonic()
+            if remaining > 0:
+                poller = self._poller
+                if poller is None:
+                    poller = self._poller = select.poll()
+                    poller.register(sock, events)
+                else:
+                    poller.modify(sock, events)
+                if poller.poll(math.ceil(remaining * 1000)):
+                    return
+            raise socket.timeout("the deadline passed")
+
+    # -- sending -------------------------------------------------------------
+
+    def send(self, obj: Any, deadline: float | None = None) -> None:
+        """Encode ``obj`` and send it as one frame before ``deadline``.
+
+        :raises MessageTooLargeError: over the peer's ``max_message``;
+            nothing was sent and the connection stays usable.
+        """
+        buffers: list
+        if self._xml:
+            body, buffers = memoryview(_xml_dumps(obj)), []
+        else:
+            body, buffers = self._pickle(obj)
+        try:
+            self._send_frame(body, buffers, deadline)
+        finally:
+            body.release()  # lets the stream be reused
+            buffers.clear()
+
+    def _pickle(self, obj: Any) -> tuple[memoryview, list]:
+        stream = self._stream
+        stream.seek(0)
+        stream.truncate()
+        self._out_of_band.clear()
+        self._pickler.clear_memo()
+        self._pickler.dump(obj)
+        return stream.getbuffer(), self._out_of_band
+
+    def _send_frame(self, body: memoryview, buffers: list, deadline: float | None) -> None:
+        size = body.nbytes
+        header = _HEADER.pack(size, len(buffers))
+        if buffers:
+            sizes = [view.nbytes for view in buffers]
+            size += sum(sizes)
+            header += struct.pack(f"!{len(sizes)}Q", *sizes)
+        limit = self.peer_max_message
+        if limit is not None and size > limit:
+            raise MessageTooLargeError(
+                f"a {size}-byte message exceeds the {limit}-byte limit (max_message) of "
+                f"the actor at {self.where}; nothing was sent: pass less data per call")
+        mac = self._send_mac
+        try:
+            if mac is None:
+                self._write([header, body, *buffers], deadline)
+            elif size > _MAC_CHUNK:
+                self._send_streamed(mac.start(size), [header, body, *buffers], deadline)
+            elif buffers:
+                hasher = mac.start(size)
+                for piece in (header, body, *buffers):
+                    hasher.update(piece)
+                self._write([header, body, *buffers, hasher.digest()[:_TAG_BYTES]], deadline)
+            else:
+                self._write([header, body, mac.tag(size, header, body)], deadline)
+        except BaseException:
+            self.close()
+            raise
+
+    def _send_streamed(self, hasher: Any, pieces: list, deadline: float | None) -> None:
+        """Write a large tagged frame, hashing each piece just before writing it."""
+        hasher.update(pieces[0])
+        pending: list = [pieces[0]]  # the header
+        for view in pieces[1:]:
+            for offset in range(0, view.nbytes, _MAC_CHUNK):
+                chunk = view[offset:offset + _MAC_CHUNK]
+                hasher.update(chunk)
+                pending.append(chunk)
+                self._write(pending, deadline)
+                pending = []
+        self._write([*pending, hasher.digest()[:_TAG_BYTES]], deadline)
+
+    def _write(self, pieces: list, deadline: float | None) -> None:
+        sock = self._socket()
+        if self._tls:
+            self._before(sock, select.POLLOUT, deadline)
+            if sum(map(len, pieces)) <= _TLS_COALESCE_MAX:
+                sock.sendall(b"".join(pieces))
+                return
+            for piece in pieces:
+                self._before(sock, select.POLLOUT, deadline)
+                sock.sendall(piece)
+        elif len(pieces) > _IOV_MAX:
+            self._write_rest(sock, pieces, 0, deadline)
+        else:
+            try:  # with a deadline: what the socket takes at once, then wait for room
+                sent = (sock.sendmsg(pieces) if deadline is None
+                        else sock.sendmsg(pieces, [], socket.MSG_DONTWAIT))
+            except BlockingIOError:
+                sent = 0
+            if sent < sum(map(len, pieces)):
+                if deadline is not None:
+                    self._before(sock, select.POLLOUT, deadline)
+                self._write_rest(sock, pieces, sent, deadline)
+
+    def _write_rest(self, sock: socket.socket, pieces: list, sent: int,
+                    deadline: float | None) -> None:
+        """Plain sockets: write ``pieces`` from byte ``sent`` on.
+
+        With a deadline, each write takes what the socket accepts at once
+        (``MSG_DONTWAIT``) and waits for room with the time left.
+        """
+        views = []
+        for piece in pieces:
+            view = memoryview(piece)
+            if sent < view.nbytes:
+                views.append(view[sent:])
+                sent = 0
+            else:
+                sent -= view.nbytes
+        first = 0
+        while first < len(views):
+            batch = views[first:first + _IOV_MAX]
+            if deadline is None:
+                count = sock.sendmsg(batch)
+            else:
+                try:
+                    count = sock.sendmsg(batch, [], socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    count = 0
+            while first < len(views) and count >= views[first].nbytes:
+                count -= views[first].nbytes
+                first += 1
+            if first < len(views):
+                views[first] = views[first][count:]
+                if deadline is not None:
+                    self._before(sock, select.POLLOUT, deadline)
+
+    # -- receiving -----------------------------------------------------------
+
+    def recv(self, deadline: float | None = None) -> Any:
+        """Receive one frame before ``deadline``, check its tag, decode it."""
+        try:
+            body, buffers = self._read_frame(deadline)
+        except MessageTooLargeError:
+            raise  # the server answers, then closes
+        except BaseException:
+            self.close()
+            raise
+        if self._xml:
+            return _xml_loads(body)
+        if self._allowed is None:
+            return pickle.loads(body, buffers=buffers)
+        return self._allowed(io.BytesIO(body), buffers=buffers).load()
+
+    def _read_frame(self, deadline: float | None) -> tuple[Any, Sequence]:
+        if self._end - self._start < _HEADER.size:
+            self._fill(_HEADER.size, deadline)
+        start = self._start
+        body_size, count = _HEADER.unpack_from(self._buffer, start)
+        mac = self._recv_mac
+        frame_size = _HEADER.size + body_size + (_TAG_BYTES if mac is not None else 0)
+        if count or frame_size > len(self._buffer) or (
+                self.max_message is not None and body_size > self.max_message):
+            return self._read_large(body_size, count, deadline)
+        if self._end - start < frame_size:
+            self._fill(frame_size, deadline)
+            start = self._start
+        body_start = start + _HEADER.size
+        end = body_start + body_size
+        self._start = end + (_TAG_BYTES if mac is not None else 0)
+        view = self._view
+        if mac is not None and not hmac.compare_digest(
+                mac.tag(body_size, view[start:end]), view[end:end + _TAG_BYTES]):
+            self._refuse_frame()
+        return view[body_start:end], ()
+
+    def _read_large(self, body_size: int, count: int,
+                    deadline: float | None) -> tuple[Any, Sequence]:
+        """Any frame: sizes checked against ``max_message``, large blocks read
+        into their own memory."""
+        header_size = _HEADER.size + 8 * count
+        sizes: Sequence[int] = ()
+        if count:
+            self._fill(header_size, deadline)
+            sizes = struct.unpack_from(f"!{count}Q", self._buffer, self._start + _HEADER.size)
+        size = body_size + sum(sizes)
+        if self.max_message is not None and size > self.max_message:
+            raise MessageTooLargeError(
+                f"a {size}-byte message from {self.where} exceeds this actor's "
+                f"{self.max_message}-byte limit (max_message); refused unread")
+        tag_bytes = _TAG_BYTES if self._recv_mac is not None else 0
+        if not count and header_size + body_size + tag_bytes <= len(self._buffer):
+            self._fill(header_size + body_size + tag_bytes, deadline)
+        start = self._start
+        self._start = start + header_size
+        hasher = None
+        if self._recv_mac is not None:
+            hasher = self._recv_mac.start(size)
+            hasher.update(self._view[start:start + header_size])
+        body = self._read_into(body_size, hasher, deadline)
+        buffers = [self._read_into(block_size, hasher, deadline) for block_size in sizes]
+        if hasher is not None:
+            self._fill(_TAG_BYTES, deadline)
+            start = self._start
+            self._start = start + _TAG_BYTES
+            if not hmac.compare_digest(hasher.digest()[:_TAG_BYTES],
+                                       self._view[start:start + _TAG_BYTES]):
+                self._refuse_frame()
+        return body, buffers
+
+    def _read_into(self, size: int, hasher: Any, deadline: float | None) -> Any:
+        """Read ``size`` bytes into new memory, hashing each piece as it arrives."""
+        block = _read_block(size)
+        with memoryview(block) as view:
+            filled = min(self._end - self._start, size)
+            if filled:
+                view[:filled] = self._view[self._start:self._start + filled]
+                self._start += filled
+                if hasher is not None:
+                    hasher.update(view[:filled])
+            sock = self._socket()
+            while filled < size:
+                if deadline is not None or self._timed:
+                    self._before(sock, select.POLLIN, deadline)
+                count = sock.recv_into(view[filled:])
+                if not count:
+                    raise EOFError(f"{self.where} closed the connection inside a frame")
+                if hasher is not None:
+                    hasher.update(view[filled:filled + count])
+                filled += count
+        return block
+
+    def _fill(self, size: int, deadline: float | None) -> None:
+        """Have at least ``size`` unread bytes in the read buffer."""
+        if self._start == self._end:
+            self._start = self._end = 0
+        if self._start + size > len(self._buffer):
+            self._compact(size)
+        sock = self._socket()
+        view = self._view
+        while self._end - self._start < size:
+            if deadline is not None or self._timed:
+                self._before(sock, select.POLLIN, deadline)
+            count = sock.recv_into(view[self._end:])
             if not count:
-                raise EOFError("connection closed in the middle of a message")
-            view = view[count:]
-        return buffer
+                raise EOFError(f"{self.where} closed the connection")
+            self._end += count
+
+    def _compact(self, size: int) -> None:
+        """Move unread bytes to the front, growing the buffer to ``size`` if needed."""
+        unread = bytes(self._view[self._start:self._end])
+        if size > len(self._buffer):
+            self._buffer = bytearray(size)
+            self._view = memoryview(self._buffer)
+        self._view[:len(unread)] = unread
+        self._start, self._end = 0, len(unread)
+
+    def _refuse_frame(self) -> None:
+        raise FrameAuthenticationError(
+            f"a frame from {self.where} failed authentication: data on the "
+            "connection was injected, altered, replayed or reordered on the way "
+            "(or corrupted); the connection was dropped and nothing it carried "
+            "was decoded")
 
 
-def _frame_methods(conn: Any) -> tuple:
-    """Send and receive one frame, skipping the public methods' per-call work.
-
-    multiprocessing's public ``send_bytes``/``recv_bytes`` re-check their
-    arguments and copy every received message; for its own ``Connection``
-    uactor calls the framing underneath, which its ``send``/``recv`` use too.
-    """
-    if type(conn) is not mp_connection.Connection:
-        return conn.send_bytes, conn.recv_bytes
-    receive = conn._recv_bytes
-
-    def recv_frame() -> memoryview:
-        return receive().getbuffer()
-
-    return conn._send_bytes, recv_frame
-
-
-class _TLSPickle5Connection(_Pickle5Connection):
-    """:class:`_Pickle5Connection` whose raw buffers go through TLS."""
-
-    __slots__ = ()
-
-    def _write_raw(self, view: memoryview) -> None:
-        self._conn.sendall(view)
-
-    def _read_raw(self, size: int) -> bytearray:
-        return self._conn.recv_exactly(size)
-
-
-def _wrap_connection(conn: Any, serializer: str) -> Any:
-    """Give a raw connection the message format of ``serializer``."""
-    if serializer == "xmlrpclib":
-        return mp_connection.ConnectionWrapper(conn, _xml_dumps, _xml_loads)
-    if type(conn) is _TLSConnection:
-        return _TLSPickle5Connection(conn)
-    return _Pickle5Connection(conn)
-
-
-#: Dialled address -> the ``ssl.SSLContext`` this process reaches it with:
-#: every connection uactor opens to that address is TLS.  Set by
-#: :meth:`ActorManager.start` (``ssl_client``) and :meth:`ActorManager.connect`
-#: (:meth:`Actor.connect`'s ``ssl``); proxies rebuilt through :data:`_routes`
-#: dial the route's address, so they find it too.
-_ssl_clients: dict = {}
-
-
-def _set_ssl_client(address: _Address, context: ssl.SSLContext | None) -> None:
-    if context is None:
-        _ssl_clients.pop(address, None)
-    else:
-        _ssl_clients[address] = context
-
-
-def _speaks_tls(address: _Address) -> bool:
-    """Whether this process knows the actor at ``address`` to require TLS."""
-    if address in _ssl_clients:
-        return True
-    server = _current_server
-    return (server is not None and server.ssl_context is not None
-            and address == server.address)
+# --------------------------------------------------------------------------
+# TLS
+# --------------------------------------------------------------------------
 
 
 def _check_ssl_client(context: Any) -> ssl.SSLContext | None:
@@ -647,58 +1133,317 @@ def _tls_error(where: str, exc: BaseException) -> ActorConnectionError:
 
 
 def _tls_connect(sock: socket.socket, address: _Address, context: ssl.SSLContext,
-                 timeout: float) -> _TLSConnection:
-    """Client side: the TLS handshake, leaving the rest of ``timeout`` for the
-    authkey handshake.  Failures become uactor errors naming the address."""
-    give_up = _monotonic() + timeout
-    host = address[0] if isinstance(address, tuple) else None
+                 give_up: float) -> ssl.SSLSocket:
+    """Client side: the TLS handshake, before ``give_up`` (monotonic).
+
+    Failures close the socket and become uactor errors naming the address.
+    """
+    host = address[0].partition("%")[0] if isinstance(address, tuple) else None
     try:
-        sock.settimeout(timeout)
-        tls = context.wrap_socket(sock, server_hostname=host)
-    except OSError as exc:  # ssl.SSLError included
+        _bound(sock, give_up)
+        return context.wrap_socket(sock, server_hostname=host)
+    except OSError as exc:  # ssl.SSLError and socket.timeout included
         sock.close()
         raise _tls_error(_describe(address), exc) from exc
     except BaseException:
         sock.close()
         raise
-    tls.settimeout(max(give_up - _monotonic(), _HANDSHAKE_FLOOR))
-    return _TLSConnection(tls)
 
 
-def _tls_accept(conn: Any, context: ssl.SSLContext) -> _TLSConnection:
-    """Server side: take over an accepted connection and run the TLS handshake.
-
-    Bounded by :data:`_HANDSHAKE_TIMEOUT`, whose rest is left for the authkey
-    handshake.
-    """
-    give_up = _monotonic() + _HANDSHAKE_TIMEOUT
-    sock = socket.socket(fileno=os.dup(conn.fileno()))
-    conn.close()
+def _tls_accept(sock: socket.socket, context: ssl.SSLContext,
+                give_up: float) -> ssl.SSLSocket:
+    """Server side: the TLS handshake of an accepted socket, before ``give_up``."""
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.settimeout(_HANDSHAKE_TIMEOUT)
-        tls = context.wrap_socket(sock, server_side=True)
+        _bound(sock, give_up)
+        return context.wrap_socket(sock, server_side=True)
     except BaseException:
         sock.close()
         raise
-    tls.settimeout(max(give_up - _monotonic(), _HANDSHAKE_FLOOR))
-    return _TLSConnection(tls)
 
 
-def _open_socket(address: _Address, timeout: float) -> socket.socket:
-    if isinstance(address, tuple):
+# --------------------------------------------------------------------------
+# Handshake
+# --------------------------------------------------------------------------
+#
+# Server: hello = magic, protocol version, flags, max_message, nonce_s.
+# Client: nonce_c, HMAC(authkey, LABEL_CLIENT || hello || nonce_c).
+# Server: ACCEPTED, HMAC(authkey, LABEL_SERVER || hello || nonce_c)
+#         (or REJECTED, then it closes).
+# Both sides prove the key without sending it, each proof is bound to both
+# nonces and to the hello (flags and limit included, so a relay cannot
+# change them), and the frame keys derive from the same transcript.
+
+
+def _recv_exactly(sock: socket.socket, size: int, give_up: float) -> bytes:
+    data = b""
+    while len(data) < size:
+        _bound(sock, give_up)
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise EOFError("the peer closed the connection during the handshake")
+        data += chunk
+    return data
+
+
+def _send_before(sock: socket.socket, data: bytes, give_up: float) -> None:
+    _bound(sock, give_up)
+    sock.sendall(data)
+
+
+def _server_handshake(sock: socket.socket, authkey: bytes, flags: int,
+                      max_message: int | None, give_up: float) -> _Session:
+    """Greet a client, check its proof of the authkey, prove it back.
+
+    :raises AuthkeyError: the client does not hold the key (it was told so).
+    :raises EOFError, OSError: the peer left, broke or missed ``give_up``.
+    """
+    hello = _HELLO.pack(_MAGIC, _PROTOCOL_VERSION, flags, max_message or 0,
+                        os.urandom(_NONCE_BYTES))
+    _send_before(sock, hello, give_up)
+    answer = _recv_exactly(sock, _NONCE_BYTES + _PROOF_BYTES, give_up)
+    transcript = hello + answer[:_NONCE_BYTES]
+    if not hmac.compare_digest(answer[_NONCE_BYTES:],
+                               _derive(authkey, _LABEL_CLIENT, transcript)):
+        with contextlib.suppress(OSError):
+            _send_before(sock, _REJECTED, give_up)
+        raise AuthkeyError("the client's proof of the authkey did not match")
+    _send_before(sock, _ACCEPTED + _derive(authkey, _LABEL_SERVER, transcript), give_up)
+    return _Session(authkey, transcript, client=False)
+
+
+def _client_handshake(sock: socket.socket, authkey: bytes, where: str, tcp: bool,
+                      give_up: float) -> _Session:
+    """Read the actor's hello, prove the authkey, check the actor's proof.
+
+    :raises AuthkeyError: the actor rejected the key, or could not prove it.
+    :raises ActorConnectionError: the peer is not a uactor actor (of this
+        protocol version).
+    :raises EOFError, OSError: the peer left, broke or missed ``give_up``.
+    """
+    hello = _read_hello(sock, where, give_up)
+    _, version, flags, _, _ = _HELLO.unpack(hello)
+    if version != _PROTOCOL_VERSION:
+        raise ActorConnectionError(
+            f"{where} speaks uactor protocol {version}, this process protocol "
+            f"{_PROTOCOL_VERSION}; run the same uactor version on both sides")
+    if tcp and not flags & _FLAG_FRAME_MAC:
+        raise ActorConnectionError(
+            f"{where} offered no frame authentication on TCP; it is not a uactor "
+            "actor of this version")
+    transcript = hello + os.urandom(_NONCE_BYTES)
+    _send_before(sock, transcript[_HELLO.size:] + _derive(authkey, _LABEL_CLIENT, transcript),
+                 give_up)
+    if _recv_exactly(sock, 1, give_up) != _ACCEPTED:
+        raise AuthkeyError(
+            f"authkey for {where} was rejected; connect with the key the actor "
+            "was started with (Actor.connect(address, authkey))")
+    proof = _recv_exactly(sock, _PROOF_BYTES, give_up)
+    if not hmac.compare_digest(proof, _derive(authkey, _LABEL_SERVER, transcript)):
+        raise AuthkeyError(
+            f"{where} could not prove it holds the authkey: it is not the actor you "
+            "meant to reach, or it was started with another key; check the address "
+            "and the key")
+    return _Session(authkey, transcript, client=True)
+
+
+def _read_hello(sock: socket.socket, where: str, give_up: float) -> bytes:
+    """The actor's hello; a peer saying anything else is named in words."""
+    data = b""
+    while len(data) < _HELLO.size:
+        _bound(sock, give_up)
+        chunk = sock.recv(_HELLO.size - len(data))
+        if not chunk:
+            raise EOFError("the peer closed the connection before greeting")
+        data += chunk
+        if data[:len(_MAGIC)] != _MAGIC[:len(data)]:
+            raise ActorConnectionError(
+                f"{where} answered {_shorten(data)} (not a uactor actor); check the "
+                "address and port")
+    return data
+
+
+# --------------------------------------------------------------------------
+# Listening and connecting
+# --------------------------------------------------------------------------
+
+
+def _socket_address(name: Any) -> _Address:
+    """A socket's address as tokens carry it: ``(host, port)`` or a path.
+
+    IPv6 addresses lose their flow info, and keep their scope as
+    ``'host%interface'`` (link-local ones need it to mean anything).
+    """
+    if not isinstance(name, tuple):
+        return os.fsdecode(name) if isinstance(name, bytes) else name
+    host, port = name[:2]
+    if len(name) == 4 and name[3] and "%" not in host:
+        try:
+            scope = socket.if_indextoname(name[3])
+        except OSError:
+            scope = str(name[3])
+        host = f"{host}%{scope}"
+    return (host, port)
+
+
+def _describe_peer(peer: Any) -> str:
+    """A connected client, for the actor's log: ``host:port`` or 'a local client'."""
+    if not isinstance(peer, tuple):
+        return "a local client"
+    host, port = cast("tuple[str, int]", _socket_address(peer))
+    if host.startswith("::ffff:") and "." in host:  # IPv4 on a dual-stack socket
+        host = host[len("::ffff:"):]
+    return _describe((host, port))
+
+
+def _listen_error(where: str, host: str, exc: OSError) -> ActorAddressError:
+    """The uactor error for an actor that cannot listen at ``where``."""
+    import errno
+
+    ipv6 = ":" in host
+    if exc.errno == errno.EADDRINUSE:
+        problem = ("the address is already in use (another process listens there); "
+                   "choose another port, or port 0 for any free one")
+    elif ipv6 and (exc.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT)
+                   or (exc.errno == errno.EADDRNOTAVAIL and host in ("::", "::1"))):
+        problem = ("IPv6 is not available on this system (not supported, or "
+                   "disabled); listen on an IPv4 address such as '0.0.0.0' or "
+                   "'127.0.0.1', or enable IPv6")
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        problem = ("it is not an address of this host; listen on one of its "
+                   "interface addresses, on '0.0.0.0' or '::' (every interface), "
+                   "or on loopback")
+    elif exc.errno == errno.EACCES:
+        problem = "permission denied (ports below 1024 need privileges); use a higher port"
+    else:
+        problem = exc.strerror or repr(exc)
+    return ActorAddressError(f"cannot listen on {where}: {problem}")
+
+
+class _Listener:
+    """An actor server's listening socket: TCP over IPv4 or IPv6, or unix.
+
+    ``(host, port)`` addresses are resolved with ``getaddrinfo`` (IPv4 first
+    for host names, as multiprocessing did; IPv6 literals, scoped link-local
+    ones included, as written); ``'::'`` accepts IPv4 clients too where the
+    system allows dual-stack sockets.  ``None`` listens on a unix socket in a
+    private temporary directory (mode 0700) of this process.  ``address`` is
+    the bound address, normalized (:func:`_socket_address`).
+    """
+
+    def __init__(self, address: _Address | None) -> None:
+        if address is None:
+            address = mp_connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]
+        if isinstance(address, tuple):
+            self._sock = self._listen_tcp(address)
+            self.tcp = True
+        else:
+            self._sock = self._listen_unix(str(address))
+            self.tcp = False
+        self.address = _socket_address(self._sock.getsockname())
+
+    @staticmethod
+    def _listen_tcp(address: tuple[str, int]) -> socket.socket:
+        host, port = address
+        where = _describe(address)
+        try:
+            found = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC,
+                                       socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+        except socket.gaierror as exc:
+            raise ActorAddressError(
+                f"cannot listen on {where}: {exc.strerror}; use an IP address or a "
+                "host name this system resolves") from exc
+        found.sort(key=lambda entry: entry[0] != socket.AF_INET)
+        family, kind, proto, _, sockaddr = found[0]
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:
+            raise _listen_error(where, host, exc) from exc
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and sockaddr[0] == "::":
+                with contextlib.suppress(OSError):  # dual-stack where allowed
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind(sockaddr)
+            sock.listen(_BACKLOG)
+        except OSError as exc:
+            sock.close()
+            raise _listen_error(where, host, exc) from exc
+        return sock
+
+    def _listen_unix(self, path: str) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            sock.listen(_BACKLOG)
+        except OSError as exc:
+            sock.close()
+            raise _listen_error(_describe(path), "", exc) from exc
+        if not path.startswith("\0"):  # a file: removed when this process exits
+            mp_util.Finalize(self, os.unlink, args=(path,), exitpriority=0)
+        return sock
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        sock, peer = self._sock.accept()
+        if self.tcp:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, peer
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _dial(address: _Address, timeout: float) -> socket.socket:
+    """A connected socket to ``address``.
+
+    The IPv6 wildcard (the owner of an actor bound to ``'::'`` dials its bind
+    address) means this host: loopback, over IPv4 too where IPv6 is disabled.
+    """
+    if not isinstance(address, tuple):
+        sock = socket.socket(socket.AF_UNIX)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    try:
         sock = socket.create_connection(address, timeout=timeout)
+    except OSError as exc:
+        if address[0] != "::" or isinstance(exc, (socket.timeout, ConnectionRefusedError)):
+            raise
+        sock = socket.create_connection(("127.0.0.1", address[1]), timeout=timeout)
+    try:
         # Small request/reply messages: Nagle plus delayed ACKs cost ~40 ms each.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-    sock = socket.socket(socket.AF_UNIX)
-    try:
-        sock.settimeout(timeout)
-        sock.connect(address)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def _open_socket(address: _Address, timeout: float) -> socket.socket:
+    """A connected socket to ``address``; failures become uactor errors."""
+    where = _describe(address)
+    try:
+        return _dial(address, timeout)
+    except socket.timeout as exc:
+        raise ActorConnectionError(
+            f"cannot connect to actor at {where}: no answer within {timeout:g} s; "
+            "check the address and that no firewall drops the traffic"
+        ) from exc
+    except socket.gaierror as exc:
+        raise ActorConnectionError(
+            f"cannot connect to actor at {where}: cannot resolve the host "
+            f"({exc.strerror}); check its name") from exc
+    except OSError as exc:
+        hint = "is the actor running and listening there?"
+        if isinstance(address, tuple) and ":" in address[0] and not isinstance(
+                exc, ConnectionRefusedError):
+            hint = "is IPv6 available on this system and routed to that host?"
+        raise ActorConnectionError(
+            f"cannot connect to actor at {where}: {exc.strerror or exc}; {hint}"
+        ) from exc
 
 
 def _connect(
@@ -706,61 +1451,241 @@ def _connect(
     authkey: bytes,
     serializer: str = DEFAULT_SERIALIZER,
     timeout: float | None = None,
-) -> Any:
+    ssl_context: ssl.SSLContext | None = None,
+) -> _Connection:
     """Open an authenticated connection to an actor server.
 
-    Over TLS when :data:`_ssl_clients` has a context for ``address``: the
-    authkey handshake then runs inside TLS.  Every lower-level failure is
-    translated here, once, into a uactor error naming the address and what to
-    do about it.
+    ``timeout`` bounds connecting and the whole handshake; without it,
+    connecting takes up to :data:`_CONNECT_TIMEOUT` and the handshake up to
+    :data:`_HANDSHAKE_TIMEOUT` more.  Over TLS when this process knows the
+    actor requires it (:class:`_ActorRecord`): the authkey handshake then
+    runs inside TLS (or with ``ssl_context``, given by finalizers, which
+    must not depend on the record).  Every lower-level failure is translated
+    here, once, into a uactor error naming the address and what to do about
+    it.
     """
-    timeout = _CONNECT_TIMEOUT if timeout is None else timeout
+    _check_tcp_authkey(address, authkey)
+    started = _monotonic()
+    sock = _open_socket(address, _CONNECT_TIMEOUT if timeout is None else timeout)
+    give_up = started + timeout if timeout is not None else _monotonic() + _HANDSHAKE_TIMEOUT
     where = _describe(address)
-    try:
-        sock = _open_socket(address, timeout)
-    except (socket.timeout, TimeoutError) as exc:
-        raise ActorConnectionError(
-            f"cannot connect to actor at {where}: no answer within {timeout:g} s; "
-            "check the address and that no firewall drops the traffic"
-        ) from exc
-    except OSError as exc:
-        raise ActorConnectionError(
-            f"cannot connect to actor at {where}: {exc.strerror or exc}; "
-            "is the actor running and listening there?"
-        ) from exc
-    context = _ssl_clients.get(address)
+    context = ssl_context
+    if context is None:
+        record = _records.by_address.get(address)
+        context = record.ssl_context if record is not None else None
     if context is not None:
-        conn: Any = _tls_connect(sock, address, context, min(timeout, _HANDSHAKE_TIMEOUT))
-    else:
-        sock.settimeout(None)
-        fileno = sock.fileno()
-        _set_socket_timeout(fileno, min(timeout, _HANDSHAKE_TIMEOUT))
-        conn = mp_connection.Connection(sock.detach())
+        sock = _tls_connect(sock, address, context, give_up)
     try:
-        mp_connection.answer_challenge(conn, authkey)
-        mp_connection.deliver_challenge(conn, authkey)
-    except mp_connection.AuthenticationError as exc:
-        conn.close()
-        raise AuthkeyError(
-            f"authkey for {where} was rejected; connect with the key the actor "
-            "was started with (Actor.connect(address, authkey))"
-        ) from exc
-    except (OSError, EOFError, AssertionError, ValueError) as exc:
-        conn.close()
+        session = _client_handshake(sock, authkey, where, isinstance(address, tuple), give_up)
+        sock.settimeout(None)
+    except UActorException:
+        sock.close()
+        raise
+    except socket.timeout as exc:
+        sock.close()
+        raise ActorConnectionError(
+            f"{where} did not complete the uactor handshake within "
+            f"{give_up - started:.3g} s; it is not an actor, is overloaded, or "
+            "requires TLS (connect with ssl=)") from exc
+    except (OSError, EOFError) as exc:
+        sock.close()
         if context is not None:
             raise _tls_error(where, exc) from exc
-        # SO_RCVTIMEO expiring reads as EAGAIN
-        problem = (f"within {min(timeout, _HANDSHAKE_TIMEOUT):g} s"
-                   if isinstance(exc, BlockingIOError) else f"({exc!r})")
         raise ActorConnectionError(
-            f"{where} did not complete the uactor handshake {problem}; it is not "
-            "an actor, is overloaded, or requires TLS (connect with ssl=)"
-        ) from exc
-    if context is not None:
-        conn.settimeout(None)
-    else:
-        _set_socket_timeout(fileno, 0)
-    return _wrap_connection(conn, serializer)
+            f"{where} closed the connection during the uactor handshake "
+            f"({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}); "
+            "it is not an actor, refused this process, or requires TLS "
+            "(connect with ssl=)") from exc
+    except BaseException:
+        sock.close()
+        raise
+    return _Connection(sock, session, where, serializer, tls=context is not None)
+
+
+# --------------------------------------------------------------------------
+# What this process knows about each actor address
+# --------------------------------------------------------------------------
+
+
+class _ActorRecord:
+    """What this process knows about the actor at one address.
+
+    Shared by every proxy, manager and connection of this process reaching
+    that address:
+
+    ``local.connection``
+        each thread's open connection to the actor;
+    ``users``
+        proxies of this process using these connections: the calling
+        thread's connection is closed once none is left;
+    ``managers``
+        live managers (owning or connected) of the actor;
+    ``incarnation``
+        tells this actor from an earlier one at the same address: a new
+        one gets a new record, and old proxies keep their old one;
+    ``ssl_context``
+        the client context every connection to the address uses (TLS);
+    ``authkey``, ``manager``
+        the key and (weakly) the manager of the :meth:`Actor.connect` or
+        start that made the actor known, for proxies rebuilt here;
+    ``owner_token``
+        in the process that started the actor only: its connections
+        prove they come from the owner;
+    ``aliases``
+        other addresses routed here (``capture``, the actor's bind address).
+    """
+
+    __slots__ = ("address", "incarnation", "local", "users", "managers", "ssl_context",
+                 "authkey", "manager", "owner_token", "aliases", "__weakref__")
+
+    def __init__(self, address: _Address, incarnation: str | None = None) -> None:
+        self.address = address
+        self.incarnation = incarnation
+        self.local = threading.local()
+        self.users = 0
+        self.managers = 0
+        self.ssl_context: ssl.SSLContext | None = None
+        self.authkey: bytes | None = None
+        self.manager: Callable[[], Any] = _no_manager
+        self.owner_token: bytes | None = None
+        self.aliases: set = set()
+
+
+def _no_manager() -> None:
+    return None
+
+
+class _Records:
+    """Every :class:`_ActorRecord` of this process, under one lock.
+
+    ``by_address`` maps each dialled address to its record, ``routes`` each
+    alias to the record it leads to.  A record lives while a proxy uses it
+    or a manager refers to it, and is forgotten with the last of them, its
+    aliases with it.  In a forked child (one fork hook) every record drops
+    its parent's connections, users and owner token.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.by_address: dict = {}
+        self.routes: dict = {}
+        self._alive: weakref.WeakSet = weakref.WeakSet()
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    def find(self, address: _Address) -> _ActorRecord | None:
+        """The record a token carrying ``address`` leads to (routes first)."""
+        return self.routes.get(address) or self.by_address.get(address)
+
+    def obtain(self, address: _Address, incarnation: str | None = None) -> _ActorRecord:
+        """The record of ``address``; another incarnation there gets a fresh one."""
+        record = self.by_address.get(address)
+        if record is not None and (incarnation is None
+                                   or record.incarnation in (None, incarnation)):
+            if incarnation is not None:
+                record.incarnation = incarnation
+            return record
+        with self.lock:
+            record = self.by_address.get(address)
+            if record is None or (incarnation is not None
+                                  and record.incarnation not in (None, incarnation)):
+                fresh = _ActorRecord(address, incarnation)
+                if record is not None:  # the way to reach the address stays
+                    fresh.ssl_context = record.ssl_context
+                self.by_address[address] = record = fresh
+                self._alive.add(fresh)
+            elif incarnation is not None:
+                record.incarnation = incarnation
+            return record
+
+    def route(self, alias: _Address, record: _ActorRecord) -> None:
+        """Lead tokens carrying ``alias`` to ``record``."""
+        if alias == record.address:
+            return
+        with self.lock:
+            self.routes[alias] = record
+            record.aliases.add(alias)
+
+    def add_user(self, record: _ActorRecord) -> None:
+        with self.lock:
+            record.users += 1
+
+    def remove_user(self, record: _ActorRecord) -> bool:
+        """Count one proxy gone; whether it was the last one."""
+        with self.lock:
+            record.users -= 1
+            last = record.users <= 0
+            self.release(record)
+        return last
+
+    def add_manager(self, record: _ActorRecord, manager: Any) -> Callable[[], Any]:
+        """Count ``manager`` while it lives; returns the callable uncounting it (once)."""
+        with self.lock:
+            record.managers += 1
+        return weakref.finalize(manager, self._remove_manager, record)
+
+    def _remove_manager(self, record: _ActorRecord) -> None:
+        with self.lock:
+            record.managers -= 1
+            self.release(record)
+
+    def release(self, record: _ActorRecord) -> None:
+        """Forget ``record`` (and its aliases) if nothing uses it any more."""
+        with self.lock:
+            if record.users > 0 or record.managers > 0:
+                return
+            if self.by_address.get(record.address) is record:
+                del self.by_address[record.address]
+            for alias in record.aliases:
+                if self.routes.get(alias) is record:
+                    del self.routes[alias]
+            record.aliases.clear()
+
+    def _after_fork_in_child(self) -> None:
+        self.lock = threading.RLock()
+        for record in list(self._alive):
+            record.local.__dict__.clear()  # the parent's connections (this thread's)
+            record.users = 0  # inherited proxies are borrowed
+            record.owner_token = None  # the parent owns its actors
+
+
+_records = _Records()
+
+
+def _speaks_tls(address: _Address) -> bool:
+    """Whether this process knows the actor at ``address`` to require TLS."""
+    record = _records.by_address.get(address)
+    if record is not None and record.ssl_context is not None:
+        return True
+    server = _current_server
+    return (server is not None and server.ssl_context is not None
+            and address == server.address)
+
+
+# --------------------------------------------------------------------------
+# Requests, deadlines and error mapping
+# --------------------------------------------------------------------------
+
+
+class _Deadline(threading.local):
+    """Per-thread deadline set by :func:`deadline` (a ``time.monotonic`` value)."""
+
+    at: float | None = None
+
+
+_deadline = _Deadline()
+
+
+_monotonic = time.monotonic
+
+
+def _call_deadline(timeout: float | None) -> float | None:
+    """When a call must be done by: in ``timeout`` seconds or at the enclosing
+    :func:`deadline`, whichever comes first (``None``: unbounded)."""
+    at = _deadline.at
+    if timeout is None:
+        return at
+    mine = _monotonic() + timeout
+    return mine if at is None or mine < at else at
 
 
 def _raise_remote(kind: str, result: Any) -> None:
@@ -776,17 +1701,29 @@ def _raise_remote(kind: str, result: Any) -> None:
         raise ProxyError(f"actor server error:\n{result}")
     if kind == "#ERROR":
         raise result
-    raise ProxyError(f"unexpected reply kind {kind!r} from actor server")
+    raise ProxyError(f"unexpected reply kind {_shorten(kind)} from actor server")
 
 
-def _request(conn: Any, funcname: str, args: tuple = (), kwds: dict | None = None) -> Any:
-    """Send one server-level request (create, incref, ...) and return its result."""
+def _request(conn: _Connection, funcname: str, args: tuple = (), kwds: dict | None = None,
+             deadline: float | None = None, owner_token: bytes | None = None) -> Any:
+    """Send one server-level request (create, incref, ...) and return its result.
+
+    ``owner_token`` adds the proof that this process started the actor.
+    """
+    if owner_token is not None:
+        args = (*args, conn.prove(owner_token))
     try:
-        conn.send((None, funcname, args, kwds or {}))
-        kind, result = conn.recv()
+        conn.send((None, funcname, args, kwds or {}), deadline)
+        kind, result = conn.recv(deadline)
+    except UActorException:
+        raise
+    except socket.timeout as exc:
+        raise CallTimeoutError(
+            f"the actor at {conn.where} did not answer {funcname!r} within its "
+            "deadline") from exc
     except (EOFError, OSError) as exc:
         raise ActorDeadError(
-            f"actor server closed the connection during {funcname!r}"
+            f"the actor at {conn.where} closed the connection during {funcname!r}"
         ) from exc
     if kind == "#RETURN":
         return result
@@ -800,17 +1737,28 @@ def _request_once(
     funcname: str,
     args: tuple = (),
     timeout: float | None = None,
+    *,
+    kwds: dict | None = None,
+    owner_token: bytes | None = None,
+    whole: bool = True,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Any:
-    conn = _connect(address, authkey, serializer, timeout)
+    """Connect, make one server-level request, close.
+
+    ``timeout`` bounds connecting and, if ``whole``, the request too (one
+    deadline for all of it).
+    """
+    deadline = _monotonic() + timeout if timeout is not None and whole else None
+    conn = _connect(address, authkey, serializer, timeout, ssl_context)
     try:
-        return _request(conn, funcname, args)
+        return _request(conn, funcname, args, kwds, deadline, owner_token)
     finally:
         conn.close()
 
 
 def _exception_payload(exc: BaseException, serializer: str = DEFAULT_SERIALIZER) -> tuple:
     """Reply for an exception: the object itself where the serializer allows."""
-    text = traceback.format_exc()
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if serializer != "pickle":
         return _foreign_payload(exc, text)
     return ("#RAISE", (exc, text))
@@ -819,7 +1767,7 @@ def _exception_payload(exc: BaseException, serializer: str = DEFAULT_SERIALIZER)
 def _foreign_payload(exc: BaseException, text: str) -> tuple:
     """A serializer-neutral description of an exception that failed to pickle."""
     kind = type(exc)
-    return ("#FOREIGN", [kind.__module__, kind.__qualname__, str(exc), text])
+    return ("#FOREIGN", [kind.__module__, kind.__qualname__, _clip(str(exc)), text])
 
 
 def _rebuild_foreign_exception(
@@ -840,9 +1788,13 @@ def _rebuild_foreign_exception(
     return exc
 
 
-def _sendable_exc_info(exc_type: Any, exc_value: Any) -> tuple:
-    """Exception info ``Actor.__exit__`` can receive: tracebacks cannot travel."""
-    if exc_type is None:
+def _sendable_exc_info(exc_type: Any, exc_value: Any, restricted: bool = False) -> tuple:
+    """Exception info ``Actor.__exit__`` can receive: tracebacks cannot travel.
+
+    An actor decoding with an allow-list (``allowed_classes``) gets
+    ``(None, None, None)``: exception classes are not plain data.
+    """
+    if exc_type is None or restricted:
         return (None, None, None)
     try:
         pickle.dumps((exc_type, exc_value))
@@ -852,18 +1804,6 @@ def _sendable_exc_info(exc_type: Any, exc_value: Any) -> tuple:
     return (exc_type, exc_value, None)
 
 
-class _Deadline(threading.local):
-    """Per-thread deadline set by :func:`deadline` (a ``time.monotonic`` value)."""
-
-    at: float | None = None
-
-
-_deadline = _Deadline()
-
-
-_monotonic = time.monotonic
-
-
 # --------------------------------------------------------------------------
 # Proxies
 # --------------------------------------------------------------------------
@@ -871,69 +1811,13 @@ _monotonic = time.monotonic
 _Token = mp_managers.Token
 
 
-class _AddressState:
-    """Per-process, per-actor-address connection state shared by proxies.
-
-    ``local.connection`` is the calling thread's connection to the actor;
-    ``users`` counts the proxies of this process using these connections.
-    """
-
-    __slots__ = ("local", "incarnation", "users", "lock", "__weakref__")
-
-    def __init__(self, incarnation: str | None = None) -> None:
-        self.incarnation = incarnation
-        self.local = mp_util.ForkAwareLocal()
-        #: Proxies of this process using these connections; the calling
-        #: thread's connection is closed only once none is left.
-        self.users = 0
-        self.lock = threading.Lock()
-        mp_util.register_after_fork(self, _AddressState._forget_users)
-
-    def _forget_users(self) -> None:
-        self.users = 0  # a forked child's inherited proxies are borrowed
-
-    def add_user(self) -> None:
-        with self.lock:
-            self.users += 1
-
-    def remove_user(self) -> bool:
-        """Count one proxy gone; whether it was the last one."""
-        with self.lock:
-            self.users -= 1
-            return self.users <= 0
-
-
-_address_states: dict = {}
-_address_states_lock = threading.Lock()
-
-
-def _address_state(address: _Address, incarnation: str | None = None) -> _AddressState:
-    """Connection state for ``address``; a new server there gets a fresh one.
-
-    Connections cached for an earlier actor at the same address are dead: new
-    proxies must not inherit them (old proxies keep their old state).
-    """
-    state = _address_states.get(address)
-    if state is not None and (incarnation is None or state.incarnation in (None, incarnation)):
-        if incarnation is not None:
-            state.incarnation = incarnation
-        return state
-    with _address_states_lock:
-        state = _address_states.get(address)
-        if state is None or (incarnation is not None
-                             and state.incarnation not in (None, incarnation)):
-            state = _address_states[address] = _AddressState(incarnation)
-        return state
-
-
 def _release_reference(token: Any, authkey: bytes, serializer: str, state: Any,
-                       address_state: _AddressState) -> None:
+                       record: _ActorRecord) -> None:
     """Finalizer of a proxy: tell the actor this process dropped a reference.
 
     Runs from garbage collection or at exit, so it is bounded in time and
     silent: a reference to an actor that is already gone needs no release.
     """
-    last = address_state.remove_user()
     if state is None or state.value == mp_managers.State.STARTED:
         try:
             _request_once(token.address, authkey, serializer, "decref",
@@ -941,10 +1825,10 @@ def _release_reference(token: Any, authkey: bytes, serializer: str, state: Any,
         except Exception as exc:  # the actor may be gone: nothing to release
             _logger.debug("releasing %s at %s failed: %r",
                          token.id, _describe(token.address), exc)
-    if last:
-        conn = getattr(address_state.local, "connection", None)
+    if _records.remove_user(record):
+        conn = getattr(record.local, "connection", None)
         if conn is not None:
-            del address_state.local.connection
+            del record.local.connection
             conn.close()
 
 
@@ -964,14 +1848,13 @@ class BaseProxy(mp_managers.BaseProxy):
     def __init__(self, token: Any, serializer: str, manager: Any = None,
                  authkey: bytes | None = None, exposed: Any = None,
                  incref: bool = True, manager_owned: bool = False) -> None:
-        state = _address_state(token.address)
-        self._tls = state.local
-        self._address_state = state
+        record = _records.obtain(token.address)
+        self._tls = record.local
+        self._address_state = record
         self._token = token
         self._id = token.id
         self._manager = manager
         self._serializer = serializer
-        self._Client = mp_managers.listener_client[serializer][1]
         self._owned_by_manager = manager_owned
         if authkey is not None:
             self._authkey = mp_process.AuthenticationString(authkey)
@@ -981,7 +1864,11 @@ class BaseProxy(mp_managers.BaseProxy):
             self._authkey = mp_process.current_process().authkey
         self._timeout = getattr(manager, "_timeout", None)
         if incref:
-            self._incref()
+            try:
+                self._incref()
+            except BaseException:
+                _records.release(record)
+                raise
 
     # -- references -------------------------------------------------------
 
@@ -994,7 +1881,7 @@ class BaseProxy(mp_managers.BaseProxy):
 
     def _adopt_reference(self) -> None:
         """Own one reference the server already counts, releasing it at GC."""
-        self._address_state.add_user()
+        _records.add_user(self._address_state)
         state = self._manager._state if self._manager is not None else None
         self._close = mp_util.Finalize(
             self, _release_reference,
@@ -1008,26 +1895,34 @@ class BaseProxy(mp_managers.BaseProxy):
 
     # -- calls ------------------------------------------------------------
 
-    def _connect(self) -> Any:
-        timeout = self._timeout
-        if _deadline.at is not None:
-            remaining = _deadline.at - _monotonic()
-            if remaining <= 0:
+    def _connect(self, at: float | None) -> _Connection:
+        """Open this thread's connection to the referent, done by ``at``."""
+        timeout = None
+        if at is not None:
+            timeout = at - _monotonic()
+            if timeout <= 0:
                 raise CallTimeoutError(f"the deadline passed before connecting to "
                                        f"{self._describe()}")
-            timeout = remaining if timeout is None else min(timeout, remaining)
         conn = _connect(self._token.address, self._authkey, self._serializer, timeout)
         name = mp_process.current_process().name
         thread = threading.current_thread().name
         if thread != "MainThread":
             name = f"{name}|{thread}"
         try:
-            _request(conn, "accept_connection", (name,))
+            _request(conn, "accept_connection", (name,), deadline=at,
+                     owner_token=self._address_state.owner_token)
         except BaseException:
             conn.close()
             raise
         self._tls.connection = conn
         return conn
+
+    def _connection(self) -> _Connection:
+        """This thread's connection to the referent, opened if needed."""
+        try:
+            return self._tls.connection
+        except AttributeError:
+            return self._connect_or_explain(_call_deadline(self._timeout))
 
     def _drop_connection(self) -> None:
         conn = getattr(self._tls, "connection", None)
@@ -1036,18 +1931,37 @@ class BaseProxy(mp_managers.BaseProxy):
             conn.close()
 
     def _callmethod(self, methodname: str, args: tuple = (), kwds: Mapping = {}) -> Any:
-        """Call ``methodname`` on the referent and return a copy of the result."""
+        """Call ``methodname`` on the referent and return a copy of the result.
+
+        The proxy's timeout and any enclosing :func:`deadline` bound the whole
+        call: connecting, sending the request and waiting for the reply.
+        """
+        at = _deadline.at
+        if self._timeout is not None:
+            at = _call_deadline(self._timeout)
         try:
             conn = self._tls.connection
         except AttributeError:
-            conn = self._connect_or_explain()
+            conn = self._connect_or_explain(at)
+        sent = False
         try:
-            conn.send((self._id, methodname, args, kwds))
-            if self._timeout is not None or _deadline.at is not None:
-                self._wait_reply(conn, methodname)
-            kind, result = conn.recv()
-        except UActorException:  # a deadline, or raised unpickling the reply:
-            raise                # some are OSErrors, none means the actor died
+            conn.send((self._id, methodname, args, kwds), at)
+            sent = True
+            kind, result = conn.recv(at)
+        except FrameAuthenticationError:
+            self._drop_connection()
+            raise
+        except UActorException:  # too large to send, or raised unpickling the
+            raise                # reply: some are OSErrors, none means death
+        except socket.timeout as exc:
+            self._drop_connection()
+            if sent:
+                raise CallTimeoutError(
+                    f"{methodname!r} on {self._describe()} did not answer within its "
+                    "deadline; the connection was discarded") from exc
+            raise CallTimeoutError(
+                f"sending {methodname!r} to {self._describe()} did not finish within "
+                "its deadline; the connection was discarded") from exc
         except (EOFError, OSError) as exc:
             self._drop_connection()
             raise ActorDeadError(
@@ -1058,27 +1972,13 @@ class BaseProxy(mp_managers.BaseProxy):
             return result
         return self._unusual_reply(kind, result)
 
-    def _wait_reply(self, conn: Any, methodname: str) -> None:
-        timeout = self._timeout
-        at = _deadline.at
-        now = _monotonic()
-        if at is not None:
-            timeout = at - now if timeout is None else min(timeout, at - now)
-        if timeout is None or conn.poll(max(timeout, 0.0)):
-            return
-        self._drop_connection()
-        raise CallTimeoutError(
-            f"{methodname!r} on {self._describe()} did not answer within its "
-            "deadline; the connection was discarded"
-        )
-
-    def _connect_or_explain(self) -> Any:
+    def _connect_or_explain(self, at: float | None) -> _Connection:
         try:
-            return self._connect()
+            return self._connect(at)
         except ActorConnectionError as exc:
             if isinstance(exc, ActorDeadError):
                 raise
-            if _deadline.at is not None and _monotonic() >= _deadline.at:
+            if at is not None and _monotonic() >= at:
                 raise CallTimeoutError(
                     f"connecting to {self._describe()} did not finish within the "
                     "deadline") from exc
@@ -1136,23 +2036,6 @@ class BaseProxy(mp_managers.BaseProxy):
                 f"at {_describe(self._token.address)}>")
 
 
-class _Route:
-    """How this process reaches an actor: the address it dialled and the key."""
-
-    __slots__ = ("address", "authkey", "manager")
-
-    def __init__(self, address: _Address, authkey: bytes, manager: Any) -> None:
-        self.address = address
-        self.authkey = authkey
-        self.manager = manager
-
-
-#: Token address -> route, from :meth:`Actor.connect` (incl. ``capture``).
-_routes: dict = {}
-#: Token address -> owning manager, for actors this process started.
-_owned_managers: weakref.WeakValueDictionary[Any, ActorManager] = weakref.WeakValueDictionary()
-
-
 def _rebuild_proxy(kind: Any, token: Any, serializer: str, exposed: Any,
                    authkey: bytes | None, tls: bool = False) -> BaseProxy:
     """Unpickle a proxy: translate its address, find its key, take a reference.
@@ -1161,16 +2044,13 @@ def _rebuild_proxy(kind: Any, token: Any, serializer: str, exposed: Any,
     it, fail at once rather than time out in a plain handshake.
     """
     manager = None
-    route = _routes.get(token.address)
-    if route is not None:
-        token = _Token(token.typeid, route.address, token.id)
-        authkey = authkey or route.authkey
-        manager = route.manager
-    else:
-        manager = _owned_managers.get(token.address)
-        if manager is not None:
-            authkey = authkey or manager._authkey
-    if tls and token.address not in _ssl_clients:
+    record = _records.find(token.address)
+    if record is not None:
+        if record.address != token.address:
+            token = _Token(token.typeid, record.address, token.id)
+        authkey = authkey or record.authkey
+        manager = record.manager()
+    if tls and (record is None or record.ssl_context is None):
         raise ActorConnectionError(
             f"received a proxy to {token.typeid!r} at {_describe(token.address)}, "
             "an actor that requires TLS, but this process has no TLS context for "
@@ -1245,7 +2125,7 @@ def _auto_proxy(token: Any, serializer: str, manager: Any = None, authkey: Any =
     if exposed is None:
         exposed = _request_once(token.address, authkey or (manager and manager._authkey)
                                 or mp_process.current_process().authkey,
-                                serializer, "get_methods", (token,))
+                                serializer, "get_methods", (token.id,))
     return _auto_proxy_type(exposed)(token, serializer, manager=manager,
                                      authkey=authkey, incref=incref,
                                      manager_owned=manager_owned)
@@ -1343,13 +2223,16 @@ class ActorProxy(BaseProxy):
         called, finishing the actor process (like when calling
         *ActorProxy.shutdown()*).  Any other proxy (the one ``__enter__``
         returned, one from :func:`proxy`...) only calls ``Actor.__exit__``.
-        The traceback cannot cross processes and is passed as ``None``.
+        The traceback cannot cross processes and is passed as ``None``; an
+        actor with ``allowed_classes`` receives ``(None, None, None)``
+        (exception classes are not plain data).
         """
         if self._is_finished():
             return None
         try:
+            restricted = self._connection().restricted
             suppress = self._callmethod(
-                "__exit__", _sendable_exc_info(exc_type, exc_value))
+                "__exit__", _sendable_exc_info(exc_type, exc_value, restricted))
         except ActorConnectionError as exc:
             _logger.debug("Actor.__exit__ unreachable on %s: %r", self._describe(), exc)
             suppress = None
@@ -1395,6 +2278,9 @@ class _Serving(threading.local):
     """
 
     held: list | None = None
+    #: Whether the connection being served proved it comes from the actor's
+    #: owner (None: not serving a call).
+    owner: bool | None = None
 
 
 _serving = _Serving()
@@ -1402,13 +2288,13 @@ _current_server: _ActorServer | None = None
 _warned_peers: set = set()
 
 
-def _warn_once(key: Any, message: str, *args: Any) -> None:
-    """Hostile network input: warn the first time, then only debug."""
+def _warn_once(key: Any, message: str, *args: Any, level: int = logging.WARNING) -> None:
+    """Hostile network input: log at ``level`` the first time, then only debug."""
     if key in _warned_peers:
         _logger.debug(message, *args)
     else:
         _warned_peers.add(key)
-        _logger.warning(message, *args)
+        _logger.log(level, message, *args)
 
 
 def _is_method(attribute: Any) -> bool:
@@ -1416,60 +2302,6 @@ def _is_method(attribute: Any) -> bool:
         return False
     return callable(attribute) or isinstance(
         attribute, (staticmethod, classmethod, functools.partialmethod))
-
-
-class _HandshakeWatch:
-    """Cuts off handshakes that outlive their time bound as a whole.
-
-    Socket timeouts bound each read; this bounds the sum.  Each watched
-    socket is held through a duplicate descriptor, so shutting it down can
-    never hit another socket that reused the original descriptor number.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._watched: dict = {}  # duplicate fd -> give-up time (monotonic)
-        self._changed = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, fileno: int, give_up_at: float) -> int:
-        duplicate = os.dup(fileno)
-        with self._lock:
-            self._watched[duplicate] = give_up_at
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="uactor-handshake-watch")
-                self._thread.start()
-        self._changed.set()
-        return duplicate
-
-    def unwatch(self, duplicate: int) -> None:
-        with self._lock:
-            self._watched.pop(duplicate, None)
-        os.close(duplicate)
-
-    def _run(self) -> None:
-        while True:
-            self._changed.clear()  # before looking: a later watch() wakes us
-            now = _monotonic()
-            with self._lock:
-                expired = [fd for fd, at in self._watched.items() if at <= now]
-                for duplicate in expired:
-                    del self._watched[duplicate]
-                    _shutdown_socket(duplicate)
-                next_at = min(self._watched.values(), default=None)
-            self._changed.wait(None if next_at is None else max(next_at - now, 0.0))
-
-
-def _shutdown_socket(fileno: int) -> None:
-    """Make every blocked read on this socket return end-of-file."""
-    sock = socket.socket(fileno=fileno)
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    finally:
-        sock.detach()
 
 
 class _ActorServer(mp_managers.Server):
@@ -1485,25 +2317,32 @@ class _ActorServer(mp_managers.Server):
     public = [*mp_managers.Server.public, "connect_actor", "release_owner"]
 
     def __init__(self, registry: dict, address: Any, authkey: bytes, serializer: str,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
-        # Server.__init__, with a listen backlog for bursts of new clients
-        # (multiprocessing's is 16: a burst overflows it and clients stall).
+                 ssl_context: ssl.SSLContext | None = None, *,
+                 owner_token: bytes | None = None, max_message: int | None = None,
+                 allowed_classes: Iterable[type] | None = None) -> None:
+        _check_tcp_authkey(address, authkey)
         self.registry = registry
         self.authkey = mp_process.AuthenticationString(authkey)
-        listener_class = mp_managers.listener_client[serializer][0]
-        self.listener = listener_class(address=address, backlog=_BACKLOG)
+        self.listener = _Listener(address)
         self.address = self.listener.address
         self.id_to_obj = {}
         self.id_to_refcount: dict = {}
         self.id_to_local_proxy_obj: dict = {}
         self.mutex = threading.Lock()
-        #: Accepted connections, closed in processes this actor forks so that
+        #: Accepted sockets, closed in processes this actor forks so that
         #: they never keep a dead actor's sockets open for its callers.
         self.connections: set = set()
-        self.handshakes = _HandshakeWatch()
         self.serializer_name = serializer
         #: Server-side TLS context: every connection is TLS, then the authkey.
         self.ssl_context = ssl_context
+        #: Proves requests come from the process that started the actor.
+        self.owner_token = owner_token
+        #: Largest message (bytes) this actor reads; announced in the hello.
+        self.max_message = max_message
+        #: ``allowed_classes`` as the allow-list decoder uses it (None: pickle).
+        self.allowed = _allow_list(allowed_classes)
+        self.hello_flags = ((_FLAG_FRAME_MAC if self.listener.tcp else 0)
+                            | (_FLAG_RESTRICTED if self.allowed is not None else 0))
         #: Tells this server from an earlier one at the same address.
         self.incarnation = os.urandom(8).hex()
         self.actor: Any = None
@@ -1555,88 +2394,97 @@ class _ActorServer(mp_managers.Server):
     def accepter(self) -> None:
         while not self.stop_event.is_set():
             try:
-                conn = self.listener.accept()
+                sock, peer = self.listener.accept()
             except OSError:  # out of descriptors, say: do not spin
                 self.stop_event.wait(_ACCEPT_RETRY)
                 continue
-            threading.Thread(target=self.handle_request, args=(conn,), daemon=True).start()
+            threading.Thread(target=self.handle_request, args=(sock, peer),
+                             daemon=True).start()
 
     # -- connections --------------------------------------------------------
 
-    def handle_request(self, conn: Any) -> None:
-        self.connections.add(conn)
+    def handle_request(  # type: ignore[override]
+            self, sock: socket.socket, peer: Any = None) -> None:
+        """Authenticate an accepted socket, then serve its first request."""
+        sockets = [sock]  # and the TLS socket taking it over, if any
+        self.connections.add(sock)
         try:
-            self._handle_connection(conn)
+            conn = self._authenticate(sockets, _describe_peer(peer))
+            if conn is not None:
+                self._serve_request(conn)
         finally:
-            self.connections.discard(conn)
+            for item in sockets:
+                self.connections.discard(item)
+                item.close()
 
     def _close_inherited_connections(self) -> None:
         """In a process forked by the actor: drop the copies of its sockets."""
-        for conn in list(self.connections):
-            conn.close()
+        for sock in list(self.connections):
+            sock.close()
         self.connections.clear()
 
-    def _handle_connection(self, conn: Any) -> None:
-        try:
-            conn = self._authenticate(conn)
-        except Exception as exc:  # a wrong key is routine (forwarding): not a warning
-            _logger.info("rejected a connection that failed the %s handshake: %r",
-                         "authkey" if self.ssl_context is None else "TLS or authkey", exc)
-            conn.close()
-            return
-        try:
-            self._serve_request(conn)
-        finally:
-            conn.close()
+    def _authenticate(self, sockets: list, where: str) -> _Connection | None:
+        """The handshakes of an accepted socket: the connection to serve, or None.
 
-    def _authenticate(self, conn: Any) -> Any:
-        """Handshakes of an accepted connection; return the connection to serve.
-
-        TLS first when the actor has a context, then the authkey both ways,
-        all within :data:`_HANDSHAKE_TIMEOUT`: each read is bounded by the
-        socket, the whole by :class:`_HandshakeWatch` (a peer trickling one
-        byte at a time would otherwise hold the thread for hundreds of reads).
+        TLS first when the actor has a context (its socket is appended to
+        ``sockets``), then the authkey both ways, all within
+        :data:`_HANDSHAKE_TIMEOUT` as a whole: every read and write is bounded
+        by the time left, so a peer trickling one byte at a time is cut off
+        like a silent one.
         """
-        watch = self.handshakes.watch(conn.fileno(), _monotonic() + _HANDSHAKE_TIMEOUT)
+        give_up = _monotonic() + _HANDSHAKE_TIMEOUT
+        sock = sockets[0]
         try:
-            return self._handshake(conn)
-        finally:
-            self.handshakes.unwatch(watch)
+            if self.ssl_context is not None:
+                sock = _tls_accept(sock, self.ssl_context, give_up)
+                sockets.append(sock)
+                self.connections.add(sock)
+            session = _server_handshake(sock, bytes(self.authkey), self.hello_flags,
+                                        self.max_message, give_up)
+            sock.settimeout(None)
+        except AuthkeyError:  # routine with forwarded proxies: not a warning
+            _warn_once(("authkey",), "rejected a connection from %s: wrong authkey",
+                       where, level=logging.INFO)
+            return None
+        except Exception as exc:
+            _warn_once(("handshake", type(exc)), "rejected a connection from %s that "
+                       "failed the %s handshake: %r", where,
+                       "authkey" if self.ssl_context is None else "TLS or authkey", exc,
+                       level=logging.INFO)
+            return None
+        return _Connection(sock, session, where, self.serializer_name,
+                           tls=self.ssl_context is not None,
+                           max_message=self.max_message, allowed=self.allowed)
 
-    def _handshake(self, conn: Any) -> Any:
-        if self.ssl_context is not None:
-            tls = _tls_accept(conn, self.ssl_context)
-            try:
-                mp_connection.deliver_challenge(tls, self.authkey)
-                mp_connection.answer_challenge(tls, self.authkey)
-                tls.settimeout(None)
-            except BaseException:
-                tls.close()
-                raise
-            return _wrap_connection(tls, self.serializer_name)
-        fileno = conn.fileno()
-        _set_socket_timeout(fileno, _HANDSHAKE_TIMEOUT)
-        mp_connection.deliver_challenge(conn, self.authkey)
-        mp_connection.answer_challenge(conn, self.authkey)
-        _set_socket_timeout(fileno, 0)
-        if self.serializer_name == "pickle":
-            return _Pickle5Connection(conn)
-        return conn  # already an xmlrpclib ConnectionWrapper (XmlListener)
+    def _receive_failed(self, conn: _Connection, exc: BaseException) -> bool:
+        """Whether ``exc``, raised receiving a request, ends the connection.
 
-    def _serve_request(self, conn: Any) -> None:
+        A tampered frame is logged; an oversized one is answered first.
+        Decoding errors leave the connection in step (the frame was read).
+        """
+        if isinstance(exc, FrameAuthenticationError):
+            _warn_once(("frame",), "%s", exc)
+            return True
+        if isinstance(exc, MessageTooLargeError):
+            _warn_once(("size",), "%s", exc)
+            self._send(conn, _exception_payload(exc, self.serializer_name))
+            return True
+        return isinstance(exc, (EOFError, OSError))
+
+    def _serve_request(self, conn: _Connection) -> None:
         try:
             request = conn.recv()
-            _, funcname, args, kwds = request
-            if funcname not in self.public:
-                raise ProxyError(f"{funcname!r} is not a server request")
-            func = getattr(self, funcname)
-        except (EOFError, OSError):
-            return
         except Exception as exc:
-            _warn_once(("request", type(exc)), "rejected a malformed request: %r", exc)
+            if not self._receive_failed(conn, exc):
+                _warn_once(("request", type(exc)), "refused an undecodable request "
+                           "from %s: %s", conn.where, _clip(str(exc)))
+                self._send(conn, _exception_payload(exc, self.serializer_name))
             return
         try:
-            msg: tuple = ("#RETURN", func(conn, *args, **kwds))
+            _, funcname, args, kwds = request
+            if funcname not in self.public:
+                raise ProxyError(f"{_shorten(funcname)} is not a server request")
+            msg: tuple = ("#RETURN", getattr(self, funcname)(conn, *args, **kwds))
         except SystemExit:
             return
         except BaseException as exc:
@@ -1679,13 +2527,13 @@ class _ActorServer(mp_managers.Server):
         while True:
             try:
                 request = recv()
-            except (EOFError, OSError):
-                return
-            except Exception as exc:  # a whole frame was read: the stream is in step
-                bad_requests += 1
+            except Exception as exc:
+                if self._receive_failed(conn, exc):
+                    return
+                bad_requests += 1  # a whole frame was read: the stream is in step
                 if bad_requests >= _MAX_BAD_REQUESTS:
                     _warn_once(("garbage", type(exc)), "closed a connection that sent "
-                               "undecodable messages: %r", exc)
+                               "undecodable messages: %s", _clip(str(exc)))
                     return
                 if not self._send(conn, _exception_payload(exc, serializer)):
                     return
@@ -1719,12 +2567,12 @@ class _ActorServer(mp_managers.Server):
         try:
             ident, methodname, args, kwds = request
         except (TypeError, ValueError):
-            return ("#RAISE", (ProxyError(f"malformed request {request!r}"), ""))
+            return ("#RAISE", (ProxyError(f"malformed request {_shorten(request)}"), ""))
         try:
             obj, exposed, _ = self.id_to_obj[ident]
         except (KeyError, TypeError):
             return ("#RAISE", (NotHeldError(
-                f"object {ident!r} is not (or no longer) held by this actor; "
+                f"object {_shorten(ident)} is not (or no longer) held by this actor; "
                 "its proxy outlived it"), ""))
         if methodname == "#GETVALUE":
             return ("#RETURN", obj)
@@ -1764,7 +2612,7 @@ class _ActorServer(mp_managers.Server):
             _, exposed, method_to_typeid, _ = self.registry[typeid]
         except KeyError:
             raise ProxyError(
-                f"typeid {typeid!r} is not registered; registered: "
+                f"typeid {_shorten(typeid)} is not registered; registered: "
                 f"{sorted(self.registry)}") from None
         if typeid == "actor":
             exposed_map = type(obj)._uactor_exposed_
@@ -1786,10 +2634,23 @@ class _ActorServer(mp_managers.Server):
 
     def create(self, c: Any, typeid: str, /, *args: Any, **kwds: Any) -> tuple[str, tuple]:
         """Create an object from a manager typeid (``manager.list()`` ...)."""
-        callable_ = self.registry[typeid][0]
+        callable_ = self.registry.get(typeid, (None,))[0] if isinstance(typeid, str) else None
         if callable_ is None or typeid == "actor":
-            raise ProxyError(f"typeid {typeid!r} cannot be created remotely")
+            raise ProxyError(f"typeid {_shorten(typeid)} cannot be created remotely")
         return self.register_object(callable_(*args, **kwds), typeid)
+
+    def _is_owner(self, c: _Connection, proof: Any) -> bool:
+        """Whether ``proof`` shows that ``c`` comes from the actor's owner."""
+        proof = getattr(proof, "data", proof)  # xmlrpclib decodes bytes as Binary
+        return (self.owner_token is not None and isinstance(proof, bytes)
+                and hmac.compare_digest(proof, c.prove(self.owner_token)))
+
+    def _require_owner(self, c: _Connection, proof: Any, what: str) -> None:
+        if not self._is_owner(c, proof):
+            raise ProxyError(
+                f"only the process that started this actor may {what}; other "
+                "processes end their use of it by dropping their proxies, or call "
+                "the actor's own shutdown() through a proxy")
 
     def create_actor(self, args: tuple, kwargs: dict) -> tuple[str, tuple]:
         """Instantiate the actor, in the calling thread, before serving anyone.
@@ -1817,15 +2678,21 @@ class _ActorServer(mp_managers.Server):
         lineage = [f"{k.__module__}:{k.__qualname__}" for k in kind.__mro__]
         return [ident, list(exposed), self.address, lineage, self.incarnation]
 
-    def accept_connection(self, c: Any, name: str) -> None:
-        """Serve this connection's method calls until it closes."""
-        threading.current_thread().name = name
+    def accept_connection(self, c: Any, name: str, proof: bytes | None = None) -> None:
+        """Serve this connection's method calls until it closes.
+
+        ``proof`` (of the owner token) marks calls from the owner process
+        (:func:`caller_is_owner`).
+        """
+        threading.current_thread().name = _clip(str(name))
+        _serving.owner = self._is_owner(c, proof)
         c.send(("#RETURN", None))
         self.serve_client(c)
         raise SystemExit
 
-    def release_owner(self, c: Any) -> None:
+    def release_owner(self, c: Any, proof: bytes | None = None) -> None:
         """The owner process let go of the actor: end it with its last reference."""
+        self._require_owner(c, proof, "release it (release_owner)")
         self.owner_released = True
         with self.mutex:
             unreferenced = self.actor_ident not in self.id_to_refcount
@@ -1847,11 +2714,24 @@ class _ActorServer(mp_managers.Server):
     def incref(self, c: Any, ident: str) -> None:
         with self.mutex:
             if ident not in self.id_to_obj:
-                raise NotHeldError(f"object {ident!r} is no longer held by this actor")
+                raise NotHeldError(
+                    f"object {_shorten(ident)} is no longer held by this actor")
             self.id_to_refcount[ident] = self.id_to_refcount.get(ident, 0) + 1
 
-    def shutdown(self, c: Any) -> None:
+    def get_methods(self, c: Any, ident: Any) -> Any:
+        """Public methods of a held object (``ident``, or a token carrying it)."""
+        ident = getattr(ident, "id", ident)
+        try:
+            obj = self.id_to_obj[ident][0]
+        except (KeyError, TypeError):
+            raise ProxyError(
+                f"object {_shorten(ident)} is not (or no longer) held by this actor"
+            ) from None
+        return mp_managers.public_methods(obj)
+
+    def shutdown(self, c: Any, proof: bytes | None = None) -> None:
         """Stop this actor process (the owner's request)."""
+        self._require_owner(c, proof, "stop it (server-level shutdown)")
         self._stop_actor()
         try:
             c.send(("#RETURN", None))
@@ -1867,13 +2747,38 @@ class _ActorServer(mp_managers.Server):
 _State = mp_managers.State
 
 
-def _stop_process(process: Any, address: _Address, authkey: bytes, serializer: str) -> None:
+class _OwnedActor:
+    """What the process that started an actor needs to release or stop it.
+
+    Kept apart from the manager so that finalizers hold only this.
+    """
+
+    __slots__ = ("process", "address", "authkey", "serializer", "owner_token", "ssl_context")
+
+    def __init__(self, process: Any, address: _Address, authkey: bytes, serializer: str,
+                 owner_token: bytes, ssl_context: ssl.SSLContext | None) -> None:
+        self.process = process
+        self.address = address
+        self.authkey = authkey
+        self.serializer = serializer
+        self.owner_token = owner_token
+        self.ssl_context = ssl_context
+
+    def request(self, funcname: str) -> Any:
+        """An owner-only server request, bounded by :data:`_RELEASE_TIMEOUT`."""
+        return _request_once(self.address, self.authkey, self.serializer, funcname,
+                             timeout=_RELEASE_TIMEOUT, owner_token=self.owner_token,
+                             ssl_context=self.ssl_context)
+
+
+def _stop_process(owned: _OwnedActor) -> None:
     """Ask an actor process to stop, then terminate, then kill; join it."""
+    process = owned.process
     if process.exitcode is None:
         try:
-            _request_once(address, authkey, serializer, "shutdown", timeout=_RELEASE_TIMEOUT)
+            owned.request("shutdown")
         except Exception as exc:
-            _logger.debug("asking %s to stop failed: %r", _describe(address), exc)
+            _logger.debug("asking %s to stop failed: %r", _describe(owned.address), exc)
         process.join(_STOP_TIMEOUT)
     if process.exitcode is None:
         _logger.warning("actor process %s did not stop in %g s: terminating",
@@ -1889,8 +2794,7 @@ _retired: list = []
 _retired_lock = threading.Lock()
 
 
-def _finalize_owner(process: Any, address: _Address, authkey: bytes, serializer: str,
-                    state: Any) -> None:
+def _finalize_owner(owned: _OwnedActor, state: Any) -> None:
     """Finalizer of an owning manager (garbage-collected or at exit).
 
     At exit the actor is stopped.  When merely garbage-collected, the owner
@@ -1901,13 +2805,13 @@ def _finalize_owner(process: Any, address: _Address, authkey: bytes, serializer:
         return
     state.value = _State.SHUTDOWN
     if mp_util.is_exiting():
-        _stop_process(process, address, authkey, serializer)
+        _stop_process(owned)
         return
     try:
-        _request_once(address, authkey, serializer, "release_owner", timeout=_RELEASE_TIMEOUT)
+        owned.request("release_owner")
     except Exception as exc:
-        _logger.debug("releasing %s failed: %r", _describe(address), exc)
-    _retire((process, address, authkey, serializer))
+        _logger.debug("releasing %s failed: %r", _describe(owned.address), exc)
+    _retire(owned)
 
 
 def _reap_retired(stop: bool = False) -> None:
@@ -1916,12 +2820,12 @@ def _reap_retired(stop: bool = False) -> None:
         retired = list(_retired)
         _retired.clear()
     alive = []
-    for entry in retired:
-        process = entry[0]
+    for owned in retired:
+        process = owned.process
         if stop:
-            _stop_process(*entry)
+            _stop_process(owned)
         elif process.exitcode is None and process.is_alive():
-            alive.append(entry)
+            alive.append(owned)
         else:
             process.join(0)
     with _retired_lock:
@@ -1931,11 +2835,11 @@ def _reap_retired(stop: bool = False) -> None:
 _reaper: threading.Thread | None = None
 
 
-def _retire(entry: tuple) -> None:
+def _retire(owned: _OwnedActor) -> None:
     """Hand a released actor process to the reaper thread, started on demand."""
     global _reaper
     with _retired_lock:
-        _retired.append(entry)
+        _retired.append(owned)
         if _reaper is None:
             _reaper = threading.Thread(target=_reap_in_background, name="uactor-reaper",
                                        daemon=True)
@@ -1954,7 +2858,7 @@ def _reap_in_background() -> None:
             if not _retired:
                 _reaper = None
                 return
-            sentinels = [entry[0].sentinel for entry in _retired]
+            sentinels = [owned.process.sentinel for owned in _retired]
         mp_connection.wait(sentinels, timeout=_REAP_POLL)
         _reap_retired()
 
@@ -1984,6 +2888,7 @@ def _forget_inherited(manager: ActorManager) -> None:
     """After fork, the child does not own its parent's actors."""
     manager._owned = False
     manager._process = None
+    manager._owned_actor = None
 
 
 def _report(conn: Any, message: tuple) -> None:
@@ -1996,21 +2901,25 @@ def _report(conn: Any, message: tuple) -> None:
 
 
 def _run_actor_server(manager_class: type, address: Any, authkey: bytes,
-                      serializer: str, ssl_server: Any, conn: Any) -> None:
+                      serializer: str, ssl_server: Any, conn: Any,
+                      settings: dict) -> None:
     """Actor process entry point: build the server, create the actor, serve.
 
     Talks to the starting process over ``conn``: reports ``#STARTED`` once
     listening, receives the actor's ``(args, kwargs)`` (``None`` for a bare
     manager), runs ``__init__`` and the started hook on this main thread,
     starts serving, and reports the actor's reference or the error.
+    ``settings``: the server's owner token, ``max_message`` and
+    ``allowed_classes``.
     """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the owner's to handle
     _serving.held = None  # a fork from a server thread inherits its state
+    _serving.owner = None
     try:
         server = manager_class._Server(manager_class._registry, address, authkey, serializer,
-                                       ssl_context=_server_context(ssl_server))
+                                       ssl_context=_server_context(ssl_server), **settings)
         conn.send(("#STARTED", None))
         init = conn.recv()
         reference = None if init is None else server.create_actor(*init)
@@ -2039,6 +2948,11 @@ class ActorManager(mp_managers.BaseManager):
     only choice for the spawn and forkserver start methods: contexts cannot be
     pickled); ``ssl_client`` is the context this process reaches the actor
     with.  ``start()`` needs both, ``connect()`` only ``ssl_client``.
+
+    Limits (``start()`` only): ``max_message`` is the largest message in
+    bytes the actor reads (``None``: no limit); ``allowed_classes`` makes it
+    decode requests with an allow-list (plain data and those classes; see
+    the networking chapter).  A TCP actor needs a non-empty ``authkey``.
     """
 
     _Server = _ActorServer
@@ -2049,24 +2963,31 @@ class ActorManager(mp_managers.BaseManager):
                  parent: ActorManager | None = None,
                  timeout: float | None = None,
                  ssl_server: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
-                 ssl_client: ssl.SSLContext | None = None, **kwargs: Any) -> None:
+                 ssl_client: ssl.SSLContext | None = None,
+                 max_message: int | None = None,
+                 allowed_classes: Iterable[type] | None = None, **kwargs: Any) -> None:
         if address is not None:
             address = _normalize_address(address)
         if authkey is not None:
             authkey = _check_authkey(authkey)
+            _check_tcp_authkey(address, authkey)
         self._ssl_server = _check_ssl_server(ssl_server)
         self._ssl_client = _check_ssl_client(ssl_client)
         if (ssl_server is not None or ssl_client is not None) \
                 and not isinstance(address, tuple):
             raise ValueError(
-                f"TLS (ssl_server, ssl_client) needs a TCP address, not {address!r}; "
+                f"TLS (ssl_server, ssl_client) needs a TCP address, not {_shorten(address)}; "
                 "set the address option to a (host, port) pair")
+        self._max_message = _check_max_message(max_message)
+        self._allowed_classes = _check_allowed_classes(allowed_classes)
         super().__init__(address, authkey, _check_serializer(serializer), *args, **kwargs)
         self._parent = parent
         self._timeout = _check_timeout(timeout)
         self._owned = False
         self._process: Any = None
+        self._owned_actor: _OwnedActor | None = None
         self._finalizer: Any = None
+        self._uncount: Callable[[], Any] | None = None
 
     @classmethod
     def typeids(cls) -> tuple[str, ...]:
@@ -2081,8 +3002,8 @@ class ActorManager(mp_managers.BaseManager):
     def start(self, *args: Any, **kwargs: Any) -> None:
         """Start manager process.
 
-        Raises the original error (``OSError`` for an address in use...) when
-        the actor server cannot be created.
+        :raises ActorAddressError: (an ``OSError``) when the actor cannot
+            listen on its address: in use, not of this host, IPv6 missing.
         """
         self._start_process(None)
 
@@ -2097,11 +3018,14 @@ class ActorManager(mp_managers.BaseManager):
             raise ProxyError("this manager was already started or connected")
         self._check_tls_start()
         _reap_retired()
+        owner_token = os.urandom(_NONCE_BYTES)
+        settings = {"owner_token": owner_token, "max_message": self._max_message,
+                    "allowed_classes": self._allowed_classes}
         conn, child_conn = mp_connection.Pipe()
         process = self._ctx.Process(
             target=_run_actor_server,
             args=(type(self), self._address, bytes(self._authkey), self._serializer,
-                  self._ssl_server, child_conn),
+                  self._ssl_server, child_conn, settings),
             name=f"{type(self).__qualname__.rsplit('.', 1)[0]}-{next(_process_counter)}",
         )
         try:
@@ -2111,8 +3035,8 @@ class ActorManager(mp_managers.BaseManager):
             raise ProxyError(
                 f"cannot start {type(self).__qualname__} with start method "
                 f"{self._ctx.get_start_method()!r}: {exc}; actor classes (and "
-                "ssl_server factories) must be defined at module level of an "
-                "importable module") from exc
+                "ssl_server factories, allowed_classes) must be defined at module "
+                "level of an importable module") from exc
         finally:
             child_conn.close()
         try:
@@ -2126,19 +3050,21 @@ class ActorManager(mp_managers.BaseManager):
             process.join(_STOP_TIMEOUT)
             _raise_remote(kind, result)
         self._address, incarnation, reference = result
-        _address_state(self._address, incarnation)
-        _set_ssl_client(self._address, self._ssl_client)
+        record = _records.obtain(self._address, incarnation)
+        record.ssl_context = self._ssl_client
+        record.authkey = bytes(self._authkey)
+        record.manager = weakref.ref(self)
+        record.owner_token = owner_token
+        self._attach(record)
         self._process = process
         self._owned = True
         self._state.value = _State.STARTED
-        _owned_managers[self._address] = self
+        self._owned_actor = _OwnedActor(process, self._address, bytes(self._authkey),
+                                        self._serializer, owner_token, self._ssl_client)
         mp_util.register_after_fork(self, _forget_inherited)
         _ensure_exit_hook()
         self._finalizer = mp_util.Finalize(
-            self, _finalize_owner,
-            args=(process, self._address, bytes(self._authkey), self._serializer, self._state),
-            exitpriority=0,
-        )
+            self, _finalize_owner, args=(self._owned_actor, self._state), exitpriority=0)
         return reference
 
     def _check_tls_start(self) -> None:
@@ -2186,7 +3112,9 @@ class ActorManager(mp_managers.BaseManager):
         if self._state.value != _State.INITIAL:
             raise ProxyError("this manager was already started or connected")
         return self._Server(self._registry, self._address, bytes(self._authkey),
-                            self._serializer, ssl_context=_server_context(self._ssl_server))
+                            self._serializer, ssl_context=_server_context(self._ssl_server),
+                            max_message=self._max_message,
+                            allowed_classes=self._allowed_classes)
 
     def connect(self) -> None:
         """Connect to manager process.
@@ -2196,21 +3124,32 @@ class ActorManager(mp_managers.BaseManager):
 
         :raises AuthkeyError: on actor process authkey rejection.
         """
+        self._open("dummy")
+
+    def _open(self, funcname: str, *args: Any) -> Any:
+        """Connect: make one server-level request (``connect()``: 'dummy')."""
         if self._state.value != _State.INITIAL:
             raise ProxyError("this manager was already started or connected")
-        previous = _ssl_clients.get(self._address)
-        _set_ssl_client(self._address, self._ssl_client)
+        record = _records.obtain(self._address)
+        previous = record.ssl_context
+        record.ssl_context = self._ssl_client
         try:
-            conn = _connect(self._address, bytes(self._authkey), self._serializer,
-                            self._timeout)
-            try:
-                _request(conn, "dummy")
-            finally:
-                conn.close()
+            result = _request_once(self._address, bytes(self._authkey), self._serializer,
+                                   funcname, args, self._timeout)
         except BaseException:
-            _set_ssl_client(self._address, previous)
+            record.ssl_context = previous
+            _records.release(record)
             raise
+        self._attach(record)
         self._state.value = _State.STARTED
+        return result
+
+    def _attach(self, record: _ActorRecord) -> None:
+        """Keep ``record`` while this manager lives (moving off an earlier one)."""
+        uncount = self._uncount
+        self._uncount = _records.add_manager(record, self)
+        if uncount is not None:
+            uncount()
 
     def shutdown(self) -> None:
         """End the actor process if this manager owns it (idempotent)."""
@@ -2219,15 +3158,28 @@ class ActorManager(mp_managers.BaseManager):
         self._state.value = _State.SHUTDOWN
         if self._finalizer is not None:
             self._finalizer.cancel()
-        if self._owned and self._process is not None:
-            _stop_process(self._process, self._address, bytes(self._authkey), self._serializer)
+        if self._owned and self._owned_actor is not None:
+            _stop_process(self._owned_actor)
+        if self._uncount is not None:
+            self._uncount()
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         self.shutdown()
 
-    def _server_request(self, funcname: str, *args: Any) -> Any:
+    def _server_request(self, funcname: str, *args: Any, **kwds: Any) -> Any:
         return _request_once(self._address, bytes(self._authkey), self._serializer,
-                             funcname, args, self._timeout)
+                             funcname, args, self._timeout, kwds=kwds)
+
+    def _create(self, typeid: str, /, *args: Any, **kwds: Any) -> tuple:
+        """``manager.list()`` and the like: create the object in the actor."""
+        ident, exposed = self._server_request("create", typeid, *args, **kwds)
+        return _Token(typeid, self._address, ident), exposed
+
+    def _debug_info(self) -> str:
+        return self._server_request("debug_info")
+
+    def _number_of_objects(self) -> int:
+        return self._server_request("number_of_objects")
 
 
 _process_counter = itertools.count(1)
@@ -2341,7 +3293,8 @@ class Actor:
     proxy_class: type[ActorProxy] = ActorProxy
 
     #: Option ``dict`` passed to :attr:`manager_class` (address, authkey,
-    #: serializer, ctx, timeout, ssl_server, ssl_client).
+    #: serializer, ctx, timeout, ssl_server, ssl_client, max_message,
+    #: allowed_classes).
     _options_: Mapping[str, Any] = {}
 
     #: Methods and properties made available by :attr:`proxy_class`; ``None``
@@ -2519,7 +3472,9 @@ class Actor:
         server's code).  Calling a method the actor does not expose raises
         :class:`NotExposedError`, naming the method and the actor's class.
 
-        :param address: actor process connection address
+        :param address: actor process connection address: ``(host, port)``
+            with an IPv4 or IPv6 host (``'fe80::1%eth0'`` for link-local), or
+            a unix socket path
         :param authkey: authentication secret key
         :param serializer: serializer name
         :param capture: iterable of additional addresses will be handled with
@@ -2533,7 +3488,9 @@ class Actor:
             with ``ssl_server``: every connection this process opens to
             ``address`` (calls, references, proxies routed here) is then TLS,
             the authkey handshake running inside it.
-        :raises AuthkeyError: when the actor rejects ``authkey``.
+        :raises AuthkeyError: when the actor rejects ``authkey``, or cannot
+            prove it holds it.
+        :raises ValueError: for an empty ``authkey`` and a TCP address.
         :raises ActorConnectionError: when nothing answers at ``address``, or
             TLS fails (certificate not trusted or not accepted, TLS on one
             side only).
@@ -2543,13 +3500,13 @@ class Actor:
         manager = cls.manager_class(address=address, authkey=authkey,
                                     serializer=serializer, timeout=timeout,
                                     ssl_client=ssl)
-        manager.connect()
-        ident, exposed, bind_address, _, incarnation = \
-            manager._server_request("connect_actor")
-        _address_state(address, incarnation)
-        route = _Route(address, bytes(manager._authkey), manager)
-        for captured_address in (address, _normalize_address(bind_address), *captured):
-            _routes[captured_address] = route
+        ident, exposed, bind_address, _, incarnation = manager._open("connect_actor")
+        record = _records.obtain(address, incarnation)
+        manager._attach(record)
+        record.authkey = bytes(manager._authkey)
+        record.manager = weakref.ref(manager)
+        for alias in (_normalize_address(bind_address), *captured):
+            _records.route(alias, record)
         token = _Token("actor", address, ident)
         result = cls.proxy_class(token, serializer, manager=manager,
                                  authkey=manager._authkey, exposed=exposed, incref=False)
@@ -2617,14 +3574,14 @@ def proxy(value: Any, typeid: str = "auto",
     proxytype = _auto_proxy if typeid == "auto" else server.registry[typeid][-1]
     result = proxytype(token, serializer, authkey=bytes(server.authkey),
                        exposed=exposed, incref=False)
-    result._address_state.add_user()
+    _records.add_user(result._address_state)
     mp_util.Finalize(result, _release_local, args=(server, ident, result._address_state))
     return result
 
 
-def _release_local(server: _ActorServer, ident: str, address_state: _AddressState) -> None:
+def _release_local(server: _ActorServer, ident: str, record: _ActorRecord) -> None:
     """Finalizer of a proxy made by :func:`proxy`: release it in-process."""
-    address_state.remove_user()
+    _records.remove_user(record)
     server.decref(None, ident)
 
 
@@ -2633,6 +3590,27 @@ def typeid(proxy: mp_managers.BaseProxy) -> str:
     if not isinstance(proxy, mp_managers.BaseProxy):
         raise TypeError(f"{proxy!r} is not a proxy")
     return proxy._token.typeid
+
+
+def caller_is_owner() -> bool:
+    """Whether the call being served came from the actor's owner process.
+
+    The owner is the process that started the actor: its proxies (the one
+    instantiation returned, and every proxy of that process to that
+    address) prove it with a secret token made at start, bound to each
+    connection.  Valid inside an actor method, in the thread serving the
+    call.  Useful to keep owner-only operations (stopping a service, say)
+    from other key holders.
+
+    :raises ProxyError: outside an actor process, or outside a call.
+    """
+    if _current_server is None:
+        raise ProxyError("uactor.caller_is_owner() can only be called inside an actor process")
+    owner = _serving.owner
+    if owner is None:
+        raise ProxyError("uactor.caller_is_owner() can only be called while the actor "
+                         "serves a call, in the thread running the method")
+    return owner
 
 
 # -- accessors: what other code may know about a proxy ---------------------

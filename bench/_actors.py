@@ -29,3 +29,15 @@ class BenchTcpActor(BenchActor):
     """:class:`BenchActor` listening on 127.0.0.1 with the bench authkey."""
 
     _options_ = {"address": LOOPBACK, "authkey": AUTHKEY}
+
+
+class BenchTcp6Actor(BenchActor):
+    """:class:`BenchActor` listening on IPv6 loopback (``::1``)."""
+
+    _options_ = {"address": ("::1", 0), "authkey": AUTHKEY}
+
+
+class BenchStrictTcpActor(BenchActor):
+    """:class:`BenchTcpActor` decoding with the allow-list (plain data only)."""
+
+    _options_ = {"address": LOOPBACK, "authkey": AUTHKEY, "allowed_classes": ()}

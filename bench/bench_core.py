@@ -13,8 +13,11 @@ Groups (``python -m bench --only GROUP``):
     the proxy ("deadline set") and with each call in ``uactor.deadline()``
     ("deadline block"), to show what a deadline costs when one is set.
 ``latency-tcp``
-    the same over TCP loopback with an authkey, plus Pyro5 (serpent and
-    marshal) and RPyC on 127.0.0.1 (no authkey: they have none).
+    the same over TCP loopback with an authkey (uactor's frames are tagged on
+    TCP: it pays for frame authentication, the floors do not), uactor over
+    IPv6 loopback (``::1``) and with an allow-list decoder
+    (``allowed_classes``), plus Pyro5 (serpent and marshal) and RPyC on
+    127.0.0.1 (no authkey: they have none).
 ``throughput-1actor``, ``throughput-4actors``
     calls per second from 4 threads on one actor, and from 4 threads each
     driving its own actor (ops/s).
@@ -73,6 +76,8 @@ BASEMANAGER = "BaseManager"
 UACTOR = "uactor"
 DEADLINE_SET = "uactor (deadline set)"
 DEADLINE_BLOCK = "uactor (deadline block)"
+IPV6 = "uactor IPv6"
+ALLOW_LIST = "uactor (allowed_classes)"
 PEERS = ("Pyro5 serpent", "Pyro5 marshal", "RPyC")
 
 
@@ -345,8 +350,10 @@ def bench_latency_tcp(budget: Budget, actors: ModuleType | None, why: str
                 calls[DEADLINE_SET] = timed.ping
             else:
                 skipped[DEADLINE_SET] = reason
+            _variant_rows(actors, handles, calls, skipped)
         else:
-            skipped[UACTOR] = skipped[DEADLINE_SET] = why
+            skipped[UACTOR] = skipped[DEADLINE_SET] = skipped[IPV6] = \
+                skipped[ALLOW_LIST] = why
         if peers.available("Pyro5"):
             pyro = peers.PyroPeer()
             handles.append(pyro)
@@ -364,20 +371,43 @@ def bench_latency_tcp(budget: Budget, actors: ModuleType | None, why: str
         notes = {"Connection echo": "multiprocessing.connection Listener/Client, "
                                     "authkey",
                  BASEMANAGER: "registered class, 127.0.0.1, authkey",
-                 UACTOR: "Actor.connect() client proxy, authkey, no deadline",
+                 UACTOR: "Actor.connect() client proxy, authkey, frames tagged, "
+                         "no deadline",
                  DEADLINE_SET: f"Actor.connect(..., timeout={DEADLINE:g}) proxy",
+                 IPV6: "the uactor row on ::1",
+                 ALLOW_LIST: "the uactor row, actor with allowed_classes=()",
                  "Pyro5 serpent": "127.0.0.1, no authentication",
                  "Pyro5 marshal": "127.0.0.1, no authentication",
                  "RPyC": "ThreadedServer on 127.0.0.1, no authentication"}
         uactor_targets = [target(BASEMANAGER, "<=", 1.05, "<= 1.05x BaseManager")]
         uactor_targets += [target(peer, "<=", 0.5, f">= 2x faster than {peer}")
                            for peer in PEERS]
-        extra: dict[str, dict[str, Any]] = {BASEMANAGER: {"floor": True},
-                                            UACTOR: {"targets": uactor_targets}}
+        extra: dict[str, dict[str, Any]] = {
+            BASEMANAGER: {"floor": True}, UACTOR: {"targets": uactor_targets},
+            IPV6: {"targets": [target(UACTOR, "<=", 1.05, "<= 1.05x uactor (IPv4)")]}}
         return _latency_rows(group, budget, calls, notes, extra, skipped)
     finally:
         with _closing(*handles):
             pass
+
+
+def _variant_rows(actors: ModuleType, handles: list, calls: dict,
+                  skipped: dict) -> None:
+    """The IPv6 and allow-list variants of the TCP row, where they can run."""
+    if not hasattr(actors, "BenchTcp6Actor"):
+        skipped[IPV6] = skipped[ALLOW_LIST] = "this uactor has no IPv6 or allowed_classes"
+        return
+    variants = {IPV6: actors.BenchTcp6Actor, ALLOW_LIST: actors.BenchStrictTcpActor}
+    for name, actor_class in variants.items():
+        try:
+            owner = actor_class()
+        except OSError as exc:  # no IPv6 here, say
+            skipped[name] = f"cannot start: {exc}"
+            continue
+        handles.append(_Shutdown(owner))
+        client = actor_class.connect(owner.connection_address, _floors.AUTHKEY)
+        handles.append(_Release(client))
+        calls[name] = client.ping
 
 
 class _Shutdown:
@@ -555,7 +585,8 @@ def bench_payloads(budget: Budget, actors: ModuleType | None, why: str,
                 skipped[UACTOR] = why
             where = "127.0.0.1 + authkey" if tcp else "local transport"
             notes = {floor_name: "pickled send/recv, " + where,
-                     BASEMANAGER: where, UACTOR: where}
+                     BASEMANAGER: where,
+                     UACTOR: where + (", frames tagged (HMAC-SHA256)" if tcp else "")}
             extra: dict[str, dict[str, Any]] = {floor_name: {"floor": True},
                                                 UACTOR: uactor_extra}
             rows += _payload_rows(group, budget, array, calls, notes, extra, skipped,

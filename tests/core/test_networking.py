@@ -8,6 +8,7 @@ import threading
 import pytest
 
 import uactor
+from tests import wire
 from tests.conftest import wait_until
 from tests.core.actors import Echo, NetworkActor, Registry, WildcardActor
 
@@ -126,15 +127,12 @@ def test_garbage_on_the_port_is_rejected_without_disturbing_other_clients():
 
 
 def test_garbage_after_authentication_closes_only_that_connection():
-    from multiprocessing.connection import Client
-
     with NetworkActor() as actor:
         client = NetworkActor.connect(actor.connection_address, b"SECRET")
-        raw = Client(actor.connection_address, authkey=b"SECRET")
-        raw.send_bytes(b"not a pickle")
-        with pytest.raises((EOFError, OSError)):
-            raw.recv_bytes()
-        raw.close()
+        with wire.connect(actor.connection_address, b"SECRET") as raw:
+            raw.sock.sendall(b"not a frame at all")  # untagged: refused, dropped
+            with pytest.raises((EOFError, OSError)):
+                raw.recv()
         assert client.getpid() == actor.getpid()
 
 
@@ -180,11 +178,13 @@ def test_capture_translates_wildcard_addresses_of_forwarded_proxies():
             # 0.0.0.0 happens to be reachable; capture makes the route explicit.
             WildcardActor.connect(("127.0.0.2", 1), b"SECRET", timeout=1)
         partner_port = partner_bind[1]
-        WildcardActor.connect(("127.0.0.1", partner_port), b"SECRET",
-                              capture=[partner_bind])
+        # The route lives as long as this proxy (or any proxy reached through it).
+        route = WildcardActor.connect(("127.0.0.1", partner_port), b"SECRET",
+                                      capture=[partner_bind])
         partner = client.get_partner()
         assert partner._token.address == ("127.0.0.1", partner_port)
         assert partner.getpid() != actor.getpid()
+        assert route.getpid() == partner.getpid()
 
 
 def test_a_new_actor_at_the_same_address_gets_fresh_connections():

@@ -16,7 +16,6 @@ import pickle
 import selectors
 import socket
 import ssl
-import struct
 import sys
 import threading
 from pathlib import Path
@@ -232,20 +231,20 @@ def test_tls_is_on_the_wire_and_carries_the_authkey_handshake(pki, tap_to):
     marker = "uactor-marker-7f3a1c"
     with uactor.start(TLSEcho, options=_tls_options(paths)) as owner:
         address = owner.connection_address
-        # A TLS client of our own sees a TLS session, then uactor's challenge inside it.
+        # A TLS client of our own sees a TLS session, then uactor's hello inside it.
         with socket.create_connection(address, timeout=5) as raw, \
                 _client(paths).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
             assert ("IP Address", "127.0.0.1") in tls.getpeercert()["subjectAltName"]
             first = tls.recv(64)
-            assert b"#CHALLENGE#" in first
+            assert first.startswith(b"uActor\x00")
         # Through a relay: TLS records each way, and the argument is not readable.
         tap = tap_to(address)
         client = TLSEcho.connect(tap.address, AUTHKEY, ssl=_client(paths))
         assert client.echo(marker) == marker
         assert tap.to_actor[:1] == b"\x16" and tap.to_client[:1] == b"\x16"  # handshake
         assert marker.encode() not in tap.to_actor + tap.to_client
-        assert b"CHALLENGE" not in tap.to_client
+        assert b"uActor" not in tap.to_client
         assert owner.echo(marker) == marker
 
 
@@ -257,7 +256,7 @@ def test_the_relay_does_see_plain_traffic(tap_to):
         client = NetworkActor.connect(tap.address, b"SECRET")
         client.get_inner().append(marker)
         assert marker.encode() in tap.to_actor
-        assert b"#CHALLENGE#" in tap.to_client
+        assert tap.to_client.startswith(b"uActor\x00")
 
 
 def test_call_deadlines_work_over_tls(pki):
@@ -393,50 +392,3 @@ def test_a_factory_returning_something_else_fails_the_start(pki):
     options["ssl_server"] = dict
     with pytest.raises(TypeError, match="returned {}, not an ssl.SSLContext"):
         uactor.start(TLSEcho, options=options)
-
-
-# --------------------------------------------------------------------------
-# Framing
-# --------------------------------------------------------------------------
-
-
-class _FakeSocket:
-    """Just what _TLSConnection uses of an SSLSocket, in memory."""
-
-    def __init__(self, incoming=b""):
-        self.incoming = memoryview(incoming)
-        self.sent = []
-
-    def sendall(self, data):
-        self.sent.append(bytes(data) if len(data) < 64 else len(data))
-
-    def recv_into(self, view):
-        count = min(len(view), len(self.incoming), 7)  # short reads on purpose
-        view[:count] = self.incoming[:count]
-        self.incoming = self.incoming[count:]
-        return count
-
-    def close(self):
-        pass
-
-
-def test_tls_framing_matches_multiprocessing():
-    import mmap
-
-    sock = _FakeSocket()
-    conn = uactor._TLSConnection(sock)
-    conn.send_bytes(b"abc")
-    conn.send_bytes(b"x" * 20_000)
-    with mmap.mmap(-1, 0x80000001) as huge:  # untouched pages: nothing is allocated
-        conn.send_bytes(huge)
-    assert sock.sent == [struct.pack("!i", 3) + b"abc", struct.pack("!i", 20_000), 20_000,
-                         struct.pack("!iQ", -1, 0x80000001), 0x80000001]
-    incoming = struct.pack("!i", 5) + b"hello" + struct.pack("!iQ", -1, 3) + b"big"
-    conn = uactor._TLSConnection(_FakeSocket(incoming + struct.pack("!i", 300)))
-    assert conn.recv_bytes() == b"hello"
-    assert conn.recv_bytes() == b"big"
-    with pytest.raises(OSError, match="bad message length"):
-        conn.recv_bytes(256)
-    assert conn.closed
-    with pytest.raises(OSError):
-        conn.recv_bytes()

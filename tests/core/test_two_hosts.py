@@ -63,11 +63,13 @@ def test_capture_routes_wildcard_tokens_to_the_remote_host():
         assert not isinstance(raised.value, uactor.ActorDeadError)
         assert client.getpid() > 0  # the connection to the actor is intact
 
-        WildcardActor.connect((remote, partner_port), b"SECRET",
-                              capture=[("0.0.0.0", partner_port)], timeout=10)
+        # The route lives as long as this proxy (or any proxy reached through it).
+        route = WildcardActor.connect((remote, partner_port), b"SECRET",
+                                      capture=[("0.0.0.0", partner_port)], timeout=10)
         partner = client.get_partner()
         assert partner._token.address == (remote, partner_port)
         assert partner.getpid() != client.getpid()
+        assert route.getpid() == partner.getpid()
 
         client.shutdown()  # remote shutdown: the remote owner leaves its loop
         assert host.wait(30) == 0

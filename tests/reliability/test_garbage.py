@@ -2,9 +2,9 @@
 
 Goes further than tests/core/test_networking.py: many garbage connections at
 once, connections that never finish the authkey handshake (slowloris), and
-after authenticating (``multiprocessing.connection.Client`` with the right
-key): undecodable frames, wrong message shapes, truncated frames and huge
-length prefixes, both as the first request and inside a serving connection.
+after authenticating (:mod:`tests.wire` with the right key): untagged and
+undecodable frames, wrong message shapes, truncated frames and huge length
+prefixes, both as the first request and inside a serving connection.
 
 What must hold, every time: the actor and its other clients carry on (threads
 calling it all along get every reply right, new clients connect), each hostile
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import gc
-import multiprocessing.connection as mp_connection
-import os
 import pickle
 import random
 import select
@@ -28,6 +26,7 @@ import time
 import pytest
 
 import uactor
+from tests import wire
 from tests.conftest import wait_until
 from tests.reliability.actors import KEY, Echo
 
@@ -140,7 +139,7 @@ def _pre_auth_payloads(rng: random.Random) -> list[bytes]:
         struct.pack("!i", 2**31 - 1) + b"x" * 100,  # huge 32-bit length
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + rng.randbytes(64),  # TLS hello
-        struct.pack("!i", 20) + b"#CHALLENGE#" + rng.randbytes(9),  # echoing the server
+        wire.MAGIC + rng.randbytes(wire.HELLO.size - len(wire.MAGIC)),  # echoing the server
     ]
 
 
@@ -203,9 +202,9 @@ def test_stalled_handshakes_do_not_block_other_clients(actor):
 def test_a_trickling_handshake_is_cut_off_at_the_handshake_bound(actor):
     address = actor.connection_address
     with socket.create_connection(address, timeout=BOUND) as sock:
-        # A length prefix announcing a full-size answer, then one byte at a
-        # time, each well within the per-read bound.
-        sock.sendall(struct.pack("!i", 256))
+        # Half the handshake answer, then one byte at a time, each well
+        # within the bound of a single read.
+        sock.sendall(b"x" * (wire.CLIENT_HANDSHAKE // 2))
         started = time.monotonic()
         closed = False
         while not closed and time.monotonic() - started < HANDSHAKE + 2.0:
@@ -223,38 +222,30 @@ def test_a_trickling_handshake_is_cut_off_at_the_handshake_bound(actor):
 # --------------------------------------------------------------------------
 
 
-def _authenticated(address) -> mp_connection.Connection:
-    """A raw connection that passed the authkey handshake, as uactor's do."""
-    return mp_connection.Client(address, authkey=KEY)
+def _frames(session: wire.Session, rng: random.Random) -> list[tuple[str, bytes]]:
+    """Hostile frames: (kind, bytes written raw after the handshake).
 
-
-def _raw_socket(conn: mp_connection.Connection) -> socket.socket:
-    return socket.socket(fileno=os.dup(conn.fileno()))
-
-
-def _accepted(address) -> mp_connection.Connection:
-    """An authenticated connection the actor serves method calls on."""
-    conn = _authenticated(address)
-    conn.send((None, "accept_connection", ("garbage-client",), {}))
-    assert conn.recv() == ("#RETURN", None)
-    return conn
-
-
-def _frames(rng: random.Random) -> list[tuple[str, bytes]]:
-    """Hostile frames: (kind, bytes written raw after the handshake)."""
-    def frame(body: bytes) -> bytes:
-        return struct.pack("!i", len(body)) + body
+    Correctly tagged frames with undecodable or truncated content, untagged
+    ones, and headers announcing more than will ever come.
+    """
+    def untagged(body: bytes) -> bytes:
+        return wire.HEADER.pack(len(body), 0) + body + bytes(wire.TAG_BYTES)
 
     return [
-        ("random frame", frame(rng.randbytes(rng.randrange(1, 4096)))),
+        ("random tagged frame", session.frame(rng.randbytes(rng.randrange(1, 4096)))),
+        ("random untagged frame", untagged(rng.randbytes(rng.randrange(1, 4096)))),
         ("random bytes", rng.randbytes(rng.randrange(1, 4096))),
-        ("empty frame", frame(b"")),
-        ("truncated frame", struct.pack("!i", 1000) + rng.randbytes(10)),
-        ("truncated pickle", frame(pickle.dumps((None, "dummy", (), {}))[:-3])),
-        ("huge 32-bit length", struct.pack("!i", 2**31 - 1) + b"x" * 16),
-        ("huge 64-bit length", struct.pack("!i", -1) + struct.pack("!Q", 2**62)),
-        ("negative length", struct.pack("!i", -5)),
+        ("empty frame", session.frame(b"")),
+        ("truncated frame", wire.HEADER.pack(1000, 0) + rng.randbytes(10)),
+        ("truncated pickle", session.frame(pickle.dumps((None, "dummy", (), {}))[:-3])),
+        ("huge 32-bit length", wire.HEADER.pack(2**31 - 1, 0) + b"x" * 16),
+        ("huge 64-bit length", wire.HEADER.pack(2**62, 0)),
+        ("many huge buffers", wire.HEADER.pack(0, 3) + struct.pack("!3Q", *[2**40] * 3)),
     ]
+
+
+#: Kinds of :func:`_frames`, for the sessions to build theirs.
+_FRAME_KINDS = 9
 
 
 #: Well-formed frames of the wrong shape: the actor answers with an error
@@ -263,20 +254,20 @@ _WRONG_SHAPES = [42, (1, 2), "text", None, (None, "no_such_request", (), {}),
                  ("no-such-ident", "echo", (1,), {}), (None, None, None, None)]
 
 
-def _hostile_session(address, kind: str, payload: bytes, accepted: bool) -> bool:
-    """Authenticate (and start serving if ``accepted``), send ``payload`` raw,
-    close our side for writing; True once the actor closed the connection."""
-    conn = _accepted(address) if accepted else _authenticated(address)
-    sock = _raw_socket(conn)
+def _hostile_session(address, index: int, seed: int, accepted: bool) -> bool:
+    """Authenticate (and start serving if ``accepted``), send hostile frame
+    ``index`` raw, close our side for writing; True once the actor closed the
+    connection."""
+    session = (wire.accepted if accepted else wire.connect)(address, KEY, BOUND)
+    _, payload = _frames(session, random.Random(seed))[index]
     try:
-        sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
-        return _drain_until_closed(sock, BOUND)
+        session.sock.sendall(payload)
+        session.sock.shutdown(socket.SHUT_WR)
+        return _drain_until_closed(session.sock, BOUND)
     except OSError:
         return True
     finally:
-        sock.close()
-        conn.close()
+        session.close()
 
 
 @pytest.mark.parametrize("accepted", [False, True],
@@ -284,8 +275,7 @@ def _hostile_session(address, kind: str, payload: bytes, accepted: bool) -> bool
 def test_garbage_after_authentication_closes_only_that_connection(actor, accepted):
     baseline = _baseline(actor)
     address = actor.connection_address
-    rng = random.Random(11)
-    sessions = [item for _ in range(6) for item in _frames(rng)]
+    sessions = [(index, seed) for seed in range(6) for index in range(_FRAME_KINDS)]
     with Callers(actor) as callers, \
             concurrent.futures.ThreadPoolExecutor(16) as pool:
         closed = list(pool.map(
@@ -293,25 +283,20 @@ def test_garbage_after_authentication_closes_only_that_connection(actor, accepte
         assert Echo.connect(address, KEY, timeout=BOUND).echo("new") == "new"
         during = callers.calls()
         assert wait_until(lambda: callers.calls() > during + 10, BOUND)
-    assert all(closed), [kind for (kind, _), ok in zip(sessions, closed) if not ok]
+    assert all(closed), [index for (index, _), ok in zip(sessions, closed) if not ok]
     callers.check()
     assert wait_until(lambda: _back_to(actor, baseline), BOUND), actor.stats()
 
 
 def test_wrong_message_shapes_get_errors_and_the_connection_keeps_serving(actor):
     baseline = _baseline(actor)
-    conn = _accepted(actor.connection_address)
-    try:
+    with wire.accepted(actor.connection_address, KEY, BOUND) as session:
         for message in _WRONG_SHAPES:
-            conn.send(message)
-            assert conn.poll(BOUND)
-            kind, _ = conn.recv()
+            session.send(message)
+            kind, _ = session.recv()
             assert kind in ("#RAISE", "#FOREIGN", "#ERROR", "#TRACEBACK"), (message, kind)
         # Still the same connection, still served.
-        conn.send(("no-such-ident", "echo", (), {}))
-        assert conn.poll(BOUND)
-        assert conn.recv()[0] != "#RETURN"
-    finally:
-        conn.close()
+        session.send(("no-such-ident", "echo", (), {}))
+        assert session.recv()[0] != "#RETURN"
     assert actor.echo("after") == "after"
     assert wait_until(lambda: _back_to(actor, baseline), BOUND), actor.stats()
