@@ -1,13 +1,16 @@
-"""Discovery across network namespaces: wildcard binds and several hosts.
+"""Discovery across network namespaces: wildcard binds, several hosts, IPv6-only links.
 
-Two kinds of test, each skipped (with the reason) where it cannot run:
+Each test is skipped (with the reason) where it cannot run:
 
 * in a fresh private namespace (loopback only, :func:`tests.netns.run_private`),
   an actor bound to ``0.0.0.0`` is advertised with 127.0.0.1 and resolved
   with capture translation;
 * as root with ``ip netns`` (:class:`tests.netns.Lab`): three namespaces
   joined by veth pairs to a bridge in a fourth (nothing touches the host's
-  own interfaces) play a registry host, an actor host and a client host.
+  own interfaces) play a registry host, an actor host and a client host, on
+  an IPv4 link and on an IPv6-only one; and two namespaces joined by a veth
+  pair carrying IPv6 only, an actor bound to ``::`` in one, discovered,
+  called and listed by ``uactor-discover`` from the other.
 """
 from __future__ import annotations
 
@@ -78,19 +81,29 @@ needs_ip_netns = pytest.mark.skipif(ip_netns_skip_reason() is not None,
 
 @pytest.mark.netns
 @needs_ip_netns
-def test_registry_actor_and_client_on_three_hosts(lab):
-    registry_ns, registry_ip = lab.add_host("reg", 1)
-    actor_ns, actor_ip = lab.add_host("act", 2)
-    client_ns, client_ip = lab.add_host("cli", 3)
+@pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6-only"])
+def test_registry_actor_and_client_on_three_hosts(lab, family):
+    """A registry host, an actor host and a client host on one link.
+
+    On the IPv6-only link the node listens on its IPv6 address, the actor on
+    ``::`` (advertised by interface name, with its AAAA record), and the
+    client finds both over mDNS by interface name.
+    """
+    registry_ns, registry_ip = lab.add_host("reg", 1, family=family)
+    actor_ns, actor_ip = lab.add_host("act", 2, family=family)
+    client_ns, client_ip = lab.add_host("cli", 3, family=family)
     authkey = {"UACTOR_AUTHKEY": "discovery-tests"}
+    wildcard = "0.0.0.0" if family == 4 else "::"
 
     node = lab.start(registry_ns, "-m", "registry", "--host", registry_ip,
                      "--port", "0", "--log-level", "WARNING", **authkey)
     assert read_line(node, TIMEOUT).startswith("registry listening on")
     publisher = lab.start(actor_ns, "-m", "tests.discovery.publisher", "Holder",
-                          "--host", "0.0.0.0", "--interface", actor_ip, "--register")
+                          "--host", wildcard, "--register",
+                          "--interface", actor_ip if family == 4 else "eth0")
     actor = json.loads(read_line(publisher, TIMEOUT))
-    client = lab.start(client_ns, "-m", "tests.discovery.remote_client", client_ip)
+    client = lab.start(client_ns, "-m", "tests.discovery.remote_client",
+                       client_ip if family == 4 else "eth0")
     seen = json.loads(read_line(client, TIMEOUT))
 
     port = actor["port"]
@@ -98,7 +111,7 @@ def test_registry_actor_and_client_on_three_hosts(lab):
     assert seen["registered"] == [[actor_ip, port]]
     assert seen["pids"] == [actor["pid"], actor["pid"]]
     assert seen["actor"] == [actor_ip, port]
-    assert seen["counter_token"] == [actor_ip, port]  # 0.0.0.0 captured
+    assert seen["counter_token"] == [actor_ip, port]  # the wildcard captured
     assert seen["counts"] == [1, 2, 3]
     assert client.wait(TIMEOUT) == 0
 
@@ -107,30 +120,26 @@ def test_registry_actor_and_client_on_three_hosts(lab):
 # An IPv6-only link
 # --------------------------------------------------------------------------
 
-#: Advertises an Echo actor said to listen on [::]:4711, on veth0 only.
-ADVERT_ONLY_SCRIPT = textwrap.dedent("""
+#: Finds a Holder over mDNS on veth0, calls it and a proxy it returns, and
+#: prints what it saw; then the entry as a browser holding the key sees it.
+CLIENT_SCRIPT = textwrap.dedent("""
     import json, sys
     import discovery
-    from tests.discovery.actors import AUTHKEY
+    from tests.discovery.actors import AUTHKEY, Holder
 
-    with discovery.publish_address("tests.discovery.actors:Echo", ("::", 4711),
-                                   name=sys.argv[1], interfaces=["veth0"],
-                                   authkey=AUTHKEY) as publication:
-        print(json.dumps({"instance": publication.instance,
-                          "addresses": list(publication.addresses)}), flush=True)
-        sys.stdin.read()
-""")
-
-#: Browses veth0 with the key and prints the first entry it verified.
-BROWSE_SCRIPT = textwrap.dedent("""
-    import json, sys
-    import discovery
-    from tests.discovery.actors import AUTHKEY
-
-    with discovery.browse(name=sys.argv[1], interfaces=["veth0"], authkey=AUTHKEY,
-                          verify=False) as browser:
-        entry = browser.wait_for(timeout=20)
-        print(json.dumps(entry and entry.as_dict()), flush=True)
+    holder = discovery.discover(Holder, AUTHKEY, name=sys.argv[1], interfaces=["veth0"],
+                                timeout=20)
+    counter = holder.counter()
+    with discovery.browse(Holder, name=sys.argv[1], interfaces=["veth0"],
+                          authkey=AUTHKEY) as browser:
+        entry = browser.wait_for(lambda entry: entry.alive, timeout=20)
+    print(json.dumps({
+        "pid": holder.getpid(),
+        "connected": list(holder.connection_address),
+        "counter_token": list(counter._token.address),
+        "counts": [counter.increment() for _ in range(3)],
+        "entry": entry and entry.as_dict(),
+    }), flush=True)
 """)
 
 
@@ -148,29 +157,36 @@ def ipv6_only_link(lab: Lab) -> tuple[str, str, str, str]:
 
 @pytest.mark.netns
 @needs_ip_netns
-def test_adverts_and_browsing_on_an_ipv6_only_link(lab, unique_name):
+def test_an_actor_on_an_ipv6_only_link_is_discovered_and_listed(lab, unique_name):
     actor_ns, actor_ip, client_ns, _ = ipv6_only_link(lab)
-    publisher = lab.start(actor_ns, "-c", ADVERT_ONLY_SCRIPT, unique_name)
-    published = json.loads(read_line(publisher, TIMEOUT))
-    assert published["addresses"] == [actor_ip]  # the AAAA record of veth0
+    publisher = lab.start(actor_ns, "-m", "tests.discovery.publisher", "Holder",
+                          "--name", unique_name, "--host", "::", "--interface", "veth0")
+    actor = json.loads(read_line(publisher, TIMEOUT))
+    port, endpoint = actor["port"], f"[{actor_ip}]:{actor['port']}"
 
-    browsed = lab.run(client_ns, "-c", BROWSE_SCRIPT, unique_name, timeout=TIMEOUT)
-    assert browsed.returncode == 0, browsed.stderr
-    entry = json.loads(browsed.stdout)
-    assert entry is not None, browsed.stderr
-    assert entry["instance"] == published["instance"]
-    assert entry["addresses"] == [actor_ip] and entry["bind"] == ["::", 4711]
-    assert entry["endpoints"] == [f"[{actor_ip}]:4711"]
-    assert (entry["signed"], entry["verified"]) == (True, True)  # covers the AAAA
+    client = lab.run(client_ns, "-c", CLIENT_SCRIPT, unique_name, timeout=TIMEOUT)
+    assert client.returncode == 0, client.stderr
+    seen = json.loads(client.stdout)
+    assert seen["pid"] == actor["pid"]
+    assert seen["connected"] == [actor_ip, port]
+    assert seen["counter_token"] == [actor_ip, port]  # '::' captured
+    assert seen["counts"] == [1, 2, 3]
+    entry = seen["entry"]
+    assert entry is not None and entry["instance"] == actor["instance"]
+    assert entry["addresses"] == [actor_ip] and entry["bind"] == ["::", port]
+    assert entry["endpoints"] == [endpoint]
+    assert (entry["signed"], entry["verified"], entry["alive"]) == (True, True, True)
 
     listed = lab.run(client_ns, "-m", "discovery", "--json", "-i", "veth0", "-t", "3",
-                     "--name", unique_name, timeout=TIMEOUT)
+                     "--name", unique_name, "--verify", timeout=TIMEOUT,
+                     UACTOR_AUTHKEY="discovery-tests")
     assert listed.returncode == 0, listed.stderr
-    [seen] = json.loads(listed.stdout)
-    assert seen["endpoints"] == [f"[{actor_ip}]:4711"]
-    assert (seen["signed"], seen["verified"]) == (True, False)  # no key given
+    [shown] = json.loads(listed.stdout)
+    assert shown["endpoints"] == [endpoint] and shown["status"] == "alive"
+    assert (shown["signed"], shown["verified"]) == (True, True)
 
     table = lab.run(client_ns, "-m", "discovery", "-i", "veth0", "-t", "3",
                     "--name", unique_name, timeout=TIMEOUT)
     assert table.returncode == 0, table.stderr
-    assert f" [{actor_ip}]:4711 " in table.stdout.splitlines()[1]
+    assert f" {endpoint} " in table.stdout.splitlines()[1]
+    assert table.stdout.splitlines()[1].split()[-1] == "unverified"  # no key
