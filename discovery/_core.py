@@ -91,7 +91,8 @@ def connect_verified(actor_class: type[uactor.Actor], address: Address,
     ProxyError).  Its ``timeout`` is also the proxy's default call deadline,
     which a discovered proxy should not keep: it is cleared afterwards.
     """
-    proxy = actor_class.connect(address, authkey, serializer=serializer,
-                                capture=list(capture), timeout=timeout)
+    # Typed as the actor class (its methods); at run time, its proxy.
+    proxy: Any = actor_class.connect(address, authkey, serializer=serializer,
+                                     capture=list(capture), timeout=timeout)
     uactor.set_call_timeout(proxy, None)  # the connect timeout set it
     return proxy

@@ -265,6 +265,14 @@ class Replayer:
 REPLAY_INTERVAL = 0.2
 
 
+def discovers(actor: Echo, name: str) -> bool:
+    """Whether discover() with the key reaches ``actor`` under ``name``."""
+    proxy = discovery.discover(Echo, AUTHKEY, name=name, interfaces=LOOPBACK, timeout=SOON)
+    reached = proxy.getpid() == actor.getpid()
+    del proxy  # releases the connection at once
+    return reached
+
+
 def record(instance: str) -> ServiceInfo:
     """The advert of ``instance`` as anyone on the link can record it."""
     zc = Zeroconf(interfaces=LOOPBACK)
@@ -311,10 +319,7 @@ def test_a_recorded_advert_replayed_under_another_address_or_port_is_refused(
                     # without the key cannot tell it from the genuine one)...
                     assert wait_until(lambda: [sorted(entry.addresses) for entry in keyless]
                                       == [["127.0.0.1", "127.0.0.2"]], SOON), keyless.entries
-                    proxy = discovery.discover(Echo, AUTHKEY, name=unique_name,
-                                               interfaces=LOOPBACK, timeout=SOON)
-                    assert proxy.getpid() == actor.getpid()
-                    del proxy
+                    assert discovers(actor, unique_name)
                     # ... and the key holder uses only the signed address.
                     assert [entry.addresses for entry in browser] == [("127.0.0.1",)]
             finally:
@@ -349,10 +354,7 @@ def test_a_recorded_advert_replayed_under_another_address_or_port_is_refused(
             # The genuine actor published again is found as before.
             with discovery.publish(actor, name=unique_name, interfaces=LOOPBACK,
                                    authkey=AUTHKEY):
-                proxy = discovery.discover(Echo, AUTHKEY, name=unique_name,
-                                           interfaces=LOOPBACK, timeout=SOON)
-                assert proxy.getpid() == actor.getpid()
-                del proxy
+                assert discovers(actor, unique_name)
         finally:
             publication.close()
             attacker.close()

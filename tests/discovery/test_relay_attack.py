@@ -31,7 +31,7 @@ from tests import wire
 from tests.conftest import wait_until
 from tests.core.transport_actors import Marker, runs
 from tests.discovery.actors import AUTHKEY, LOOPBACK, Echo
-from tests.discovery.test_hostile import Replayer, record, replay_packet
+from tests.discovery.test_hostile import Replayer, discovers, record, replay_packet
 from tests.relay import TO_ACTOR, TO_CLIENT, Link, Relay
 from tests.reliability._helpers import ISOLATED
 
@@ -98,10 +98,7 @@ def test_a_replayed_advert_and_a_relay_run_no_code_anywhere(loopback_sender, uni
                                       interfaces=LOOPBACK) as keyless:
                     assert wait_until(lambda: any(ATTACKER in entry.addresses
                                                   for entry in keyless), SOON)
-                found = discovery.discover(Echo, AUTHKEY, name=unique_name,
-                                           interfaces=LOOPBACK, timeout=SOON)
-                assert found.getpid() == actor.getpid()
-                del found
+                assert discovers(actor, unique_name)
             finally:
                 replayer.stop()
             assert relay.links == []  # discover() never dialed the attacker
@@ -121,8 +118,5 @@ def test_a_replayed_advert_and_a_relay_run_no_code_anywhere(loopback_sender, uni
         assert runs(in_actor) == 0 and runs(in_client) == 0
         # The actor kept serving, and discovery still finds it.
         assert actor.echo(7) == 7
-        again = discovery.discover(Echo, AUTHKEY, name=unique_name, interfaces=LOOPBACK,
-                                   timeout=SOON)
-        assert again.getpid() == actor.getpid()
-        del again
+        assert discovers(actor, unique_name)
     assert runs(in_actor) == 0 and runs(in_client) == 0
