@@ -329,3 +329,17 @@ def test_public_surface_is_all():
 
     assert sorted(discovery.__all__, key=isort_order) == discovery.__all__
     assert set(discovery.__all__) == names - modules
+
+
+def test_errors_are_one_tree_named_by_their_public_module():
+    errors = [getattr(discovery, name) for name in discovery.__all__
+              if name.endswith("Error")]
+    assert {error.__name__ for error in errors} == {
+        "DiscoveryError", "DiscoveryTimeoutError", "PublicationError",
+        "UnknownInterfaceError"}
+    for error in errors:
+        assert issubclass(error, discovery.DiscoveryError)
+        assert error.__module__ == "discovery"  # as tracebacks print it
+    assert issubclass(discovery.DiscoveryTimeoutError, TimeoutError)
+    assert issubclass(discovery.UnknownInterfaceError, ValueError)
+    assert issubclass(BadAdvertError, discovery.DiscoveryError)
