@@ -182,6 +182,9 @@ _LABEL_OWNER = b"uactor owner proof\x00"
 #: Frame header: body bytes, number of out-of-band buffers (each buffer's
 #: size follows as 8 bytes).
 _HEADER = struct.Struct("!QH")
+_HEADER_BYTES = _HEADER.size
+_unpack_header = _HEADER.unpack_from
+_compare_digest = hmac.compare_digest
 #: Frame sequence number, authenticated but never sent.
 _SEQUENCE = struct.Struct("!Q")
 #: Bytes of a frame tag (a 128-bit MAC).
@@ -692,9 +695,8 @@ class _Connection:
 
     __slots__ = ("_sock", "_tls", "where", "_transcript", "restricted", "peer_max_message",
                  "max_message", "_allowed", "_xml", "_send_mac", "_recv_mac",
-                 "_stream", "_out_of_band", "_pickler",
-                 "_buffer", "_view", "_start", "_end", "_timed", "_poller", "_closer",
-                 "__weakref__")
+                 "_stream", "_out_of_band", "_pickler", "_buffer", "_view", "_start",
+                 "_end", "_timed", "_poller", "_poll_events", "_closer", "__weakref__")
 
     def __init__(self, sock: socket.socket, session: _Session, where: str,
                  serializer: str = DEFAULT_SERIALIZER, *, tls: bool = False,
@@ -729,6 +731,7 @@ class _Connection:
         self._start = self._end = 0
         self._timed = False
         self._poller: Any = None  # for deadlines on plain sockets, made on first use
+        self._poll_events = 0
 
     # -- state ---------------------------------------------------------------
 
@@ -781,13 +784,12 @@ class _Connection:
         elif deadline is not None:
             remaining = deadline - _monotonic()
             if remaining > 0:
-                poller = self._poller
-                if poller is None:
-                    poller = self._poller = select.poll()
-                    poller.register(sock, events)
-                else:
-                    poller.modify(sock, events)
-                if poller.poll(math.ceil(remaining * 1000)):
+                if self._poll_events != events:
+                    if self._poller is None:
+                        self._poller = select.poll()
+                    self._poller.register(sock, events)  # or modify
+                    self._poll_events = events
+                if self._poller.poll(math.ceil(remaining * 1000)):
                     return
             raise socket.timeout("the deadline passed")
 
@@ -799,25 +801,22 @@ class _Connection:
         :raises MessageTooLargeError: over the peer's ``max_message``;
             nothing was sent and the connection stays usable.
         """
-        buffers: list
+        buffers = self._out_of_band
         if self._xml:
-            body, buffers = memoryview(_xml_dumps(obj)), []
-        else:
-            body, buffers = self._pickle(obj)
+            body = memoryview(_xml_dumps(obj))
+        else:  # the connection's pickler, reset
+            stream = self._stream
+            stream.seek(0)
+            stream.truncate()
+            buffers.clear()
+            self._pickler.clear_memo()
+            self._pickler.dump(obj)
+            body = stream.getbuffer()
         try:
             self._send_frame(body, buffers, deadline)
         finally:
             body.release()  # lets the stream be reused
             buffers.clear()
-
-    def _pickle(self, obj: Any) -> tuple[memoryview, list]:
-        stream = self._stream
-        stream.seek(0)
-        stream.truncate()
-        self._out_of_band.clear()
-        self._pickler.clear_memo()
-        self._pickler.dump(obj)
-        return stream.getbuffer(), self._out_of_band
 
     def _send_frame(self, body: memoryview, buffers: list, deadline: float | None) -> None:
         size = body.nbytes
@@ -843,7 +842,8 @@ class _Connection:
                     hasher.update(piece)
                 self._write([header, body, *buffers, hasher.digest()[:_TAG_BYTES]], deadline)
             else:
-                self._write([header, body, mac.tag(size, header, body)], deadline)
+                self._write([header, body, mac.tag(size, header, body)], deadline,
+                            len(header) + size + _TAG_BYTES)
         except BaseException:
             self.close()
             raise
@@ -861,9 +861,14 @@ class _Connection:
                 pending = []
         self._write([*pending, hasher.digest()[:_TAG_BYTES]], deadline)
 
-    def _write(self, pieces: list, deadline: float | None) -> None:
+    def _write(self, pieces: list, deadline: float | None, total: int = -1) -> None:
+        """Write ``pieces`` (``total`` bytes, if known) before ``deadline``."""
         sock = self._socket()
-        if self._tls:
+        if deadline is None and not self._tls and len(pieces) <= _IOV_MAX:
+            sent = sock.sendmsg(pieces)  # the common case: one system call
+            if sent < (total if total >= 0 else sum(map(len, pieces))):
+                self._write_rest(sock, pieces, sent, None)
+        elif self._tls:
             self._before(sock, select.POLLOUT, deadline)
             if sum(map(len, pieces)) <= _TLS_COALESCE_MAX:
                 sock.sendall(b"".join(pieces))
@@ -873,15 +878,13 @@ class _Connection:
                 sock.sendall(piece)
         elif len(pieces) > _IOV_MAX:
             self._write_rest(sock, pieces, 0, deadline)
-        else:
-            try:  # with a deadline: what the socket takes at once, then wait for room
-                sent = (sock.sendmsg(pieces) if deadline is None
-                        else sock.sendmsg(pieces, [], socket.MSG_DONTWAIT))
+        else:  # a deadline: what the socket takes at once, then wait for room
+            try:
+                sent = sock.sendmsg(pieces, [], socket.MSG_DONTWAIT)
             except BlockingIOError:
                 sent = 0
             if sent < sum(map(len, pieces)):
-                if deadline is not None:
-                    self._before(sock, select.POLLOUT, deadline)
+                self._before(sock, select.POLLOUT, deadline)
                 self._write_rest(sock, pieces, sent, deadline)
 
     def _write_rest(self, sock: socket.socket, pieces: list, sent: int,
@@ -935,24 +938,25 @@ class _Connection:
         return self._allowed(io.BytesIO(body), buffers=buffers).load()
 
     def _read_frame(self, deadline: float | None) -> tuple[Any, Sequence]:
-        if self._end - self._start < _HEADER.size:
-            self._fill(_HEADER.size, deadline)
+        if self._end - self._start < _HEADER_BYTES:
+            self._fill(_HEADER_BYTES, deadline)
         start = self._start
-        body_size, count = _HEADER.unpack_from(self._buffer, start)
-        mac = self._recv_mac
-        frame_size = _HEADER.size + body_size + (_TAG_BYTES if mac is not None else 0)
-        if count or frame_size > len(self._buffer) or (
+        body_size, count = _unpack_header(self._buffer, start)
+        tag_bytes = 0 if self._recv_mac is None else _TAG_BYTES
+        body_start = start + _HEADER_BYTES
+        end = body_start + body_size
+        if count or end + tag_bytes - start > len(self._buffer) or (
                 self.max_message is not None and body_size > self.max_message):
             return self._read_large(body_size, count, deadline)
-        if self._end - start < frame_size:
-            self._fill(frame_size, deadline)
-            start = self._start
-        body_start = start + _HEADER.size
-        end = body_start + body_size
-        self._start = end + (_TAG_BYTES if mac is not None else 0)
+        if self._end < end + tag_bytes:  # the rest of a small frame
+            self._fill(end + tag_bytes - start, deadline)
+            shift = self._start - start  # moved to the front of the buffer
+            body_start, end = body_start + shift, end + shift
+        self._start = end + tag_bytes
         view = self._view
-        if mac is not None and not hmac.compare_digest(
-                mac.tag(body_size, view[start:end]), view[end:end + _TAG_BYTES]):
+        if tag_bytes and not _compare_digest(
+                self._recv_mac.tag(body_size, view[body_start - _HEADER_BYTES:end]),  # type: ignore[union-attr]
+                view[end:end + tag_bytes]):
             self._refuse_frame()
         return view[body_start:end], ()
 

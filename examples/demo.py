@@ -4,7 +4,10 @@
 
 1. a **registry node** (``python -m registry``, the ``uactor-registry``
    command), which advertises itself over mDNS and serves a live status page
-   on loopback (``--http``), whose URL the demo prints;
+   on loopback (``--http``), whose URL the demo prints; started without a
+   key, it writes a new random one to a file only you can read (or reuses
+   the one it wrote before), where the other roles find it
+   (``registry.find_authkey``);
 2. a **publisher** (``python demo.py publish``) starting ``--actors`` worker
    actors, advertising each over mDNS and registering each with the registry
    node it found over mDNS;
@@ -19,11 +22,11 @@ publisher running until Ctrl-C first, so the status page can be looked at.
 Everything stays on this host: actors listen on 127.0.0.1 and zeroconf sends
 and listens on loopback only.  ``--lan`` listens on every interface and uses
 mDNS on the local network instead; run the roles on different hosts with the
-same key in ``UACTOR_AUTHKEY``::
+same key in ``UACTOR_AUTHKEY`` (the node's ready line names its key file)::
 
-    UACTOR_AUTHKEY=... uactor-registry --host 0.0.0.0   # host A
-    UACTOR_AUTHKEY=... python demo.py publish --lan     # host B
-    UACTOR_AUTHKEY=... python demo.py client --lan      # host C
+    uactor-registry --host 0.0.0.0                          # host A
+    UACTOR_AUTHKEY=$(cat KEYFILE) python demo.py publish --lan  # host B
+    UACTOR_AUTHKEY=$(cat KEYFILE) python demo.py client --lan   # host C
 
 Run (from examples/)::
 
@@ -49,7 +52,6 @@ Prints (addresses, ports and process ids vary)::
 import argparse
 import os
 import re
-import secrets
 import selectors
 import signal
 import subprocess
@@ -59,9 +61,6 @@ import time
 import discovery
 import registry
 import uactor
-
-#: Environment variable holding the shared authkey (as the registry node).
-AUTHKEY_ENV = 'UACTOR_AUTHKEY'
 
 #: Longest any step of the demo may take (s): a node or publisher getting
 #: ready, a discovery, a client run, a clean stop.
@@ -121,29 +120,32 @@ def client(args, authkey):
     """Find a worker and the registry over mDNS; call workers through both."""
     interfaces = interfaces_for(args.lan)
 
-    # Connected proxies (not owners): using them as context managers would
-    # call shutdown() on the remote actor, which stops a registry node.
-    worker = discovery.discover(Worker, authkey, interfaces=interfaces,
-                                timeout=STEP_TIMEOUT)
-    host, port = worker.connection_address
-    print(f'client: discovered a worker at {host}:{port} over mDNS')
-    print(f'client: worker {worker.getpid()} says 6 * 7 = {worker.multiply(6, 7)}')
-
-    node = discovery.find_registry(authkey, interfaces=interfaces,
-                                   timeout=STEP_TIMEOUT)
-    host, port = node.connection_address
-    print(f'client: found the registry node at {host}:{port} over mDNS')
-    for _ in range(args.picks):
-        worker = registry.connect_actor(node, Worker, authkey, timeout=STEP_TIMEOUT)
+    # Connected proxies, not owners: leaving their with block releases the
+    # connection and never stops the worker or the registry node.
+    with discovery.discover(Worker, authkey, interfaces=interfaces,
+                            timeout=STEP_TIMEOUT) as worker:
         host, port = worker.connection_address
-        print(f'client: registry picked worker {worker.getpid()} at {host}:{port}')
+        print(f'client: discovered a worker at {host}:{port} over mDNS')
+        print(f'client: worker {worker.getpid()} says 6 * 7 = {worker.multiply(6, 7)}')
+
+    with discovery.find_registry(authkey, interfaces=interfaces,
+                                 timeout=STEP_TIMEOUT) as node:
+        host, port = node.connection_address
+        print(f'client: found the registry node at {host}:{port} over mDNS')
+        for _ in range(args.picks):
+            with registry.connect_actor(node, Worker, authkey,
+                                        timeout=STEP_TIMEOUT) as worker:
+                host, port = worker.connection_address
+                print(f'client: registry picked worker {worker.getpid()} at '
+                      f'{host}:{port}')
 
 
 def run_all(args):
-    """Registry node, publisher and client, each in its own process."""
-    authkey = os.environb.get(AUTHKEY_ENV.encode()) or secrets.token_hex(16).encode()
+    """Registry node, publisher and client, each in its own process.
+
+    The node finds or writes the key; the other roles find it the same way.
+    """
     env = dict(os.environ, PYTHONUNBUFFERED='1')
-    env[AUTHKEY_ENV] = authkey.decode()
     here = os.path.dirname(os.path.abspath(__file__))
     lan = ['--lan'] if args.lan else []
 
@@ -151,8 +153,8 @@ def run_all(args):
                     '--host', '0.0.0.0' if args.lan else '127.0.0.1',
                     '--http', '127.0.0.1:0', '--log-level', 'WARNING']
     with _Child(node_command, env) as node:
-        line = node.read_until(r'listening on (\S+)')
-        print(f'registry node listening on {line.split()[-1]}', flush=True)
+        line = node.read_until(r'^registry listening on \S+ \(authkey ')
+        print(f'registry node listening on {line.split()[3]}', flush=True)
         url = node.read_until(r'^status page on (\S+)$').split()[-1]
         print(f'registry node status page on {url}', flush=True)
 
@@ -290,15 +292,13 @@ def main(argv=None):
         if args.role == 'all':
             run_all(args)
             return
-        authkey = os.environb.get(AUTHKEY_ENV.encode())
-        if not authkey:
-            sys.exit(f'demo: set {AUTHKEY_ENV} to the registry node\'s authkey')
+        authkey = registry.find_authkey()  # as the registry node found it
         if args.role == 'publish':
             publish(args, authkey)
         else:
             client(args, authkey)
-    except discovery.DiscoveryError as exc:  # nothing found in time
-        sys.exit(f'demo {args.role}: {exc}')
+    except (discovery.DiscoveryError, registry.AuthkeyLookupError) as exc:
+        sys.exit(f'demo {args.role}: {exc}')  # nothing found in time, or no key
     except KeyboardInterrupt:  # children were stopped on the way out
         sys.exit(f'demo {args.role}: interrupted')
 

@@ -7,6 +7,9 @@
 * :func:`connect_actor` - pick a registered actor and return a connected proxy;
   with ``reconnect=``, a :class:`Reconnecting` proxy that finds its actor
   again by name after it restarted elsewhere (:class:`ReconnectPolicy`).
+* :func:`find_authkey` - the authkey every registry tool uses when given
+  none: ``$UACTOR_AUTHKEY``, ``$UACTOR_AUTHKEY_FILE``, or the key file a
+  registry node on this host wrote for this user.
 * ``python -m registry`` / ``uactor-registry`` - run a registry node
   (``--http``: health and readiness checks, Prometheus metrics and a live
   status page); ``uactor-registry status ADDRESS`` prints a node's picture.
@@ -17,32 +20,35 @@ from __future__ import annotations
 
 import logging as _logging
 
-from ._actor import DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, Registry
-from ._client import (
-    NoActorAvailableError,
-    Registration,
-    connect_actor,
-    local_address_towards,
-    register_actor,
-)
-from ._reconnect import ReconnectError, Reconnecting, ReconnectPolicy
-from ._table import (
-    DEFAULT_NAME,
-    Entry,
+from ._actor import DEFAULT_MAX_MESSAGE, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, Registry
+from ._client import Registration, connect_actor, local_address_towards, register_actor
+from ._errors import (
+    AuthkeyLookupError,
     InvalidAddressError,
     InvalidArgumentError,
+    InvalidValueError,
+    NoActorAvailableError,
+    NotOwnerError,
+    ReconnectError,
     RegistryError,
     UnknownNameError,
 )
+from ._keys import find_authkey
+from ._reconnect import Reconnecting, ReconnectPolicy
+from ._table import DEFAULT_NAME, Entry
 
 __all__ = [
+    "AuthkeyLookupError",
+    "DEFAULT_MAX_MESSAGE",
     "DEFAULT_NAME",
     "DEFAULT_SWEEP_INTERVAL",
     "DEFAULT_TTL",
     "Entry",
     "InvalidAddressError",
     "InvalidArgumentError",
+    "InvalidValueError",
     "NoActorAvailableError",
+    "NotOwnerError",
     "ReconnectError",
     "ReconnectPolicy",
     "Reconnecting",
@@ -51,8 +57,19 @@ __all__ = [
     "RegistryError",
     "UnknownNameError",
     "connect_actor",
+    "find_authkey",
     "local_address_towards",
     "register_actor",
 ]
+
+# Public classes show their public module in tracebacks, docs and pickles
+# (``registry.UnknownNameError``, not ``registry._errors.UnknownNameError``).
+# The Registry actor keeps its own: uactor and discovery name actors by it.
+for _public in (AuthkeyLookupError, Entry, InvalidAddressError, InvalidArgumentError,
+                InvalidValueError, NoActorAvailableError, NotOwnerError, ReconnectError,
+                ReconnectPolicy, Reconnecting, Registration, RegistryError,
+                UnknownNameError):
+    _public.__module__ = __name__
+del _public
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

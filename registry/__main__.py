@@ -1,10 +1,11 @@
 """Registry node: ``python -m registry`` (console script ``uactor-registry``).
 
-Serves a :class:`registry.Registry` on TCP until SIGINT/SIGTERM or a remote
-``shutdown()`` call, logging registrations and expiries to stderr.  When it
-is ready it prints one line to stdout::
+Serves a :class:`registry.Registry` on TCP until SIGINT or SIGTERM, logging
+registrations and expiries to stderr.  When it is ready it prints one line
+to stdout, naming where its authkey is::
 
-    registry listening on 127.0.0.1:5000
+    registry listening on 127.0.0.1:5000 (authkey in /run/user/1000/uactor/authkey)
+    registry listening on 127.0.0.1:5000 (authkey from $UACTOR_AUTHKEY)
 
 followed, with ``--http``, by the address of its HTTP endpoints (health,
 readiness, metrics, status page; see :mod:`registry._http`)::
@@ -14,13 +15,17 @@ readiness, metrics, status page; see :mod:`registry._http`)::
 ``uactor-registry status ADDRESS [--json]`` prints a running node's services
 and actors instead (a subcommand only when ``status`` is the first argument).
 
-The authkey comes from ``--authkey-file`` or the ``UACTOR_AUTHKEY``
-environment variable and is never printed or logged.  Listening beyond
-loopback (``--host 0.0.0.0`` to serve a LAN) requires an authkey.
+The authkey comes from ``--authkey-file``, ``$UACTOR_AUTHKEY`` or
+``$UACTOR_AUTHKEY_FILE``, else from the default key file, which the node
+writes with a new random key when there is none (see ``registry._keys``);
+``status`` finds it the same way.  The key is never printed or logged.
+Clients cannot stop the node: only its owner, this process, does, on a
+signal.
 
-Exit status: 0 after a clean stop, 1 when the node cannot run (port taken,
-actor failure) or the status cannot be read, 2 for a bad command line or
-configuration.
+Exit status: 0 after an orderly stop (SIGINT, SIGTERM, also sent to the
+whole process group), 1 when the node cannot run (port taken, key file not
+writable, actor failure) or the status cannot be read, 2 for a bad command
+line or configuration.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ import errno
 import ipaddress
 import json
 import logging
-import os
+import math
 import signal
 import socket
 import sys
@@ -40,20 +45,26 @@ from typing import Any
 
 import uactor
 
-from ._actor import DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, Registry
+from ._actor import DEFAULT_MAX_MESSAGE, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, Registry
+from ._errors import AuthkeyLookupError, RegistryError
 from ._http import NodeWatcher, StatusServer
+from ._keys import (
+    AUTHKEY_ENV,
+    AUTHKEY_FILE_ENV,
+    KeySource,
+    create_default_key,
+    find_authkey,
+    lookup_authkey,
+)
 from ._node import LOG_FORMAT, RegistryNode
 from ._status import format_status, parse_host_port
-from ._table import RegistryError, check_ttl, format_address
+from ._table import MAX_TTL, MIN_TTL, format_address
 
 __all__ = ["main"]
 
 logger = logging.getLogger("registry.node")
 
 PROG = "uactor-registry"
-
-#: Environment variable holding the authkey when no --authkey-file is given.
-AUTHKEY_ENV = "UACTOR_AUTHKEY"
 
 #: Port the spec's registry example listens on.
 DEFAULT_PORT = 5000
@@ -65,11 +76,17 @@ STATUS_COMMAND = "status"
 #: How long ``status`` may take to connect and read the snapshot (s).
 DEFAULT_STATUS_TIMEOUT = 5.0
 
-#: How long each wait for a remote shutdown request blocks (s); also the
-#: longest delay between a signal and the start of a clean stop.
+#: How often the node checks that its actor process still runs (s).
 _POLL_INTERVAL = 0.25
 
+#: Signals that stop the node in order (exit status 0), also when they end
+#: the actor process first (sent to the whole process group, as systemd does).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+#: Smallest --max-message (bytes): the registry's own requests must fit.
+_MIN_MAX_MESSAGE = 1024
 
 
 class _ConfigError(Exception):
@@ -85,10 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Run a uactor registry node: a Registry actor serving "
                     "networked actors' addresses over TCP.",
-        epilog=f"The authkey is read from --authkey-file or ${AUTHKEY_ENV}. "
-               "Use --host 0.0.0.0 to serve other hosts on your LAN (an authkey "
-               f"is then required). '{PROG} {STATUS_COMMAND} ADDRESS' shows a "
-               f"running node's services and actors (see '{PROG} "
+        epilog=f"The authkey is read from --authkey-file, ${AUTHKEY_ENV} or "
+               f"${AUTHKEY_FILE_ENV}, else from the default key file, which is "
+               "written with a new random key when there is none; the ready line "
+               "names it. Use --host 0.0.0.0 to serve other hosts on your LAN. "
+               f"Stop the node with SIGINT or SIGTERM. '{PROG} {STATUS_COMMAND} "
+               f"ADDRESS' shows a running node's services and actors (see '{PROG} "
                f"{STATUS_COMMAND} --help').",
     )
     parser.add_argument(
@@ -106,7 +125,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--authkey-file", metavar="PATH",
         help=f"file holding the authkey (trailing newline ignored); overrides "
-             f"${AUTHKEY_ENV}")
+             f"${AUTHKEY_ENV} and ${AUTHKEY_FILE_ENV}")
+    parser.add_argument(
+        "--max-message", type=int, default=DEFAULT_MAX_MESSAGE, metavar="BYTES",
+        help=f"largest request the node accepts, in bytes; a bigger one is refused "
+             f"unread (default: {DEFAULT_MAX_MESSAGE}, 1 MiB)")
     parser.add_argument(
         "--advertise", action=argparse.BooleanOptionalAction, default=None,
         help="advertise the node over mDNS with the discovery package, on the "
@@ -130,8 +153,8 @@ def _status_parser() -> argparse.ArgumentParser:
                     "(address, owner, lease, picks), totals and store, as a "
                     "table or as JSON.",
         epilog=f"Connects like any client, with the node's authkey from "
-               f"--authkey-file or ${AUTHKEY_ENV} (none: the empty key of a "
-               f"loopback node started without one).",
+               f"--authkey-file, ${AUTHKEY_ENV} or ${AUTHKEY_FILE_ENV}, else from "
+               f"the default key file a node started without a key wrote.",
     )
     parser.add_argument(
         "address", metavar="ADDRESS",
@@ -143,7 +166,7 @@ def _status_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--authkey-file", metavar="PATH",
         help=f"file holding the authkey (trailing newline ignored); overrides "
-             f"${AUTHKEY_ENV}")
+             f"${AUTHKEY_ENV} and ${AUTHKEY_FILE_ENV}")
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_STATUS_TIMEOUT,
         help=f"seconds to connect and read (default: {DEFAULT_STATUS_TIMEOUT:g})")
@@ -154,34 +177,26 @@ def _status_parser() -> argparse.ArgumentParser:
 # Configuration checks
 # --------------------------------------------------------------------------
 
-def _read_authkey(path: str | None) -> bytes | None:
-    """The authkey from ``path`` or the environment; ``None`` if neither."""
-    if path is not None:
-        try:
-            with open(path, "rb") as file:
-                key = file.read().rstrip(b"\r\n")
-            mode = os.stat(path).st_mode
-        except OSError as exc:
-            raise _ConfigError(
-                f"cannot read authkey file {path!r}: {exc.strerror or exc}") from exc
-        if not key:
-            raise _ConfigError(f"authkey file {path!r} is empty; put the key in it")
-        if mode & 0o077:
-            logger.warning("authkey file %s is readable by other users; "
-                           "run chmod 600 on it", path)
-        return key
-    env_key: bytes | None
-    if os.supports_bytes_environ:  # the exact bytes, even undecodable ones
-        env_key = os.environb.get(AUTHKEY_ENV.encode())
-    else:  # pragma: no cover - Windows
-        text = os.environ.get(AUTHKEY_ENV)
-        env_key = None if text is None else text.encode()
-    if env_key is None:
-        return None
-    if not env_key:
-        raise _ConfigError(f"${AUTHKEY_ENV} is set but empty; set it to the key "
-                           f"or unset it")
-    return env_key
+def _find_key(path: str | None) -> KeySource:
+    """The node's key: given, from the environment, or the default key file."""
+    try:
+        source = lookup_authkey(authkey_file=path)
+    except AuthkeyLookupError as exc:
+        raise _ConfigError(str(exc)) from exc
+    if source is not None:
+        return source
+    try:
+        return create_default_key()
+    except AuthkeyLookupError as exc:
+        raise _RunError(str(exc)) from exc
+
+
+def _check_ttl(ttl: float) -> float:
+    if not (math.isfinite(ttl) and MIN_TTL <= ttl <= MAX_TTL):
+        raise _ConfigError(
+            f"--ttl must be a positive number of seconds from {MIN_TTL:g} to "
+            f"{MAX_TTL:g} (one day), got {ttl:g}")
+    return ttl
 
 
 def _host_addresses(host: str) -> list[str]:
@@ -235,8 +250,8 @@ def _advertise(node: Any, host: str, addresses: Sequence[str],
                requested: bool | None, authkey: bytes) -> Any:
     """Publish the node over mDNS when asked or by default; return the publication.
 
-    Adverts are signed with the authkey when there is one (an HMAC: the key
-    itself is never advertised), so browsers holding it can drop forgeries.
+    Adverts are signed with the authkey (an HMAC: the key itself is never
+    advertised), so browsers holding it can drop forgeries.
     """
     if requested is False:
         return None
@@ -250,7 +265,7 @@ def _advertise(node: Any, host: str, addresses: Sequence[str],
     interfaces = None if unspecified else list(addresses)
     try:
         publication = discovery.publish(  # type: ignore[attr-defined]
-            node, role="registry", interfaces=interfaces, authkey=authkey or None)
+            node, role="registry", interfaces=interfaces, authkey=authkey)
     except Exception as exc:  # advertising is best effort: keep serving
         logger.warning("could not advertise the registry over mDNS: %s", exc)
         return None
@@ -263,26 +278,15 @@ def _advertise(node: Any, host: str, addresses: Sequence[str],
 # Main
 # --------------------------------------------------------------------------
 
-def _serve(args: argparse.Namespace) -> int:
-    try:
-        ttl = check_ttl(args.ttl)
-    except RegistryError as exc:
-        raise _ConfigError(f"--ttl: {exc}") from exc
-    if ttl is None:  # pragma: no cover - argparse always gives a float
-        raise _ConfigError("--ttl must be a number of seconds")
+def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
+    ttl = _check_ttl(args.ttl)
     if not 0 <= args.port < 65536:
         raise _ConfigError(f"--port {args.port} must be within 0-65535")
-    authkey = _read_authkey(args.authkey_file)
+    if args.max_message < _MIN_MAX_MESSAGE:
+        raise _ConfigError(f"--max-message must be at least {_MIN_MAX_MESSAGE} bytes, "
+                           f"got {args.max_message}")
+    key = _find_key(args.authkey_file)
     addresses = _host_addresses(args.host)
-    if authkey is None:
-        if not _is_loopback(addresses):
-            raise _ConfigError(
-                f"refusing to listen on {args.host} without an authkey: anyone "
-                f"who can reach it could control the registry; set ${AUTHKEY_ENV} "
-                f"or pass --authkey-file")
-        logger.warning("no authkey given: any local user can use this registry; "
-                       "set $%s or pass --authkey-file", AUTHKEY_ENV)
-        authkey = b""
     _check_port_free(args.host, args.port)
     http_address = _http_address(args.http)
 
@@ -293,20 +297,13 @@ def _serve(args: argparse.Namespace) -> int:
             default_ttl=ttl,
             sweep_interval=min(DEFAULT_SWEEP_INTERVAL, ttl / 2),
             log_level=level,
-            options={"address": (args.host, args.port), "authkey": authkey},
+            options={"address": (args.host, args.port), "authkey": key.key,
+                     "max_message": args.max_message},
         )
     except (OSError, EOFError, uactor.UActorException) as exc:
         raise _RunError(f"cannot start the registry on "
                         f"{format_address((args.host, args.port))}: {exc}") from exc
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        logger.info("received %s; stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal)
-                for sig in (signal.SIGINT, signal.SIGTERM)}
     publication = None
     status_server = None
     status = 0
@@ -314,24 +311,14 @@ def _serve(args: argparse.Namespace) -> int:
         host, port = node.connection_address
         if http_address is not None:
             status_server = _start_http(node, http_address, port)
-        publication = _advertise(node, args.host, addresses, args.advertise, authkey)
-        print(f"registry listening on {format_address((host, port))}", flush=True)
+        publication = _advertise(node, args.host, addresses, args.advertise, key.key)
+        print(f"registry listening on {format_address((host, port))} ({key.describe()})",
+              flush=True)
         if status_server is not None:
             print(f"status page on {status_server.url}", flush=True)
-        logger.info("serving on %s, default lease %g s",
-                    format_address((host, port)), ttl)
-        while not stop.is_set():
-            if node.wait(_POLL_INTERVAL):
-                logger.info("remote shutdown requested; stopping")
-                break
-    except (OSError, EOFError, uactor.UActorException) as exc:
-        if stop.is_set():
-            # A signal sent to the whole process group (systemd, timeout(1),
-            # a terminal's job control) may end the actor process first.
-            logger.debug("registry actor ended with the signal: %s", exc)
-        else:
-            print(f"{PROG}: error: the registry actor failed: {exc}", file=sys.stderr)
-            status = 1
+        logger.info("serving on %s, default lease %g s, %s",
+                    format_address((host, port)), ttl, key.describe())
+        status = _wait_for_stop(node, stop)
     finally:
         if status_server is not None:
             status_server.close()
@@ -344,10 +331,27 @@ def _serve(args: argparse.Namespace) -> int:
             node.shutdown()
         except (OSError, EOFError, uactor.UActorException) as exc:
             logger.debug("registry actor already gone at shutdown: %s", exc)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     logger.info("stopped")
     return status
+
+
+def _wait_for_stop(node: Any, stop: threading.Event) -> int:
+    """Serve until a stop signal (0) or the actor process's unexpected end (1)."""
+    process = uactor.process(node)
+    while not stop.wait(_POLL_INTERVAL):
+        exitcode = None if process is None else process.exitcode
+        if exitcode is None:
+            continue
+        if -exitcode in _STOP_SIGNALS:
+            # A signal sent to the whole process group (systemd, timeout(1), a
+            # terminal's job control) may end the actor process first.
+            logger.info("registry actor stopped by %s; stopping",
+                        signal.Signals(-exitcode).name)
+            return 0
+        print(f"{PROG}: error: the registry actor process ended unexpectedly "
+              f"(exit code {exitcode})", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _http_address(text: str | None) -> tuple[str, int] | None:
@@ -390,15 +394,18 @@ def _status(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise _ConfigError(f"--timeout {args.timeout} must be a positive number of "
                            f"seconds")
-    authkey = _read_authkey(args.authkey_file)
+    try:
+        authkey = find_authkey(authkey_file=args.authkey_file)
+    except AuthkeyLookupError as exc:
+        raise _ConfigError(str(exc)) from exc
     where = format_address(address)
     try:
-        proxy = Registry.connect(address, b"" if authkey is None else authkey,
-                                 timeout=args.timeout)
+        proxy = Registry.connect(address, authkey, timeout=args.timeout)
         snapshot = proxy.snapshot()
     except uactor.AuthkeyError as exc:
         raise _RunError(f"the registry at {where} rejected the authkey; pass the "
-                        f"node's key with --authkey-file or ${AUTHKEY_ENV}") from exc
+                        f"node's key with --authkey-file, ${AUTHKEY_ENV} or "
+                        f"${AUTHKEY_FILE_ENV}") from exc
     except uactor.CallTimeoutError as exc:
         raise _RunError(f"the registry at {where} did not answer within "
                         f"{args.timeout:g} s; retry, or raise --timeout") from exc
@@ -418,22 +425,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if arguments[:1] == [STATUS_COMMAND]:
         args = _status_parser().parse_args(arguments[1:])
-        run, level = _status, "WARNING"
+        level = "WARNING"
     else:
         args = _parser().parse_args(arguments)
-        run, level = _serve, args.log_level
+        level = args.log_level
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
     try:
-        return run(args)
+        if arguments[:1] == [STATUS_COMMAND]:
+            return _status(args)
+        return _run_node(args)
     except _ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except (_RunError, RegistryError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the node's signal handlers were in place
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+
+
+def _run_node(args: argparse.Namespace) -> int:
+    """Serve with SIGINT and SIGTERM turned into an orderly stop."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logger.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_SIGNALS}
+    try:
+        return _serve(args, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ registry (``register(*addresses)``, round-robin ``pick()``, ``None`` when
 empty), adding service names, leases renewed by heartbeats, metadata and
 input validation.  The bookkeeping lives in :class:`registry._table.Table`;
 this module adds what an actor needs: a lock (the manager serves each client
-connection on its own thread), logging, a periodic expiry sweep and the
-"remote shutdown" event a registry node waits on.
+connection on its own thread), logging, a periodic expiry sweep, and its
+defences against its own clients: requests decoded as plain data only, a
+bound on their size, and a shutdown only the owner may ask for.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any
 
 import uactor
 
+from ._errors import NotOwnerError, quote
 from ._latency import LatencyHistogram
 from ._table import (
     DEFAULT_NAME,
@@ -30,7 +32,7 @@ from ._table import (
     format_address,
 )
 
-__all__ = ["DEFAULT_SWEEP_INTERVAL", "DEFAULT_TTL", "Registry"]
+__all__ = ["DEFAULT_MAX_MESSAGE", "DEFAULT_SWEEP_INTERVAL", "DEFAULT_TTL", "Registry"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,12 @@ DEFAULT_TTL = 5.0
 #: is also checked lazily on every pick and listing, so this only bounds how
 #: long memory and log lines lag behind; it is not a correctness knob.
 DEFAULT_SWEEP_INTERVAL = 1.0
+
+#: Largest request a registry accepts (bytes).  Its requests are a few
+#: hundred bytes (an address, a name, some metadata); a bigger one is refused
+#: by uactor after reading only its header, so a client cannot make the
+#: registry hold a 100 MB message in memory.
+DEFAULT_MAX_MESSAGE = 1 << 20
 
 
 #: A ``register()`` call adding more addresses than this logs one summary
@@ -63,6 +71,14 @@ class Registry(uactor.Actor):
     ``k`` times, and registering, renewing, unregistering and picking cost
     O(1) whatever the number of entries.
 
+    It decodes requests as plain data only (``str``, ``int``, ``float``,
+    ``bool``, ``None``, ``bytes`` and containers of those, plus
+    :class:`registry.Entry`; uactor's ``allowed_classes`` option), so a
+    client holding the key cannot run code in it with a pickle payload, and
+    refuses requests over :data:`DEFAULT_MAX_MESSAGE` bytes (``max_message``
+    option; override both in ``options`` if you must).  Only its owner may
+    :meth:`shutdown` it.
+
     Start it like any actor, listening on TCP with an authkey, e.g.::
 
         registry = uactor.start(Registry, options={
@@ -80,6 +96,11 @@ class Registry(uactor.Actor):
     or :class:`registry.UnknownNameError` (a ``KeyError``), and leave the
     registry unchanged.
     """
+
+    _options_ = {
+        "allowed_classes": (Entry,),
+        "max_message": DEFAULT_MAX_MESSAGE,
+    }
 
     _exposed_ = (
         "addresses",
@@ -110,7 +131,7 @@ class Registry(uactor.Actor):
                 or not 0 < sweep_interval <= 3600):
             raise ValueError(
                 f"sweep_interval must be within (0, 3600] seconds, "
-                f"got {sweep_interval!r}"
+                f"got {quote(sweep_interval)}"
             )
         self._default_ttl = ttl
         self._sweep_interval = float(sweep_interval)
@@ -141,21 +162,28 @@ class Registry(uactor.Actor):
         super()._actor_stopping_()  # type: ignore[misc]  # missing from the stubs
 
     def shutdown(self) -> None:
-        """Ask the registry to stop (the spec's "remote shutdown" pattern).
+        """Stop the registry; only its owner, the process that started it, may.
 
-        Any client may call this; it sets the event :meth:`wait` reports, so
-        a registry node's main loop can exit.  Only the owner's shutdown ends
-        the actor process.
+        The owner's shutdown sets the event :meth:`wait` reports and ends the
+        actor process.  Any other client gets :class:`registry.NotOwnerError`
+        and the registry keeps serving: a key holder cannot stop a registry
+        others rely on.
         """
+        if not _called_by_owner():
+            logger.warning("refused a shutdown request from a client that is not "
+                           "the registry's owner")
+            raise NotOwnerError(
+                "only the process that started this registry may stop it; stop a "
+                "registry node with SIGINT or SIGTERM where it runs")
         logger.info("shutdown requested")
         self._finished.set()
         super().shutdown()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until :meth:`shutdown` was called or ``timeout`` (s) passes.
+        """Block until the owner's :meth:`shutdown` or ``timeout`` (s) passes.
 
-        Returns whether shutdown was requested.  Owners should poll with a
-        timeout of a few seconds rather than block indefinitely.
+        Returns whether shutdown was requested.  Poll with a timeout of a few
+        seconds rather than block indefinitely.
         """
         return self._finished.wait(timeout)
 
@@ -362,6 +390,17 @@ class Registry(uactor.Actor):
                 format_address(entry.address), entry.name, entry.pid, entry.hostname,
                 _describe_ttl(entry.ttl),
             )
+
+
+def _called_by_owner() -> bool:
+    """Whether the call being served comes from the registry's owner process.
+
+    Code of the actor process itself (not serving a call) counts as the owner.
+    """
+    try:
+        return uactor.caller_is_owner()
+    except uactor.ProxyError:  # not serving a call: the actor process's own code
+        return True
 
 
 class _TimedLock:

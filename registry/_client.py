@@ -22,20 +22,19 @@ from typing import Any, Callable, Literal, TypeVar, Union, overload
 import uactor
 
 from ._actor import Registry
-from ._reconnect import Reconnecting, ReconnectPolicy
-from ._table import (
-    Address,
-    Entry,
+from ._closing import Closable
+from ._errors import (
     InvalidAddressError,
     InvalidArgumentError,
-    RegistryError,
-    check_address,
-    check_name,
-    check_ttl,
+    NoActorAvailableError,
+    check_key,
+    quote,
 )
+from ._keys import find_authkey
+from ._reconnect import Reconnecting, ReconnectPolicy
+from ._table import Address, Entry, Table, check_address, check_name, check_ttl
 
 __all__ = [
-    "NoActorAvailableError",
     "Registration",
     "connect_actor",
     "local_address_towards",
@@ -70,15 +69,6 @@ RegistryLike = Union[Any, Address]
 P = TypeVar("P")
 
 
-class NoActorAvailableError(RegistryError, uactor.ActorConnectionError):
-    """No registered actor of the requested name could be connected to.
-
-    Also an :class:`uactor.ActorConnectionError` (and so a
-    :class:`ConnectionError`).  The message lists every address tried and why
-    it failed.
-    """
-
-
 # --------------------------------------------------------------------------
 # Addresses
 # --------------------------------------------------------------------------
@@ -101,7 +91,7 @@ def local_address_towards(host: str, port: int = 9) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except socket.gaierror as exc:
         raise InvalidAddressError(
-            f"cannot resolve registry host {host!r} ({exc}); pass an IP address "
+            f"cannot resolve registry host {quote(host)} ({exc}); pass an IP address "
             f"or a resolvable name, or give advertise_host explicitly"
         ) from exc
     family, _, _, _, sockaddr = infos[0]
@@ -163,11 +153,11 @@ def _proxy_address(proxy: Any) -> Address:
     except AttributeError as exc:
         raise InvalidArgumentError(
             f"expected an actor proxy with a connection_address, got "
-            f"{type(proxy).__name__} {proxy!r}"
+            f"{type(proxy).__name__} {quote(proxy)}"
         ) from exc
     if not isinstance(address, (tuple, list)):
         raise InvalidAddressError(
-            f"actor {proxy!r} listens on {address!r}, not on TCP; give its class "
+            f"actor {quote(proxy)} listens on {quote(address)}, not on TCP; give its class "
             f"_options_ = {{'address': ('0.0.0.0', 0), 'authkey': ...}} (or start it "
             f"with uactor.start(..., options=...)) so other hosts can reach it"
         )
@@ -196,19 +186,18 @@ def _connect_registry(address: Address, authkey: bytes, timeout: float | None) -
 
 def _resolve_registry(registry: RegistryLike, authkey: bytes | None,
                       timeout: float | None) -> tuple[Any, Address | None]:
-    """Return ``(proxy, reconnect address)`` for a registry proxy or address."""
+    """Return ``(proxy, reconnect address)`` for a registry proxy or address.
+
+    An address is connected to with ``authkey``, or without one with the key
+    :func:`registry.find_authkey` finds.
+    """
     if isinstance(registry, (tuple, list)):
         address = check_address(tuple(registry), "registry address")
-        if authkey is None:
-            raise InvalidArgumentError(
-                f"registry address {address!r} given without an authkey; pass "
-                f"authkey=<the key the registry was started with>"
-            )
-        return _connect_registry(address, authkey, timeout), address
+        return _connect_registry(address, find_authkey(authkey), timeout), address
     if not hasattr(registry, "pick_entry"):
         raise InvalidArgumentError(
             f"registry must be a Registry proxy or a (host, port) address, got "
-            f"{type(registry).__name__} {registry!r}"
+            f"{type(registry).__name__} {quote(registry)}"
         )
     bound = getattr(registry, "connection_address", None)
     if isinstance(bound, (tuple, list)) and len(bound) == 2:
@@ -223,7 +212,7 @@ def _resolve_registry(registry: RegistryLike, authkey: bytes | None,
 # Registration handle
 # --------------------------------------------------------------------------
 
-class Registration:
+class Registration(Closable):
     """A live registration of one actor, renewed by a background thread.
 
     Returned by :func:`register_actor`.  The heartbeat thread renews the
@@ -272,17 +261,12 @@ class Registration:
         """
         self._worker.stop(timeout)
 
-    def __enter__(self) -> Registration:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "active"
+    def _describe(self) -> str:
         host, port = self.address
-        return (f"<Registration {self.name!r} at {host}:{port} "
-                f"ttl={self.ttl:g}s {state}>")
+        return f"{self.name!r} at {host}:{port} ttl={self.ttl:g}s"
+
+    def _open_state(self) -> str:
+        return "active"
 
 
 class _Heartbeat:
@@ -401,10 +385,11 @@ def register_actor(
     """Register a running networked ``actor`` and keep it registered.
 
     :param registry: a :class:`Registry` proxy, or its ``(host, port)``
-        address (then ``authkey`` is required).
+        address.
     :param actor: a proxy of a networked actor (one listening on TCP).
     :param authkey: the registry's authkey, used to connect to an address
-        and to reconnect after connection failures.
+        and to reconnect after connection failures; by default the key
+        :func:`registry.find_authkey` finds.
     :param name: service name; defaults to the actor class's ``__qualname__``.
     :param ttl: lease in seconds; defaults to the registry's
         :meth:`Registry.default_ttl`.  Renewed every ``ttl / 3``.
@@ -422,25 +407,25 @@ def register_actor(
     may register itself from its ``_actor_started_`` hook by passing
     ``uactor.proxy(self, 'actor')``.
     """
+    authkey = check_key(authkey)
     bind_address = _proxy_address(actor)
     service = check_name(_actor_class_name(actor) if name is None else name)
     if advertise_host is not None:
-        check_address((advertise_host, bind_address[1]), "advertise_host")
+        advertise_host = check_address((advertise_host, bind_address[1]),
+                                       "advertise_host")[0]
     lease = check_ttl(ttl)
     proxy, registry_address = _resolve_registry(registry, authkey, timeout)
     with _bounded(timeout):
         if lease is None:
             lease = float(proxy.default_ttl())
     registry_host = registry_address[0] if registry_address else "127.0.0.1"
-    address = _advertised_address(bind_address, registry_host, advertise_host)
-    kwargs: dict[str, Any] = {
-        "address": address,
-        "name": service,
-        "bind_address": bind_address,
-        "pid": _actor_pid(actor) if pid is None else pid,
-        "hostname": socket.gethostname() or None,
-        "ttl": lease,
-    }
+    # Checked and normalized here too, so only plain data goes to the registry.
+    kwargs = Table.validated(
+        _advertised_address(bind_address, registry_host, advertise_host),
+        name=service, bind_address=bind_address,
+        pid=_actor_pid(actor) if pid is None else pid,
+        hostname=socket.gethostname() or None, ttl=lease)
+    address = kwargs["address"]
     with _bounded(timeout):
         entry = proxy.register_entry(**kwargs)
     worker = _Heartbeat(
@@ -483,7 +468,7 @@ def _actor_pid(actor: Any) -> int | None:
 
 @overload
 def connect_actor(
-    registry: RegistryLike, actor_class: type[P], authkey: bytes, *,
+    registry: RegistryLike, actor_class: type[P], authkey: bytes | None = ..., *,
     name: str | None = ..., timeout: float | None = ...,
     registry_authkey: bytes | None = ..., reconnect: Literal[False] = ...,
 ) -> P: ...
@@ -491,7 +476,7 @@ def connect_actor(
 
 @overload
 def connect_actor(
-    registry: RegistryLike, actor_class: type[P], authkey: bytes, *,
+    registry: RegistryLike, actor_class: type[P], authkey: bytes | None = ..., *,
     name: str | None = ..., timeout: float | None = ...,
     registry_authkey: bytes | None = ...,
     reconnect: Literal[True] | ReconnectPolicy,
@@ -501,7 +486,7 @@ def connect_actor(
 def connect_actor(
     registry: RegistryLike,
     actor_class: type[P],
-    authkey: bytes,
+    authkey: bytes | None = None,
     *,
     name: str | None = None,
     timeout: float | None = None,
@@ -518,6 +503,8 @@ def connect_actor(
 
     :param registry: a :class:`Registry` proxy or its ``(host, port)``
         address (connected to with ``registry_authkey``, default ``authkey``).
+    :param authkey: the actors' authkey; by default the key
+        :func:`registry.find_authkey` finds.
     :param timeout: as for :meth:`uactor.Actor.connect`: seconds for
         connecting and the default deadline of every call through the
         returned proxy (``None``: no call deadline); it also bounds the whole
@@ -534,22 +521,21 @@ def connect_actor(
     """
     if not isinstance(actor_class, type) or not issubclass(actor_class, uactor.Actor):
         raise InvalidArgumentError(
-            f"actor_class must be a uactor.Actor subclass, got {actor_class!r}"
+            f"actor_class must be a uactor.Actor subclass, got {quote(actor_class)}"
         )
     service = check_name(actor_class.__qualname__ if name is None else name)
     policy = _reconnect_policy(reconnect)
     deadline = None if timeout is None else time.monotonic() + timeout
-    proxy, registry_address = _resolve_registry(
-        registry, registry_authkey or authkey, timeout)
+    registry_authkey = check_key(registry_authkey, "registry_authkey")
+    authkey = find_authkey(authkey)
+    registry_key = authkey if registry_authkey is None else find_authkey(registry_authkey)
+    proxy, registry_address = _resolve_registry(registry, registry_key, timeout)
     if policy is None:
         return _pick_and_connect(proxy, actor_class, authkey, service, timeout, deadline)
-    registry_key: bytes | None
-    if isinstance(registry, (tuple, list)):
-        registry_key = registry_authkey or authkey
-    else:
-        registry_key = registry_authkey or uactor.authkey(proxy)
+    if not isinstance(registry, (tuple, list)) and registry_authkey is None:
+        registry_key = uactor.authkey(proxy)  # the key the given proxy holds
     reconnect_to = None
-    if registry_address is not None and registry_key is not None:
+    if registry_address is not None:
         reconnect_to = (registry_address, registry_key)
     resolver = _RegistryResolver(proxy, reconnect_to, actor_class, authkey, service, timeout)
     first = _pick_and_connect(proxy, actor_class, authkey, service, timeout, deadline)
@@ -565,7 +551,7 @@ def _reconnect_policy(reconnect: object) -> ReconnectPolicy | None:
         return None
     raise InvalidArgumentError(
         f"reconnect must be True, False or a registry.ReconnectPolicy, got "
-        f"{type(reconnect).__name__} {reconnect!r}")
+        f"{type(reconnect).__name__} {quote(reconnect)}")
 
 
 def _pick_and_connect(proxy: Any, actor_class: type[P], authkey: bytes, service: str,

@@ -43,11 +43,17 @@ from typing import Any, Callable, NoReturn
 
 import uactor
 
-from ._table import InvalidAddressError, InvalidArgumentError, RegistryError, UnknownNameError
+from ._closing import Closable
+from ._errors import (
+    InvalidArgumentError,
+    InvalidValueError,
+    ReconnectError,
+    UnknownNameError,
+    quote,
+)
 
 __all__ = [
     "DEFAULT_RETRY_ON",
-    "ReconnectError",
     "ReconnectPolicy",
     "Reconnecting",
 ]
@@ -105,47 +111,19 @@ _random = random.random
 # Errors and policy
 # --------------------------------------------------------------------------
 
-class ReconnectError(RegistryError, uactor.ActorConnectionError):
-    """A lost actor could not be resolved again within the reconnect policy.
-
-    Also an :class:`uactor.ActorConnectionError` (and so a
-    :class:`ConnectionError`).  The message names the service, the policy,
-    and what each attempt met; the last attempt's error is chained as
-    ``__cause__``.
-
-    :ivar name: the service name.
-    :ivar attempts: how many resolutions were attempted.
-    :ivar errors: ``(attempt number, exception)`` for each failure met: a
-        resolution attempt that failed, or a call that could not reach the
-        proxy that attempt gave (number 0: the proxy that was lost).
-    """
-
-    def __init__(self, message: str, *, name: str = "", attempts: int = 0,
-                 errors: tuple[tuple[int, BaseException], ...] = ()) -> None:
-        super().__init__(message)
-        self.name = name
-        self.attempts = attempts
-        self.errors = errors
-
-    def __reduce__(self) -> Any:
-        # Keyword-only state survives pickling (results cross processes);
-        # the exceptions themselves may not pickle, so only the message does.
-        return (_rebuild_error, (str(self), self.name, self.attempts))
-
-
-def _rebuild_error(message: str, name: str, attempts: int) -> ReconnectError:
-    return ReconnectError(message, name=name, attempts=attempts)
-
-
 def _check_number(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidArgumentError(
             f"ReconnectPolicy {what} must be a number of seconds, got "
-            f"{type(value).__name__} {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise InvalidAddressError(
-            f"ReconnectPolicy {what} must be a finite number >= 0, got {value!r}")
-    return float(value)
+            f"{type(value).__name__} {quote(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    if not math.isfinite(number) or number < 0:
+        raise InvalidValueError(
+            f"ReconnectPolicy {what} must be a finite number >= 0, got {quote(value)}")
+    return number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,20 +150,20 @@ class ReconnectPolicy:
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
             raise InvalidArgumentError(
                 f"ReconnectPolicy attempts must be an int, got "
-                f"{type(self.attempts).__name__} {self.attempts!r}")
+                f"{type(self.attempts).__name__} {quote(self.attempts)}")
         if self.attempts < 1:
-            raise InvalidAddressError(
-                f"ReconnectPolicy attempts must be at least 1, got {self.attempts}")
+            raise InvalidValueError(
+                f"ReconnectPolicy attempts must be at least 1, got {quote(self.attempts)}")
         for what in ("deadline", "initial_delay", "multiplier", "max_delay", "jitter"):
             object.__setattr__(self, what, _check_number(getattr(self, what), what))
         if self.deadline <= 0:
-            raise InvalidAddressError(
+            raise InvalidValueError(
                 f"ReconnectPolicy deadline must be positive, got {self.deadline!r}")
         if self.multiplier < 1:
-            raise InvalidAddressError(
+            raise InvalidValueError(
                 f"ReconnectPolicy multiplier must be at least 1, got {self.multiplier!r}")
         if self.jitter > 1:
-            raise InvalidAddressError(
+            raise InvalidValueError(
                 f"ReconnectPolicy jitter must be between 0 and 1, got {self.jitter!r}")
 
     def delay(self, attempt: int) -> float:
@@ -297,7 +275,7 @@ class _Method:
         return f"<reconnecting method {self._name!r} of {self._owner!r}>"
 
 
-class Reconnecting:
+class Reconnecting(Closable):
     """An actor proxy that finds its actor again, by name, when it is lost.
 
     :param resolver: a callable returning a fresh connected proxy (it looks
@@ -329,12 +307,12 @@ class Reconnecting:
                  retry_on: tuple[type[BaseException], ...] = DEFAULT_RETRY_ON) -> None:
         if not callable(resolver):
             raise InvalidArgumentError(
-                f"resolver must be a callable returning a connected proxy, got {resolver!r}")
+                f"resolver must be a callable returning a connected proxy, got {quote(resolver)}")
         if policy is None:
             policy = ReconnectPolicy()
         elif not isinstance(policy, ReconnectPolicy):
             raise InvalidArgumentError(
-                f"policy must be a ReconnectPolicy, got {type(policy).__name__} {policy!r}")
+                f"policy must be a ReconnectPolicy, got {type(policy).__name__} {quote(policy)}")
         self._resolver: Callable[[], Any] | None = resolver
         self._name = str(name)
         self._policy = policy
@@ -387,12 +365,6 @@ class Reconnecting:
             resolver, self._resolver = self._resolver, None
         del released, resolver  # dropped outside the lock: a release may block
 
-    def __enter__(self) -> Reconnecting:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # private and special names stay the wrapper's
             raise AttributeError(
@@ -418,15 +390,12 @@ class Reconnecting:
             f"{self!r} cannot be pickled: its resolver only works in this process; "
             "send wrapper.proxy (the current proxy) instead")
 
-    def __repr__(self) -> str:
+    def _describe(self) -> str:
+        return repr(self._name)
+
+    def _open_state(self) -> str:
         proxy, _ = self._state
-        if self._closed:
-            state = "closed"
-        elif proxy is None:
-            state = "not connected"
-        else:
-            state = f"via {proxy!r}"
-        return f"<Reconnecting {self._name!r} {state}>"
+        return "not connected" if proxy is None else f"via {proxy!r}"
 
     # -- calls -----------------------------------------------------------------
 

@@ -28,16 +28,20 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, Callable, NamedTuple
 
+from ._errors import (
+    InvalidAddressError,
+    InvalidArgumentError,
+    InvalidValueError,
+    UnknownNameError,
+    quote,
+)
+
 __all__ = [
     "DEFAULT_NAME",
     "MAX_TTL",
     "Address",
     "Entry",
-    "InvalidAddressError",
-    "InvalidArgumentError",
-    "RegistryError",
     "Table",
-    "UnknownNameError",
     "check_address",
     "check_name",
     "check_ttl",
@@ -71,68 +75,28 @@ Address = tuple[str, int]
 
 
 # --------------------------------------------------------------------------
-# Exceptions
-# --------------------------------------------------------------------------
-
-def _uactor_base() -> type[Exception]:
-    """``uactor.UActorException`` when available, so one ``except`` catches all."""
-    try:
-        import uactor
-    except ImportError:  # pragma: no cover - uactor is a hard requirement
-        return Exception
-    return uactor.UActorException
-
-
-class RegistryError(_uactor_base()):  # type: ignore[misc]
-    """Base class of every error raised by the registry package."""
-
-
-class InvalidArgumentError(RegistryError, TypeError):
-    """An argument has the wrong type (e.g. a port given as a string).
-
-    Also a :class:`TypeError`, so existing ``except TypeError`` clauses work.
-    """
-
-
-class InvalidAddressError(RegistryError, ValueError):
-    """A value has the right type but is not usable (e.g. port 0 or 70000).
-
-    Also a :class:`ValueError`.
-    """
-
-
-class UnknownNameError(RegistryError, KeyError):
-    """No service of that name has ever registered with this registry.
-
-    Also a :class:`KeyError`; unlike a plain ``KeyError`` its ``str()`` is the
-    readable message rather than its ``repr()``.
-    """
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-# --------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------
 
-def _check_text(value: object, what: str, example: str) -> str:
+def _check_text(value: object, what: str, example: str,
+                error: type[InvalidValueError] = InvalidValueError) -> str:
+    """``value`` as a plain ``str`` of printable, non-blank characters."""
     if not isinstance(value, str):
         raise InvalidArgumentError(
-            f"{what} must be a str, got {type(value).__name__} {value!r}; "
+            f"{what} must be a str, got {type(value).__name__} {quote(value)}; "
             f"pass something like {example}"
         )
     if not value or len(value) > MAX_NAME_LENGTH:
-        raise InvalidAddressError(
-            f"{what} {value!r} must be 1 to {MAX_NAME_LENGTH} characters long; "
+        raise error(
+            f"{what} {quote(value)} must be 1 to {MAX_NAME_LENGTH} characters long; "
             f"pass something like {example}"
         )
     if not value.isprintable() or any(char.isspace() for char in value):
-        raise InvalidAddressError(
-            f"{what} {value!r} contains whitespace or control characters; "
+        raise error(
+            f"{what} {quote(value)} contains whitespace or control characters; "
             f"pass something like {example}"
         )
-    return value
+    return str(value)  # a plain str, never a subclass, goes over the wire
 
 
 def check_address(value: object, what: str = "address") -> Address:
@@ -140,21 +104,22 @@ def check_address(value: object, what: str = "address") -> Address:
 
     Lists are accepted too (serializers such as xmlrpclib turn tuples into
     lists).  The port must be 1-65535: port 0 means "any port" when binding
-    and cannot be connected to.
+    and cannot be connected to.  The result holds a plain ``str`` and ``int``.
     """
     if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
         raise InvalidArgumentError(
             f"{what} must be a (host, port) tuple, got {type(value).__name__} "
-            f"{value!r}; pass e.g. ('127.0.0.1', 5000), such as an actor's "
+            f"{quote(value)}; pass e.g. ('127.0.0.1', 5000), such as an actor's "
             f"connection_address"
         )
     if len(value) != 2:
         raise InvalidArgumentError(
             f"{what} must be a (host, port) pair, got {len(value)} items "
-            f"{value!r}; pass e.g. ('127.0.0.1', 5000)"
+            f"{quote(value)}; pass e.g. ('127.0.0.1', 5000)"
         )
     host, port = value
-    host = _check_text(host, f"host of {what} {value!r}", "'127.0.0.1'")
+    host = _check_text(host, f"host of {what} {quote(value)}", "'127.0.0.1'",
+                       InvalidAddressError)
     if isinstance(port, bool):
         port_number = None
     else:
@@ -164,16 +129,16 @@ def check_address(value: object, what: str = "address") -> Address:
             port_number = None
     if port_number is None:
         raise InvalidArgumentError(
-            f"port of {what} {value!r} must be an int, got {type(port).__name__}; "
-            f"pass e.g. ({host!r}, 5000)"
+            f"port of {what} {quote(value)} must be an int, got "
+            f"{type(port).__name__}; pass e.g. ({host!r}, 5000)"
         )
     if not 0 < port_number < 65536:
         raise InvalidAddressError(
-            f"port of {what} {value!r} must be within 1-65535; a port 0 address "
-            f"is not connectable: register the actor's connection_address once "
-            f"it has started"
+            f"port of {what} {quote(value)} must be within 1-65535; a port 0 "
+            f"address is not connectable: register the actor's connection_address "
+            f"once it has started"
         )
-    return host, port_number
+    return host, int(port_number)
 
 
 def check_name(value: object) -> str:
@@ -188,12 +153,15 @@ def check_ttl(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidArgumentError(
             f"ttl must be a number of seconds or None, got {type(value).__name__} "
-            f"{value!r}; pass e.g. ttl=5.0"
+            f"{quote(value)}; pass e.g. ttl=5.0"
         )
-    ttl = float(value)
+    try:
+        ttl = float(value)
+    except OverflowError:  # an int too large for a float
+        ttl = math.inf
     if not (math.isfinite(ttl) and MIN_TTL <= ttl <= MAX_TTL):
-        raise InvalidAddressError(
-            f"ttl {value!r} must be within {MIN_TTL}-{MAX_TTL:g} seconds; "
+        raise InvalidValueError(
+            f"ttl {quote(value)} must be within {MIN_TTL}-{MAX_TTL:g} seconds; "
             f"use ttl=None for an entry that never expires"
         )
     return ttl
@@ -210,9 +178,10 @@ def _check_pid(value: object) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidArgumentError(
-            f"pid must be a non-negative int or None, got {value!r}; pass os.getpid()"
+            f"pid must be a non-negative int or None, got {quote(value)}; "
+            f"pass os.getpid()"
         )
-    return value
+    return int(value)
 
 
 def _check_hostname(value: object) -> str | None:
@@ -485,7 +454,10 @@ class Table:
         return group
 
     def _known_group(self, name: str) -> OrderedDict[Address, _Record]:
-        group = self._groups.get(name)
+        try:
+            group = self._groups.get(name)
+        except TypeError:  # unhashable: check_name says what was wrong
+            group = None
         if group is None:
             check_name(name)
             known = sorted(self._groups)

@@ -108,3 +108,47 @@ def unique_name() -> str:
     """A name unique across parallel test workers (for mDNS instances, files)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     return f"t-{worker}-{uuid.uuid4().hex[:10]}"
+
+
+#: Environment variables the registry's authkey lookup reads.
+_KEY_VARIABLES = ("UACTOR_AUTHKEY", "UACTOR_AUTHKEY_FILE", "XDG_RUNTIME_DIR",
+                  "XDG_STATE_HOME")
+
+
+def _private_key_dirs(base) -> dict[str, str]:
+    """Base directories for the default authkey file under ``base``."""
+    runtime = base / "xdg-runtime"
+    runtime.mkdir(mode=0o700)
+    return {"XDG_RUNTIME_DIR": str(runtime), "XDG_STATE_HOME": str(base / "xdg-state")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_real_key_files(tmp_path_factory):
+    """Keep every test away from the user's own default authkey file.
+
+    Registry nodes started without a key write one in $XDG_RUNTIME_DIR (else
+    ~/.local/state): point both at this worker's temporary directory, and
+    clear any key the environment carries, for the whole session.
+    """
+    saved = {name: os.environ.get(name) for name in _KEY_VARIABLES}
+    for name in ("UACTOR_AUTHKEY", "UACTOR_AUTHKEY_FILE"):
+        os.environ.pop(name, None)
+    os.environ.update(_private_key_dirs(tmp_path_factory.mktemp("keys")))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture
+def key_home(tmp_path, monkeypatch):
+    """Fresh, empty places for the default authkey file, for this test only.
+
+    Returns the path where a keyless registry node writes its key (also what
+    :func:`registry.find_authkey` reads last); subprocesses inherit it.
+    """
+    for name, value in _private_key_dirs(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    return tmp_path / "xdg-runtime" / "uactor" / "authkey"

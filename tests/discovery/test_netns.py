@@ -21,6 +21,7 @@ import pytest
 
 from tests.discovery.conftest import read_line
 from tests.netns import Lab, ip_netns_skip_reason, private_net_skip_reason, run_private
+from tests.registry.nodes import parse_ready_line
 
 TIMEOUT = 60.0
 
@@ -97,7 +98,8 @@ def test_registry_actor_and_client_on_three_hosts(lab, family):
 
     node = lab.start(registry_ns, "-m", "registry", "--host", registry_ip,
                      "--port", "0", "--log-level", "WARNING", **authkey)
-    assert read_line(node, TIMEOUT).startswith("registry listening on")
+    (host, _), key_file = parse_ready_line(read_line(node, TIMEOUT))
+    assert (host, key_file) == (registry_ip, None)  # the key from $UACTOR_AUTHKEY
     publisher = lab.start(actor_ns, "-m", "tests.discovery.publisher", "Holder",
                           "--host", wildcard, "--register",
                           "--interface", actor_ip if family == 4 else "eth0")

@@ -16,6 +16,7 @@ from tests.discovery.actors import (
     RegisteredEcho,
 )
 from tests.discovery.conftest import ROOT, python_env, read_line, stop_process
+from tests.registry.nodes import parse_ready_line
 
 SOON = 10.0
 
@@ -77,7 +78,7 @@ def test_registry_node_cli_is_found_over_mdns():
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         env={**python_env(), "UACTOR_AUTHKEY": AUTHKEY.decode()})
     try:
-        port = int(read_line(proc, 30).rsplit(":", 1)[1])
+        (_, port), _ = parse_ready_line(read_line(proc, 30))
         with discovery.browse(role="registry", interfaces=LOOPBACK,
                               authkey=AUTHKEY) as browser:
             entry = browser.wait_for(lambda entry: entry.port == port and entry.alive,

@@ -350,10 +350,14 @@ def check_demo(lines: list[str], pid: int, bind: str) -> None:
                           'registry node stopped']
 
 
-def test_demo():
+def test_demo(key_home):
     # Loopback only: the loopback guard fails any zeroconf on another interface.
+    # No key given: the node writes one only this user can read, and the
+    # publisher and client find it there.
     lines, pid = run('demo.py', timeout=120)
     check_demo(lines, pid, bind='127.0.0.1')
+    assert key_home.stat().st_mode & 0o777 == 0o600
+    assert len(key_home.read_bytes().strip()) == 64
 
 
 def test_demo_stays_with_its_status_page_until_interrupted():

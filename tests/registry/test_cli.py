@@ -1,6 +1,7 @@
 """The registry node CLI (``python -m registry``) as a subprocess."""
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import selectors
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import time
 
+import psutil
 import pytest
 
 import registry
@@ -25,6 +27,7 @@ from tests.registry.nodes import (
     read_lines,
     run_cli,
     running_node,
+    started_node,
     stop,
 )
 
@@ -91,7 +94,35 @@ def test_node_stops_on_sigint():
     assert status == 0, stderr
 
 
-def test_node_remote_shutdown_and_authkey_file(tmp_path):
+def _actor_process(proc: subprocess.Popen) -> psutil.Process:
+    """The node's Registry actor process (its only child)."""
+    [child] = psutil.Process(proc.pid).children()
+    return child
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_process_group_is_an_orderly_stop(sig):
+    """As systemd (KillMode=control-group), timeout(1) or a terminal send it."""
+    with running_node(start_new_session=True) as (proc, address, _):
+        actor = _actor_process(proc)
+        os.killpg(proc.pid, sig)
+        status, _, stderr = finish(proc)
+        assert not actor.is_running() or actor.status() == psutil.STATUS_ZOMBIE
+    assert status == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_the_actor_process_dying_is_an_error():
+    with running_node() as (proc, _, _):
+        actor = _actor_process(proc)
+        actor.kill()
+        status, _, stderr = finish(proc)
+    assert status == 1, stderr
+    line = one_error_line(stderr)
+    assert "ended unexpectedly" in line and f"exit code {-signal.SIGKILL}" in line
+
+
+def test_node_authkey_file_overrides_the_environment(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_bytes(b"file-key\n")
     key_file.chmod(0o600)
@@ -99,25 +130,72 @@ def test_node_remote_shutdown_and_authkey_file(tmp_path):
                       authkey=b"ignored-env-key") as (proc, address, _):
         with pytest.raises(uactor.AuthkeyError):
             registry.Registry.connect(address, b"ignored-env-key", timeout=10)
-        reg = registry.Registry.connect(address, b"file-key", timeout=10)
-        reg.register(("10.3.0.1", 1), ttl=0.2)
-        assert wait_until(lambda: reg.stats()["expired"] == 1, timeout=10)
-        reg.shutdown()
+        with registry.Registry.connect(address, b"file-key", timeout=10) as reg:
+            reg.register(("10.3.0.1", 1), ttl=0.2)
+            assert wait_until(lambda: reg.stats()["expired"] == 1, timeout=10)
+        proc.terminate()
         status, _, stderr = finish(proc)
     assert status == 0, stderr
-    assert "remote shutdown" in stderr
     assert "expired 10.3.0.1:1" in stderr
-    assert "file-key" not in stderr and "readable by other users" not in stderr
+    assert "file-key" not in stderr and "read by other users" not in stderr
 
 
-def test_node_without_authkey_never_serves_keyless():
-    """The core refuses an empty authkey for any TCP actor (issue 10): a node
-    started without a key must not serve with an empty one.  (Generating a
-    key for it is the registry's part of issue 10.)"""
+def test_node_without_a_key_writes_one_only_its_user_reads_and_reuses_it(key_home):
+    keys = []
+    for run in range(2):
+        with started_node(env=node_env(None)) as ((proc, address, _), path):
+            assert path == str(key_home)
+            keys.append(registry.find_authkey())  # what helpers and clients find
+            assert len(keys[-1]) == 64
+            assert key_home.stat().st_mode & 0o777 == 0o600
+            assert key_home.parent.stat().st_mode & 0o777 == 0o700
+            with registry.Registry.connect(address, keys[-1], timeout=10) as reg:
+                assert reg.pick() is None
+            proc.terminate()
+            status, _, stderr = finish(proc)
+        assert status == 0, stderr
+        assert keys[-1].decode() not in stderr
+        assert ("wrote a new authkey" in stderr) is (run == 0)
+    assert keys[0] == keys[1]  # a restarted node keeps its key
+
+
+def test_status_finds_the_key_a_keyless_node_wrote(key_home):
+    with started_node(env=node_env(None)) as ((proc, (host, port), _), _):
+        result = run_cli("status", f"{host}:{port}", "--json", authkey=None)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["services"] == []
+    key_home.unlink()  # nothing to find any more
+    result = run_cli("status", f"{host}:{port}", authkey=None)
+    assert result.returncode == 2
+    assert f"no authkey found: looked at $UACTOR_AUTHKEY, $UACTOR_AUTHKEY_FILE, " \
+        f"{key_home}" in one_error_line(result.stderr)
+
+
+def test_ready_line_names_the_key_source(tmp_path):
+    with started_node(env=node_env(KEY)) as (_, path):
+        assert path is None  # "(authkey from $UACTOR_AUTHKEY)"
+    key_file = tmp_path / "k"
+    key_file.write_bytes(KEY)
+    key_file.chmod(0o600)
+    with started_node(env={**node_env(None), "UACTOR_AUTHKEY_FILE": str(key_file)}) \
+            as ((_, address, _), path):
+        assert path == str(key_file)
+        with registry.Registry.connect(address, KEY, timeout=10) as reg:
+            assert reg.names() == []
+
+
+def test_a_key_location_that_cannot_be_written_is_an_error(key_home, monkeypatch,
+                                                          tmp_path):
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_bytes(b"")
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    monkeypatch.setenv("XDG_STATE_HOME", str(not_a_directory / "state"))
     result = run_cli("--port", "0", "--no-advertise", authkey=None)
-    assert result.returncode != 0
-    assert "empty authkey cannot protect" in result.stderr
-    assert "registry listening on" not in result.stdout
+    assert result.returncode == 1
+    assert result.stdout == ""
+    line = one_error_line(result.stderr)
+    assert f"cannot write the default authkey file {not_a_directory}/state" in line
+    assert "UACTOR_AUTHKEY" in line
 
 
 def _wait_for_stderr(proc: subprocess.Popen, needle: str, timeout: float) -> str:
@@ -159,16 +237,21 @@ def test_heartbeats_re_register_with_a_restarted_node():
 
 @pytest.mark.skipif(not ISOLATED, reason="binds 0.0.0.0: runs only inside a "
                                          "private network namespace")
-def test_lan_node_and_wildcard_actor_inside_a_private_namespace():
-    with running_node("--host", "0.0.0.0") as (proc, address, _), \
-            WildcardWorker() as worker:
-        assert address[0] == "0.0.0.0"
+def test_lan_node_and_wildcard_actor_inside_a_private_namespace(key_home):
+    # Started without a key on every interface: it has one, generated.
+    with started_node("--host", "0.0.0.0", env=node_env(None)) \
+            as ((proc, address, _), key_file), WildcardWorker() as worker:
+        assert address[0] == "0.0.0.0" and key_file == str(key_home)
+        key = registry.find_authkey()
+        with pytest.raises(uactor.AuthkeyError):
+            registry.Registry.connect(("127.0.0.1", address[1]), KEY, timeout=10)
         node = ("127.0.0.1", address[1])
         port = worker.connection_address[1]
-        with registry.register_actor(node, worker, authkey=KEY) as handle:
+        with registry.register_actor(node, worker) as handle:  # key: the lookup's
             assert handle.address == ("127.0.0.1", port)  # the route to the node
             assert handle.bind_address == ("0.0.0.0", port)
-            with registry.connect_actor(node, WildcardWorker, KEY) as proxy:
+            with registry.connect_actor(node, WildcardWorker, KEY,
+                                        registry_authkey=key) as proxy:
                 assert proxy.getpid() == worker.getpid()
         proc.terminate()
         assert finish(proc)[0] == 0
@@ -189,26 +272,26 @@ def test_port_taken_is_a_one_line_error():
     assert f"port {port}" in line and "already in use" in line
 
 
-def test_listening_beyond_loopback_needs_an_authkey():
-    # Refused before anything is bound: no socket on 0.0.0.0 is ever opened.
-    result = run_cli("--host", "0.0.0.0", "--port", "0", "--no-advertise", authkey=None)
-    assert result.returncode == 2
-    assert result.stdout == ""
-    line = one_error_line(result.stderr)
-    assert "0.0.0.0" in line and "UACTOR_AUTHKEY" in line and "--authkey-file" in line
-
-
 @pytest.mark.parametrize("args, words", [
     (["--authkey-file", "/nonexistent/key"], ["cannot read authkey file"]),
-    (["--ttl", "-1"], ["--ttl", "ttl"]),
+    (["--ttl", "0"], ["--ttl must be a positive number of seconds", "got 0"]),
+    (["--ttl", "-1"], ["--ttl must be a positive number of seconds", "got -1"]),
+    (["--ttl", "nan"], ["--ttl must be a positive number of seconds"]),
+    (["--ttl", "1e9"], ["--ttl", "86400"]),
+    (["--ttl", "soon"], ["--ttl", "invalid float value"]),
     (["--port", "70000"], ["--port", "0-65535"]),
+    (["--max-message", "100"], ["--max-message must be at least 1024 bytes", "got 100"]),
+    (["--max-message", "1MiB"], ["--max-message", "invalid int value"]),
+    (["--no-such-option"], ["unrecognized arguments"]),
 ])
 def test_bad_configuration_is_a_one_line_error(args, words):
     result = run_cli(*args, "--no-advertise", authkey=KEY)
     assert result.returncode == 2
+    assert result.stdout == ""
     line = one_error_line(result.stderr)
     for word in words:
         assert word in line
+    assert "ttl=None" not in line  # the CLI's own fix, not the Python API's
 
 
 def test_empty_authkey_file_and_environment_are_refused(tmp_path):

@@ -110,15 +110,42 @@ def test_actor_shutdown_unregisters_without_waiting_for_the_ttl(reg):
         actor.shutdown()
 
 
-def test_register_by_registry_address_needs_the_authkey(reg, worker):
-    with pytest.raises(registry.InvalidArgumentError, match="authkey"):
+def test_register_by_registry_address_finds_the_authkey(reg, worker, key_home,
+                                                       monkeypatch):
+    with pytest.raises(registry.AuthkeyLookupError, match="UACTOR_AUTHKEY"):
         registry.register_actor(reg.connection_address, worker)
     with pytest.raises(uactor.AuthkeyError):
         registry.register_actor(reg.connection_address, worker, authkey=b"wrong")
+    with pytest.raises(registry.InvalidArgumentError,
+                       match=r"^authkey must be bytes, not str; pass it as b'...'$"):
+        registry.register_actor(reg.connection_address, worker, authkey=KEY.decode())
     with registry.register_actor(reg.connection_address, worker, authkey=KEY,
                                  name="ByAddress", ttl=1):
         assert reg.addresses("ByAddress") == [worker.connection_address]
     assert reg.addresses("ByAddress") == []
+    monkeypatch.setenv("UACTOR_AUTHKEY", KEY.decode())  # found by the lookup
+    with registry.register_actor(reg.connection_address, worker, name="Found", ttl=1):
+        assert reg.addresses("Found") == [worker.connection_address]
+
+
+class _Name(str):
+    """A str subclass: pickled by class, so the registry would refuse it."""
+
+
+class _Pid(int):
+    """An int subclass, likewise."""
+
+
+def test_helpers_send_the_registry_plain_data_only(reg, worker):
+    # The registry decodes plain data only (allowed_classes): subclasses of
+    # str and int reach it only because the helpers normalize them first.
+    with registry.register_actor(reg, worker, name=_Name("Plain"), pid=_Pid(7),
+                                 ttl=5) as handle:
+        entry = reg.pick_entry("Plain")
+        assert (entry.name, entry.pid) == ("Plain", 7) and type(entry.pid) is int
+        assert type(handle.name) is str
+    with pytest.raises(uactor.DisallowedClassError):  # sent as is: refused
+        reg.pick(_Name("Plain"))
 
 
 def test_register_actor_rejects_bad_input(reg, worker):
@@ -127,7 +154,7 @@ def test_register_actor_rejects_bad_input(reg, worker):
         registry.register_actor(reg, local)
     with pytest.raises(registry.InvalidArgumentError, match="connection_address"):
         registry.register_actor(reg, object())
-    with pytest.raises(registry.InvalidAddressError, match="ttl"):
+    with pytest.raises(registry.InvalidValueError, match="ttl"):
         registry.register_actor(reg, worker, ttl=-1)
     with pytest.raises(registry.InvalidArgumentError, match="registry"):
         registry.register_actor("127.0.0.1:5000", worker, authkey=KEY)
@@ -222,6 +249,21 @@ def test_connect_actor_returns_a_connected_proxy(reg, worker):
         with registry.connect_actor(reg, Worker, KEY, timeout=10) as proxy:
             assert proxy.getpid() == worker.getpid()
         with registry.connect_actor(reg.connection_address, Worker, KEY) as proxy:
+            assert proxy.getpid() == worker.getpid()
+
+
+def test_connect_actor_finds_the_authkey(reg, worker, key_home, monkeypatch):
+    with registry.register_actor(reg, worker, ttl=5):
+        with pytest.raises(registry.AuthkeyLookupError, match=str(key_home)):
+            registry.connect_actor(reg.connection_address, Worker)
+        for name in ("authkey", "registry_authkey"):
+            with pytest.raises(registry.InvalidArgumentError,
+                               match=rf"^{name} must be bytes, not str; pass it as b'\.\.\.'$"):
+                registry.connect_actor(reg.connection_address, Worker, **{name: "key"})
+        key_home.parent.mkdir(mode=0o700)
+        key_home.write_bytes(KEY + b"\n")
+        key_home.chmod(0o600)
+        with registry.connect_actor(reg.connection_address, Worker, timeout=10) as proxy:
             assert proxy.getpid() == worker.getpid()
 
 

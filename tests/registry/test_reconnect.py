@@ -126,15 +126,15 @@ def test_policy_defaults_are_bounded():
 
 
 @pytest.mark.parametrize(("changes", "error"), [
-    ({"attempts": 0}, registry.InvalidAddressError),
+    ({"attempts": 0}, registry.InvalidValueError),
     ({"attempts": 2.5}, registry.InvalidArgumentError),
     ({"attempts": True}, registry.InvalidArgumentError),
-    ({"deadline": 0}, registry.InvalidAddressError),
-    ({"deadline": float("inf")}, registry.InvalidAddressError),
+    ({"deadline": 0}, registry.InvalidValueError),
+    ({"deadline": float("inf")}, registry.InvalidValueError),
     ({"deadline": "10"}, registry.InvalidArgumentError),
-    ({"initial_delay": -1}, registry.InvalidAddressError),
-    ({"multiplier": 0.5}, registry.InvalidAddressError),
-    ({"jitter": 1.5}, registry.InvalidAddressError),
+    ({"initial_delay": -1}, registry.InvalidValueError),
+    ({"multiplier": 0.5}, registry.InvalidValueError),
+    ({"jitter": 1.5}, registry.InvalidValueError),
 ])
 def test_policy_rejects_bad_values(changes, error):
     with pytest.raises(error, match=next(iter(changes))):

@@ -105,6 +105,30 @@ def test_bad_input_raises_and_leaves_the_registry_intact(reg, call, error):
     assert reg.pick() in {("10.1.0.1", 1), ("10.1.0.2", 2)}
 
 
+#: A bad value far too long to echo back (under the node's message size limit).
+HUGE = "h" * 600_000
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda r: r.register(HUGE), registry.InvalidArgumentError),
+    (lambda r: r.register((HUGE, 80)), registry.InvalidAddressError),
+    (lambda r: r.register(("10.1.0.9", 9), name=HUGE), registry.InvalidValueError),
+    (lambda r: r.register_entry(("10.1.0.9", 9), hostname=HUGE), registry.InvalidValueError),
+    (lambda r: r.register_entry(("10.1.0.9", 9), pid=[HUGE]), registry.InvalidArgumentError),
+    (lambda r: r.pick(HUGE), registry.InvalidValueError),
+    (lambda r: r.pick([HUGE]), registry.InvalidArgumentError),
+    (lambda r: r.unregister({HUGE: 1}), registry.InvalidArgumentError),
+    (lambda r: r.register(("10.1.0.9", 10 ** 5000)), registry.InvalidAddressError),
+])
+def test_errors_quote_at_most_a_few_hundred_characters_of_a_bad_value(reg, call, error):
+    with pytest.raises(error) as info:
+        call(reg)
+    message = str(info.value)
+    assert "hhhhhhhhhh" in message or "cannot be shown" in message  # names the value
+    assert len(message) < 1000, len(message)
+    assert reg.pick() is None  # nothing changed, still serving
+
+
 def test_expired_entries_are_not_picked(reg):
     reg.register(("10.1.0.1", 1), ttl=0.2)
     reg.register(("10.1.0.2", 2))
@@ -164,19 +188,41 @@ def test_client_vanishing_mid_call_leaves_the_registry_consistent(reg):
     assert reg.pick() == ("10.1.0.1", 1)
 
 
-def test_remote_shutdown_sets_the_event_but_only_the_owner_stops_the_process(reg):
-    assert reg.wait(0.01) is False
-    remote = registry.Registry.connect(reg.connection_address, KEY, timeout=5)
-    with remote:
+def _try_to_stop(address, results):
+    """Process entry point: a key holder (not the owner) asks the registry to stop."""
+    with registry.Registry.connect(address, KEY, timeout=10) as remote:
         pass  # leaving a connected proxy's block must not request a shutdown
-    assert reg.wait(0.01) is False
-    remote.shutdown()
-    assert reg.wait(5) is True
-    assert reg.pick() is None  # still serving: only the owner ends it
+    try:
+        remote.shutdown()
+    except registry.NotOwnerError as exc:
+        results.put(("refused", str(exc)))
+    else:
+        results.put(("stopped", ""))
+
+
+def test_only_the_owner_stops_the_registry():
+    ctx = multiprocessing.get_context("fork")  # the child inherits no ownership
+    results = ctx.Queue()
+    with start_registry() as reg:
+        child = ctx.Process(target=_try_to_stop, args=(reg.connection_address, results))
+        child.start()
+        try:
+            outcome, message = results.get(timeout=30)
+        finally:
+            child.join(30)
+            results.close()
+            results.join_thread()
+        assert child.exitcode == 0
+        assert outcome == "refused" and "only the process that started" in message
+        assert reg.wait(0.01) is False
+        assert reg.pick() is None  # still serving
+        process = uactor.process(reg)
+        reg.shutdown()  # the owner's: ends the actor process
+    assert wait_until(lambda: process.exitcode is not None, timeout=10)
 
 
 @pytest.mark.parametrize("kwargs, error", [
-    ({"default_ttl": -1}, registry.InvalidAddressError),
+    ({"default_ttl": -1}, registry.InvalidValueError),
     ({"default_ttl": None}, TypeError),
     ({"sweep_interval": 0}, ValueError),
     ({"sweep_interval": "1"}, ValueError),

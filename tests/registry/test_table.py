@@ -280,15 +280,15 @@ def test_lists_are_accepted_as_addresses():
 
 @pytest.mark.parametrize("kwargs, error, word", [
     ({"name": 5}, registry.InvalidArgumentError, "service name"),
-    ({"name": ""}, registry.InvalidAddressError, "service name"),
-    ({"name": "a\x00b"}, registry.InvalidAddressError, "control"),
+    ({"name": ""}, registry.InvalidValueError, "service name"),
+    ({"name": "a\x00b"}, registry.InvalidValueError, "control"),
     ({"ttl": "5"}, registry.InvalidArgumentError, "ttl"),
     ({"ttl": True}, registry.InvalidArgumentError, "ttl"),
-    ({"ttl": 0}, registry.InvalidAddressError, "ttl"),
-    ({"ttl": -1.0}, registry.InvalidAddressError, "ttl"),
-    ({"ttl": float("nan")}, registry.InvalidAddressError, "ttl"),
-    ({"ttl": float("inf")}, registry.InvalidAddressError, "ttl=None"),
-    ({"ttl": MAX_TTL * 2}, registry.InvalidAddressError, "ttl"),
+    ({"ttl": 0}, registry.InvalidValueError, "ttl"),
+    ({"ttl": -1.0}, registry.InvalidValueError, "ttl"),
+    ({"ttl": float("nan")}, registry.InvalidValueError, "ttl"),
+    ({"ttl": float("inf")}, registry.InvalidValueError, "ttl=None"),
+    ({"ttl": MAX_TTL * 2}, registry.InvalidValueError, "ttl"),
     ({"pid": "1"}, registry.InvalidArgumentError, "pid"),
     ({"pid": -1}, registry.InvalidArgumentError, "pid"),
     ({"hostname": 3}, registry.InvalidArgumentError, "hostname"),
@@ -298,6 +298,8 @@ def test_bad_arguments_raise_clear_errors(kwargs, error, word):
     with pytest.raises(error) as info:
         Table.validated(("10.0.0.1", 80), **kwargs)
     assert word in str(info.value)
+    # A bad name or ttl is not an address problem.
+    assert not isinstance(info.value, registry.InvalidAddressError)
 
 
 # -- describe (status pages) ------------------------------------------------------

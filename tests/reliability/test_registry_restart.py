@@ -10,28 +10,25 @@ error rather than hanging or answering for the old node.
 """
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
-import selectors
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 import registry
 import uactor
 from tests.conftest import wait_until
+from tests.registry.nodes import NodeExited, kill, parse_ready_line, read_lines, stop
 from tests.reliability.actors import KEY, Worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Seconds a node may take to print its ready line, or to exit.
+#: Seconds a node may take to print its ready line.
 STARTUP_TIMEOUT = 30.0
-EXIT_TIMEOUT = 15.0
 
 #: Lease of the test registrations (s): heartbeats every third of it, so the
 #: publishers notice the crash and the restart within a second or so.
@@ -41,31 +38,11 @@ TTL = 1.5
 #: the helpers' reconnection backoff, plus slack for a loaded machine.
 RECOVERY = 20.0
 
-READY_PREFIX = "registry listening on "
-
-
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["UACTOR_AUTHKEY"] = KEY.decode()
     return env
-
-
-def _ready_line(proc: subprocess.Popen, timeout: float) -> str | None:
-    """The node's first stdout line, or ``None`` if it exited without one."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while b"\n" not in data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not selector.select(remaining):
-                raise AssertionError(f"no ready line within {timeout} s ({data!r})")
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                return None
-            data += chunk
-    return data.partition(b"\n")[0].decode()
 
 
 def _start_node(port: int) -> tuple[subprocess.Popen, tuple[str, int]] | None:
@@ -75,40 +52,14 @@ def _start_node(port: int) -> tuple[subprocess.Popen, tuple[str, int]] | None:
          "--log-level", "WARNING"],
         env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        line = _ready_line(proc, STARTUP_TIMEOUT)
-    except BaseException:
-        _stop(proc)
-        raise
-    if line is None:  # e.g. the port is still held by the killed node's actor
-        _stop(proc)
+        [line] = read_lines(proc, 1, STARTUP_TIMEOUT)
+    except NodeExited:  # e.g. the port is still held by the killed node's actor
+        stop(proc)
         return None
-    assert line.startswith(READY_PREFIX), line
-    host, _, port_text = line[len(READY_PREFIX):].rpartition(":")
-    return proc, (host, int(port_text))
-
-
-def _kill_node(proc: subprocess.Popen) -> None:
-    """SIGKILL the node and its actor process at once, as a crash would."""
-    node = psutil.Process(proc.pid)
-    family = [*node.children(recursive=True), node]
-    for member in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            member.kill()
-    psutil.wait_procs(family, timeout=EXIT_TIMEOUT)
-    proc.wait(EXIT_TIMEOUT)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """terminate -> wait -> kill (its actor too), whatever state it is in."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(EXIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            _kill_node(proc)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, parse_ready_line(line)[0]
 
 
 def _registered(address) -> set:
@@ -148,7 +99,7 @@ def test_publishers_re_register_and_clients_recover_after_a_node_restart():
         stale = registry.Registry.connect(address, KEY, timeout=5)
         assert stale.names() == ["Worker"]
 
-        _kill_node(proc)
+        kill(proc)
         proc.stdout.close()
         proc.stderr.close()
 
@@ -190,4 +141,4 @@ def test_publishers_re_register_and_clients_recover_after_a_node_restart():
             handle.close()
         for worker in workers:
             worker.shutdown()
-        _stop(proc)
+        stop(proc)
