@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -75,9 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="only this service name")
     parser.add_argument("--role", help="only this role (actor, registry)")
     parser.add_argument("--verify", action="store_true",
-                        help="check signatures and liveness with the authkey from "
-                             "--authkey-file or UACTOR_AUTHKEY (importing the "
-                             "advertised classes); refused adverts are named on "
+                        help="check signatures and liveness with the authkey "
+                             "(from --authkey-file, UACTOR_AUTHKEY, "
+                             "UACTOR_AUTHKEY_FILE, or the key file of a registry "
+                             "node of this user on this host), importing the "
+                             "advertised classes; refused adverts are named on "
                              "stderr and make the exit status 3")
     parser.add_argument("--authkey-file", metavar="PATH",
                         help="file holding the authkey (for --verify)")
@@ -87,22 +88,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _authkey(args: argparse.Namespace, parser: argparse.ArgumentParser) -> bytes | None:
+    """The key for ``--verify``, found as every uactor tool finds it.
+
+    :func:`registry.find_authkey`: ``--authkey-file``, else
+    ``$UACTOR_AUTHKEY`` or ``$UACTOR_AUTHKEY_FILE``, else the key file a
+    registry node on this host wrote for this user.
+    """
     if not args.verify:
         if args.authkey_file:
             parser.error("--authkey-file is only used with --verify")
         return None
-    if args.authkey_file:
-        try:
-            with open(args.authkey_file, "rb") as handle:
-                key = handle.read().strip()
-        except OSError as exc:
-            parser.error(f"cannot read --authkey-file: {exc.strerror or exc}")
-    else:
-        key = os.environ.get("UACTOR_AUTHKEY", "").encode()
-    if not key:
-        parser.error("--verify needs an authkey: --authkey-file PATH or "
-                     "UACTOR_AUTHKEY in the environment")
-    return key
+    import registry
+
+    try:
+        return registry.find_authkey(authkey_file=args.authkey_file)
+    except registry.AuthkeyLookupError as exc:
+        parser.error(f"--verify needs the authkey: {exc}")
+    raise AssertionError("parser.error() returns only by raising")  # pragma: no cover
 
 
 def _table(entries: Sequence[Entry], with_status: bool) -> str:

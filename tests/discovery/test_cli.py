@@ -61,6 +61,22 @@ def test_table_with_verification(unique_name):
     assert f" 127.0.0.1:{actor.connection_address[1]} " in row
 
 
+@pytest.mark.parametrize("where", ["default key file", "UACTOR_AUTHKEY_FILE"])
+def test_verify_finds_the_key_as_every_uactor_tool_does(where, key_home, tmp_path,
+                                                         unique_name):
+    path = key_home if where == "default key file" else tmp_path / "key"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_bytes(AUTHKEY + b"\n")
+    path.chmod(0o600)
+    env = {} if where == "default key file" else {"UACTOR_AUTHKEY_FILE": str(path)}
+    with Echo() as actor, discovery.publish(actor, name=unique_name, interfaces=LOOPBACK):
+        result = run_cli("-i", "lo", "-t", "2", "--name", unique_name, "--json",
+                         "--verify", env=env)
+    assert result.returncode == 0, result.stderr
+    [entry] = json.loads(result.stdout)
+    assert (entry["verified"], entry["status"]) == (True, "alive")
+
+
 def test_verify_with_the_wrong_key_names_what_it_refused(unique_name):
     with Echo() as actor, discovery.publish(actor, name=unique_name,
                                             interfaces=LOOPBACK) as publication:
@@ -118,13 +134,14 @@ def test_watch_prints_changes_until_interrupted(unique_name):
 
 @pytest.mark.parametrize("argv, message", [
     (["--timeout", "0"], "--timeout must be a positive"),
-    (["--verify"], "--verify needs an authkey"),
+    (["--verify"], "--verify needs the authkey: no authkey found: looked at "
+                   "$UACTOR_AUTHKEY, $UACTOR_AUTHKEY_FILE"),
     (["--authkey-file", "/nonexistent"], "only used with --verify"),
-    (["--verify", "--authkey-file", "/nonexistent/key"], "cannot read --authkey-file"),
+    (["--verify", "--authkey-file", "/nonexistent/key"],
+     "--verify needs the authkey: cannot read authkey file /nonexistent/key"),
     (["--bogus"], "unrecognized arguments"),
 ])
-def test_bad_arguments_exit_with_status_2(argv, message, capsys, monkeypatch):
-    monkeypatch.delenv("UACTOR_AUTHKEY", raising=False)
+def test_bad_arguments_exit_with_status_2(argv, message, capsys, key_home):
     with pytest.raises(SystemExit) as caught:
         main(argv)
     assert caught.value.code == 2
