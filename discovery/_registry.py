@@ -14,8 +14,9 @@ from typing import Any
 
 import uactor
 
-from ._advert import InterfacesType
-from ._browse import DiscoveryError, find_registry
+from ._browse import find_registry_cancellable
+from ._errors import DiscoveryError
+from ._interfaces import InterfacesType
 
 log = logging.getLogger("discovery")
 
@@ -59,9 +60,9 @@ class RegistryLink:
         delay = RETRY_MIN
         while not self._stop.is_set():
             try:
-                node = find_registry(self._authkey, timeout=FIND_TIMEOUT,
-                                     interfaces=self._interfaces,
-                                     name=self._registry_name, _cancel=self._stop)
+                node = find_registry_cancellable(
+                    self._authkey, timeout=FIND_TIMEOUT, interfaces=self._interfaces,
+                    name=self._registry_name, cancel=self._stop)
                 registration = registry.register_actor(
                     node, self._actor, authkey=self._authkey, name=self._name)
             except (DiscoveryError, uactor.UActorException, OSError, EOFError) as exc:
