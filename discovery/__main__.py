@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
+import registry
+
 from ._advert import Entry, format_address
 from ._browse import Browser, browse
 from ._errors import DiscoveryError, UnknownInterfaceError
@@ -98,8 +100,6 @@ def _authkey(args: argparse.Namespace, parser: argparse.ArgumentParser) -> bytes
         if args.authkey_file:
             parser.error("--authkey-file is only used with --verify")
         return None
-    import registry
-
     try:
         return registry.find_authkey(authkey_file=args.authkey_file)
     except registry.AuthkeyLookupError as exc:

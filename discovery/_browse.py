@@ -31,10 +31,12 @@ from typing import Any, Generic, TypeVar
 from zeroconf import DNSQuestionType, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo
 
+import registry
+from registry._closing import Closable, Described
+
 from . import _core
 from ._advert import ALIVE, DEAD, SERVICE_TYPE, Entry, log_bad_advert
 from ._catalog import Callback, Catalog, connect_entry, fire, probe
-from ._closing import Closeable, Described
 from ._interfaces import InterfacesType, resolve
 from ._oneshot import OneShotQuery
 from ._search import (
@@ -287,7 +289,7 @@ class BrowserBase(Described, Generic[ZC]):
 _STOP = object()
 
 
-class Browser(BrowserBase[Zeroconf], Closeable):
+class Browser(BrowserBase[Zeroconf], Closable):
     """A live view of advertised actors, browsing from creation until closed.
 
     ``discovery.browse(...)`` is this class.  Use it as ``with
@@ -514,8 +516,6 @@ def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
 def registry_query(authkey: bytes, timeout: float, interfaces: InterfacesType,
                    name: str | None, require_signature: bool | None) -> Query:
     """The :class:`Query` of :func:`find_registry` (both runtimes)."""
-    import registry
-
     return Query(None, _core.check_authkey(authkey), check_timeout(timeout),
                  interfaces, name, "registry", require_signature,
                  connect_as=registry.Registry)

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from zeroconf import IPVersion, ServiceInfo, Zeroconf
 
 import uactor
+from registry._closing import Closable
 
 from . import _core
 from ._advert import (
@@ -39,7 +40,6 @@ from ._advert import (
     server_name,
     sign,
 )
-from ._closing import Closeable
 from ._errors import DiscoveryError, PublicationError
 from ._interfaces import InterfacesType, host_addresses, resolve
 from ._registry import RegistryLink
@@ -173,7 +173,7 @@ def _close_publication(state: _PublicationState) -> None:
         state.handle.release()
 
 
-class Publication(Closeable):
+class Publication(Closable):
     """A live advert of one actor; :meth:`close` withdraws it.
 
     Returned by :func:`publish`.  Closing is idempotent and also happens when

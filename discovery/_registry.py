@@ -12,6 +12,7 @@ import logging
 import threading
 from typing import Any
 
+import registry
 import uactor
 
 from ._browse import find_registry_cancellable
@@ -55,8 +56,6 @@ class RegistryLink:
         return self._registration
 
     def _run(self) -> None:
-        import registry
-
         delay = RETRY_MIN
         while not self._stop.is_set():
             try:

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, NamedTuple, Union
 
+import registry
+
 from ._advert import SERVICE_TYPE, Entry, class_path
 from ._catalog import Attempt, all_dead, connect_entry
 from ._errors import DiscoveryError, DiscoveryTimeoutError
@@ -195,8 +197,6 @@ def reconnect_policy(reconnect: Any) -> Any:
     """The :class:`registry.ReconnectPolicy` ``reconnect=`` asks for, or None."""
     if reconnect is False or reconnect is None:
         return None
-    import registry  # the reconnection mechanism lives there
-
     if reconnect is True:
         return registry.ReconnectPolicy()
     if isinstance(reconnect, registry.ReconnectPolicy):
@@ -208,6 +208,4 @@ def reconnect_policy(reconnect: Any) -> Any:
 def reconnecting(resolver: Callable[[], Any], policy: Any, label: str,
                  proxy: Any) -> Any:
     """A :class:`registry.Reconnecting` holding ``proxy``, found again by ``resolver``."""
-    import registry
-
     return registry.Reconnecting(resolver, name=label, policy=policy, proxy=proxy)
