@@ -61,7 +61,7 @@ CLIENTS = 4
 KEY = b"bench-registry"
 
 #: Lease given to benchmark registrations (s): long enough never to expire.
-TTL = 600.0
+TTL = 3600.0
 
 #: Seconds a client process may take to report before the run fails.
 CLIENT_TIMEOUT = 120.0
@@ -100,7 +100,7 @@ def _timed_new_registrations(table: Any, fresh: list[tuple[str, int]]) -> float:
     with gc_paused():
         start = time.perf_counter()
         for address in fresh:
-            table.add(address, name="bench", ttl=TTL)
+            table.put(address, "bench", name="bench")
         elapsed = time.perf_counter() - start
     for address in fresh:
         table.remove(address)
@@ -112,14 +112,15 @@ def _table_samplers(size: int, batch: int) -> dict[str, Callable[[], float]]:
     from registry._table import Table
 
     table = Table()
+    table.grant("bench", TTL)
     for address in _addresses(size):
-        table.add(address, name="bench", ttl=TTL)
+        table.put(address, "bench", name="bench")
     known = _addresses(size)[size // 2]
     fresh = _addresses(batch, 11)
     return {
         "pick": lambda: time_batch(lambda: table.pick("bench"), batch),
         "renew (known address)": lambda: time_batch(
-            lambda: table.add(known, name="bench", ttl=TTL), batch),
+            lambda: table.put(known, "bench", name="bench"), batch),
         "register (new address)": lambda: _timed_new_registrations(table, fresh),
     }
 
@@ -158,6 +159,7 @@ def _client(address: tuple[str, int], op: str, index: int, calls: int,
 
     proxy = registry.Registry.connect(address, KEY, timeout=60)
     proxy.pick("bench")  # open this process's connection outside the clock
+    lease = proxy.open_lease(TTL)
     fresh = _addresses(calls, 20 + index)
     ready.put(index)
     go.wait(CLIENT_TIMEOUT)
@@ -168,13 +170,14 @@ def _client(address: tuple[str, int], op: str, index: int, calls: int,
     else:
         register = proxy.register_entry
         for address_ in fresh:
-            register(address_, name="bench", ttl=TTL)
+            register(address_, lease=lease, name="bench")
     results.put((index, time.perf_counter()))
+    proxy.close_lease(lease)  # untimed: the registry keeps its size
 
 
 def _multi_client_rate(ctx: Any, address: tuple[str, int], op: str,
-                       calls: int) -> tuple[float, list[tuple[str, int]]]:
-    """ops/s of CLIENTS processes at once; also the addresses they registered."""
+                       calls: int) -> float:
+    """ops/s of CLIENTS processes at once (each removes what it registered)."""
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = [ctx.Process(target=_client,
                          args=(address, op, i, calls, ready, go, results))
@@ -197,16 +200,15 @@ def _multi_client_rate(ctx: Any, address: tuple[str, int], op: str,
             queue_.close()
             queue_.join_thread()
     elapsed = max(ends) - start
-    registered = [a for i in range(CLIENTS) for a in _addresses(calls, 20 + i)] \
-        if op == "register" else []
-    return CLIENTS * calls / elapsed, registered
+    return CLIENTS * calls / elapsed
 
 
-def _registrar(reg: Any, addresses: list[tuple[str, int]]) -> Callable[[], Any]:
+def _registrar(reg: Any, addresses: list[tuple[str, int]], lease: str
+               ) -> Callable[[], Any]:
     """A call registering the next of ``addresses`` on each invocation."""
     fresh = iter(addresses)
     register = reg.register_entry
-    return lambda: register(next(fresh), name="bench", ttl=TTL)
+    return lambda: register(next(fresh), lease=lease, name="bench")
 
 
 def _proxy_sample(ctx: Any, reg: Any, op: str, calls: int, tag: int
@@ -220,11 +222,10 @@ def _proxy_sample(ctx: Any, reg: Any, op: str, calls: int, tag: int
         single = 1.0 / time_batch(lambda: reg.pick("bench"), calls)
     else:
         fresh = _addresses(calls, 30 + tag % 200)
-        single = 1.0 / time_batch(_registrar(reg, fresh), calls)
-        reg.unregister(*fresh)
-    multi, registered = _multi_client_rate(ctx, reg.connection_address, op, calls)
-    for start in range(0, len(registered), 1000):
-        reg.unregister(*registered[start:start + 1000])
+        lease = reg.open_lease(TTL)
+        single = 1.0 / time_batch(_registrar(reg, fresh, lease), calls)
+        reg.close_lease(lease)
+    multi = _multi_client_rate(ctx, reg.connection_address, op, calls)
     return single, multi
 
 
@@ -337,11 +338,12 @@ def _load_client(address: tuple[str, int], index: int, stop: Any, done: Any) -> 
 
     proxy = registry.Registry.connect(address, KEY, timeout=60)
     own = _addresses(50, 40 + index)
+    lease = proxy.open_lease(TTL)
     calls = 0
     limit = time.monotonic() + LOAD_LIMIT
     while not stop.is_set() and time.monotonic() < limit:
         if calls % 4 == 3:
-            proxy.register_entry(own[calls % len(own)], name="bench", ttl=TTL)
+            proxy.register(own[calls % len(own)], name="bench", lease=lease)
         else:
             proxy.pick("bench")
         calls += 1

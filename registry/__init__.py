@@ -1,7 +1,8 @@
 """A service registry for uactor networked actors.
 
 * :class:`Registry` - an actor holding named groups of actor addresses,
-  handing them out round-robin, forgetting those whose lease ran out.
+  handing them out round-robin, forgetting those whose lease ran out; its
+  state lives in a store chosen by URL (memory, etcd, Redis).
 * :func:`register_actor` - register a running networked actor and keep its
   lease alive with heartbeats until it stops.
 * :func:`connect_actor` - pick a registered actor and return a connected proxy;
@@ -31,16 +32,22 @@ from ._errors import (
     NotOwnerError,
     ReconnectError,
     RegistryError,
+    StoreConfigError,
+    StoreUnavailableError,
+    UnknownLeaseError,
     UnknownNameError,
 )
 from ._keys import find_authkey
 from ._reconnect import Reconnecting, ReconnectPolicy
+from ._store import DEFAULT_PREFIX, DEFAULT_STORE
 from ._table import DEFAULT_NAME, Entry
 
 __all__ = [
     "AuthkeyLookupError",
     "DEFAULT_MAX_MESSAGE",
     "DEFAULT_NAME",
+    "DEFAULT_PREFIX",
+    "DEFAULT_STORE",
     "DEFAULT_SWEEP_INTERVAL",
     "DEFAULT_TTL",
     "Entry",
@@ -55,6 +62,9 @@ __all__ = [
     "Registration",
     "Registry",
     "RegistryError",
+    "StoreConfigError",
+    "StoreUnavailableError",
+    "UnknownLeaseError",
     "UnknownNameError",
     "connect_actor",
     "find_authkey",
@@ -68,6 +78,7 @@ __all__ = [
 for _public in (AuthkeyLookupError, Entry, InvalidAddressError, InvalidArgumentError,
                 InvalidValueError, NoActorAvailableError, NotOwnerError, ReconnectError,
                 ReconnectPolicy, Reconnecting, Registration, RegistryError,
+                StoreConfigError, StoreUnavailableError, UnknownLeaseError,
                 UnknownNameError):
     _public.__module__ = __name__
 del _public

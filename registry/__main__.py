@@ -12,6 +12,9 @@ readiness, metrics, status page; see :mod:`registry._http`)::
 
     status page on http://127.0.0.1:9100/
 
+``--store URL`` keeps the entries in etcd or Redis instead of the node's
+memory (see :mod:`registry._store`), so several nodes serve one fleet.
+
 ``uactor-registry status ADDRESS [--json]`` prints a running node's services
 and actors instead (a subcommand only when ``status`` is the first argument).
 
@@ -24,8 +27,9 @@ signal.
 
 Exit status: 0 after an orderly stop (SIGINT, SIGTERM, also sent to the
 whole process group), 1 when the node cannot run (port taken, key file not
-writable, actor failure) or the status cannot be read, 2 for a bad command
-line or configuration.
+writable, store unreachable, actor failure) or the status cannot be read, 2
+for a bad command line or configuration (a malformed store URL or prefix,
+refused store credentials).
 """
 from __future__ import annotations
 
@@ -46,7 +50,7 @@ from typing import Any
 import uactor
 
 from ._actor import DEFAULT_MAX_MESSAGE, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, Registry
-from ._errors import AuthkeyLookupError, RegistryError
+from ._errors import AuthkeyLookupError, RegistryError, StoreConfigError
 from ._http import NodeWatcher, StatusServer
 from ._keys import (
     AUTHKEY_ENV,
@@ -58,6 +62,7 @@ from ._keys import (
 )
 from ._node import LOG_FORMAT, RegistryNode
 from ._status import format_status, parse_host_port
+from ._store import DEFAULT_PREFIX, DEFAULT_STORE, check_prefix, parse_store_url
 from ._table import MAX_TTL, MIN_TTL, format_address
 
 __all__ = ["main"]
@@ -122,6 +127,15 @@ def _parser() -> argparse.ArgumentParser:
         "--ttl", type=float, default=DEFAULT_TTL,
         help=f"default lease in seconds for actors registered by the helpers "
              f"(default: {DEFAULT_TTL:g})")
+    parser.add_argument(
+        "--store", default=DEFAULT_STORE, metavar="URL",
+        help="where entries live: memory:// (default, this node only), "
+             "etcd://HOST:PORT[,HOST:PORT...], redis://[:PASSWORD@]HOST:PORT[/DB] or "
+             "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE")
+    parser.add_argument(
+        "--store-prefix", default=DEFAULT_PREFIX, metavar="PREFIX",
+        help=f"prefix of the keys written to a shared store (default: "
+             f"{DEFAULT_PREFIX})")
     parser.add_argument(
         "--authkey-file", metavar="PATH",
         help=f"file holding the authkey (trailing newline ignored); overrides "
@@ -197,6 +211,16 @@ def _check_ttl(ttl: float) -> float:
             f"--ttl must be a positive number of seconds from {MIN_TTL:g} to "
             f"{MAX_TTL:g} (one day), got {ttl:g}")
     return ttl
+
+
+def _check_store(url: str, prefix: str) -> str:
+    """The store URL without credentials, once URL and prefix are checked."""
+    try:
+        store = parse_store_url(url).redacted()
+        check_prefix(prefix)
+    except StoreConfigError as exc:
+        raise _ConfigError(str(exc)) from exc
+    return store
 
 
 def _host_addresses(host: str) -> list[str]:
@@ -285,6 +309,7 @@ def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
     if args.max_message < _MIN_MAX_MESSAGE:
         raise _ConfigError(f"--max-message must be at least {_MIN_MAX_MESSAGE} bytes, "
                            f"got {args.max_message}")
+    store = _check_store(args.store, args.store_prefix)
     key = _find_key(args.authkey_file)
     addresses = _host_addresses(args.host)
     _check_port_free(args.host, args.port)
@@ -296,10 +321,14 @@ def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
             RegistryNode,
             default_ttl=ttl,
             sweep_interval=min(DEFAULT_SWEEP_INTERVAL, ttl / 2),
+            store=args.store,
+            store_prefix=args.store_prefix,
             log_level=level,
             options={"address": (args.host, args.port), "authkey": key.key,
                      "max_message": args.max_message},
         )
+    except StoreConfigError as exc:
+        raise _ConfigError(str(exc)) from exc
     except (OSError, EOFError, uactor.UActorException) as exc:
         raise _RunError(f"cannot start the registry on "
                         f"{format_address((args.host, args.port))}: {exc}") from exc
@@ -316,8 +345,8 @@ def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
               flush=True)
         if status_server is not None:
             print(f"status page on {status_server.url}", flush=True)
-        logger.info("serving on %s, default lease %g s, %s",
-                    format_address((host, port)), ttl, key.describe())
+        logger.info("serving on %s, default lease %g s, store %s, %s",
+                    format_address((host, port)), ttl, store, key.describe())
         status = _wait_for_stop(node, stop)
     finally:
         if status_server is not None:

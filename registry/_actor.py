@@ -2,34 +2,48 @@
 
 A drop-in, production-grade version of the networking chapter's example
 registry (``register(*addresses)``, round-robin ``pick()``, ``None`` when
-empty), adding service names, leases renewed by heartbeats, metadata and
-input validation.  The bookkeeping lives in :class:`registry._table.Table`;
-this module adds what an actor needs: a lock (the manager serves each client
-connection on its own thread), logging, a periodic expiry sweep, and its
-defences against its own clients: requests decoded as plain data only, a
-bound on their size, and a shutdown only the owner may ask for.
+empty), adding service names, leases that own entries and are renewed by
+heartbeats, metadata, input validation and stores beneath it (this node's
+memory, etcd or Redis: :mod:`registry._store`).  This module adds what an
+actor needs: logging, a periodic expiry sweep, counters, the operators'
+snapshot, and its defences against its own clients: requests decoded as
+plain data only, a bound on their size, and a shutdown only the owner may
+ask for.
 """
 from __future__ import annotations
 
 import logging
 import os
+import secrets
+import socket
 import threading
 import time
-from types import TracebackType
 from typing import Any
 
 import uactor
 
-from ._errors import NotOwnerError, quote
+from ._errors import InvalidArgumentError, NotOwnerError, UnknownLeaseError, quote
 from ._latency import LatencyHistogram
+from ._store import (
+    DEFAULT_PREFIX,
+    DEFAULT_STORE,
+    DEFAULT_STORE_TIMEOUT,
+    StoreView,
+    encode_node,
+    lease_id,
+    make_store,
+)
 from ._table import (
     DEFAULT_NAME,
     Address,
     Entry,
     Table,
     check_address,
+    check_lease_token,
     check_ttl,
     format_address,
+    not_owner,
+    unknown_lease,
 )
 
 __all__ = ["DEFAULT_MAX_MESSAGE", "DEFAULT_SWEEP_INTERVAL", "DEFAULT_TTL", "Registry"]
@@ -39,7 +53,7 @@ logger = logging.getLogger(__name__)
 #: Lease given to actors registered through :func:`registry.register_actor`
 #: when neither the caller nor the registry chooses one (s).  Heartbeats run
 #: every third of it, so a killed actor is forgotten within 5 s while a
-#: healthy one sends about one small message a second.
+#: healthy owner process sends about one small message a second.
 DEFAULT_TTL = 5.0
 
 #: How often the registry drops expired entries in the background (s).  Expiry
@@ -48,25 +62,39 @@ DEFAULT_TTL = 5.0
 DEFAULT_SWEEP_INTERVAL = 1.0
 
 #: Largest request a registry accepts (bytes).  Its requests are a few
-#: hundred bytes (an address, a name, some metadata); a bigger one is refused
-#: by uactor after reading only its header, so a client cannot make the
-#: registry hold a 100 MB message in memory.
+#: hundred bytes (an address, a name, a lease token, some metadata); a bigger
+#: one is refused by uactor after reading only its header, so a client cannot
+#: make the registry hold a 100 MB message in memory.
 DEFAULT_MAX_MESSAGE = 1 << 20
-
 
 #: A ``register()`` call adding more addresses than this logs one summary
 #: line instead of one line per address.
 _LOG_EACH_UP_TO = 10
 
+#: Random bytes in a lease token (192 bits; the token is their URL-safe text).
+_TOKEN_BYTES = 24
+
+#: Addresses one store operation registers at most (stores that batch).
+_BATCH = 100
+
+_COUNTERS = ("registered", "renewed", "unregistered", "expired", "picks")
+
 
 class Registry(uactor.Actor):
     """Actor holding a directory of networked actor addresses.
 
-    Entries are grouped by service name.  :meth:`register` (the spec's API)
-    puts addresses in the ``'default'`` group with no expiry; the helpers
-    (:func:`registry.register_actor`) register one actor under its class name
-    with a lease (``ttl``) that they renew with heartbeats, so a killed actor
-    disappears once its lease runs out.  :meth:`pick` hands entries out
+    Entries are grouped by service name and belong to *leases*.  A lease is
+    opened with :meth:`open_lease` (or implicitly by :meth:`register`) and
+    identified by an unguessable token that only its opener knows: renewing,
+    unregistering or moving an entry needs the token of the lease it belongs
+    to, so one client cannot remove or hijack another's entries
+    (:class:`registry.NotOwnerError`).  Renewing a lease (:meth:`renew`)
+    renews all its entries; when it runs out they all go.
+
+    :meth:`register` (the spec's API) puts addresses in the ``'default'``
+    group under a new lease with no expiry and returns its token; the helpers
+    (:func:`registry.register_actor`) share one lease per process and
+    registry, renewed by one heartbeat.  :meth:`pick` hands entries out
     round-robin: over ``k * n`` picks each of ``n`` entries comes back exactly
     ``k`` times, and registering, renewing, unregistering and picking cost
     O(1) whatever the number of entries.
@@ -89,12 +117,20 @@ class Registry(uactor.Actor):
     :param default_ttl: lease (s) that :meth:`default_ttl` suggests to helpers
         registering without an explicit ``ttl``.
     :param sweep_interval: seconds between background expiry sweeps.
+    :param store: where leases and entries live: ``'memory://'`` (default),
+        ``'etcd://host:port[,host:port...]'``, ``'redis://host:port/db'`` or
+        ``'redis+sentinel://host:port[,host:port...]/service'``.  An
+        unreachable store or bad URL fails the start with one clear error.
+    :param store_prefix: prefix of every key written to a shared store.
+    :param store_timeout: bound (s) on each store operation.
 
     All methods are safe to call concurrently from any number of clients.
     Bad arguments raise :class:`registry.InvalidArgumentError` (a
     ``TypeError``), :class:`registry.InvalidAddressError` (a ``ValueError``)
     or :class:`registry.UnknownNameError` (a ``KeyError``), and leave the
-    registry unchanged.
+    registry unchanged.  Writes while the store is unreachable raise
+    :class:`registry.StoreUnavailableError` (a ``ConnectionError``); picks
+    are then served from this node's last view.
     """
 
     _options_ = {
@@ -104,13 +140,16 @@ class Registry(uactor.Actor):
 
     _exposed_ = (
         "addresses",
+        "close_lease",
         "default_ttl",
         "entries",
         "names",
+        "open_lease",
         "pick",
         "pick_entry",
         "register",
         "register_entry",
+        "renew",
         "snapshot",
         "stats",
         "unregister",
@@ -122,27 +161,34 @@ class Registry(uactor.Actor):
         *,
         default_ttl: float = DEFAULT_TTL,
         sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
+        store: str = DEFAULT_STORE,
+        store_prefix: str = DEFAULT_PREFIX,
+        store_timeout: float = DEFAULT_STORE_TIMEOUT,
     ) -> None:
         ttl = check_ttl(default_ttl)
         if ttl is None:
             raise TypeError("default_ttl must be a number of seconds, not None")
-        if (isinstance(sweep_interval, bool)
-                or not isinstance(sweep_interval, (int, float))
-                or not 0 < sweep_interval <= 3600):
-            raise ValueError(
-                f"sweep_interval must be within (0, 3600] seconds, "
-                f"got {quote(sweep_interval)}"
-            )
+        self._sweep_interval = _check_interval(sweep_interval, "sweep_interval", 3600)
+        timeout = _check_interval(store_timeout, "store_timeout", 60)
         self._default_ttl = ttl
-        self._sweep_interval = float(sweep_interval)
-        self._table = Table()
-        self._counters = dict.fromkeys(
-            ("registered", "renewed", "unregistered", "expired", "picks"), 0)
-        self._lock = _TimedLock(LatencyHistogram())
+        self._store = make_store(store, prefix=store_prefix, timeout=timeout)
+        #: This node's id among the nodes of its store (a new one each start).
+        self._node_id = secrets.token_hex(8)
+        self._view = StoreView(self._store.url, expires=self._store.expires_in_view,
+                               node_id=self._node_id)
+        self._latency = LatencyHistogram()
+        self._counters = dict.fromkeys(_COUNTERS, 0)
+        #: Leases renewed through this node since its last announcement
+        #: (lease id -> monotonic time), for the other nodes of the fleet.
+        self._renewals: dict[str, float] = {}
+        self._counters_lock = threading.Lock()
         self._started = time.time()
         self._finished = threading.Event()
         self._sweeper_stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        with self._latency.time():
+            self._store.open(self._view)
+        logger.info("store %s opened", self._store.url)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -155,10 +201,16 @@ class Registry(uactor.Actor):
         self._sweeper.start()
 
     def _actor_stopping_(self) -> None:
-        """Stop the background sweep before the actor process exits."""
+        """Stop the background sweep, leave the fleet and close the store
+        before the process exits."""
         self._sweeper_stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=5.0)
+        try:
+            self._store.withdraw(self._node_id)
+        except (OSError, uactor.UActorException) as exc:
+            logger.debug("could not tell the other nodes this one stops: %s", exc)
+        self._store.close()
         super()._actor_stopping_()  # type: ignore[misc]  # missing from the stubs
 
     def shutdown(self) -> None:
@@ -187,76 +239,164 @@ class Registry(uactor.Actor):
         """
         return self._finished.wait(timeout)
 
+    # -- leases ----------------------------------------------------------------
+
+    def open_lease(self, ttl: float | None = None, *, pid: int | None = None,
+                   hostname: str | None = None) -> str:
+        """Open a lease of ``ttl`` seconds (default :meth:`default_ttl`).
+
+        ``pid`` and ``hostname`` name the owner process, for operators.
+        Returns the lease's token: keep it, it is the only proof of
+        ownership of the entries registered under it, and it is not stored
+        anywhere (the registry keeps its SHA-256).  Renew the lease with
+        :meth:`renew` within every ``ttl``.
+        """
+        checked = self._default_ttl if ttl is None else check_ttl(ttl)
+        owner = Table.validated_owner(pid, hostname)
+        return self._open(checked, owner["owner_pid"], owner["owner_host"])
+
+    def renew(self, lease: str) -> int:
+        """Renew a lease, and so all its entries; return how many it holds.
+
+        Raises :class:`registry.UnknownLeaseError` when the lease expired or
+        is unknown (the registry restarted, or its store was wiped): open a
+        new one and register again.  A count lower than the caller expects
+        means entries were lost the same way: register them again.
+        """
+        ident = lease_id(check_lease_token(lease))
+        with self._latency.time():
+            alive = self._store.renew(ident)
+        if not alive:
+            raise unknown_lease()
+        with self._view.lock:
+            try:
+                count = self._view.table.renew(ident)
+            except UnknownLeaseError:
+                count = 0  # granted through another node, not seen here yet
+        with self._counters_lock:
+            self._counters["renewed"] += 1
+            if self._store.shared:
+                self._renewals[ident] = time.monotonic()
+        logger.debug("renewed a lease of %d entries", count)
+        return count
+
+    def close_lease(self, lease: str) -> int:
+        """End a lease now, unregistering all its entries; return how many.
+
+        Closing an unknown (expired) lease returns 0.
+        """
+        ident = lease_id(check_lease_token(lease))
+        with self._view.lock:
+            removed = self._view.table.lease_entries(ident)
+        with self._latency.time():
+            revision = self._store.revoke(ident)
+        self._view.wait_for(revision, self._store.timeout)
+        self._count("unregistered", len(removed))
+        for entry in removed:
+            logger.info("unregistered %s (%s): lease closed",
+                        format_address(entry.address), entry.name)
+        return len(removed)
+
     # -- registration ----------------------------------------------------------
 
     def register(self, *addresses: Address, name: str = DEFAULT_NAME,
-                 ttl: float | None = None) -> int:
+                 ttl: float | None = None, lease: str | None = None) -> str:
         """Register ``addresses`` (``(host, port)`` tuples) under ``name``.
 
-        The spec's call: with no ``ttl`` the entries never expire (renew by
-        registering again, remove with :meth:`unregister`).  Registering a
-        known address renews it without changing its turn.  All addresses
-        are validated before any is stored.  Returns how many were new.
+        The spec's call.  Without ``lease`` the addresses go under a new lease
+        of ``ttl`` seconds (``None``: never expires) whose token is returned;
+        the spec's examples ignore it, and such entries then stay until their
+        lease ends.  With ``lease=token`` they join that lease (renewing it),
+        and ``ttl`` must be left out or equal the lease's.  An address
+        registered under another lease raises :class:`registry.NotOwnerError`
+        and nothing is registered; one already under this lease is renewed
+        and keeps its turn.  All addresses are validated first.
+
+        A lease without TTL ends with its last entry.
         """
-        checked = [Table.validated(address, name=name, ttl=ttl)
-                   for address in addresses]
-        with self._lock:
-            entries = [self._table.add(**kwargs) for kwargs in checked]
-            created = sum(new for _, new in entries)
-            self._counters["registered"] += created
-            self._counters["renewed"] += len(entries) - created
-            expired = self._drain_expired()
+        checked = [Table.validated(address, name=name) for address in addresses]
+        checked_ttl = check_ttl(ttl)
+        token: str | None = None
+        if lease is None:
+            self._refuse_foreign(checked, None)
+            token = self._open(checked_ttl, None, None)
+            ident = lease_id(token)
+        else:
+            ident = lease_id(check_lease_token(lease))
+            self._check_lease_ttl(ident, checked_ttl, ttl is not None)
+            self._refuse_foreign(checked, ident)
+            self.renew(lease)
+        results: list[tuple[Entry, bool]] = []
+        try:
+            for start in range(0, len(checked), _BATCH):
+                results += self._put_batch(ident, checked[start:start + _BATCH])
+        except BaseException:
+            if token is not None:  # leave nothing behind from a refused call
+                self._revoke_quietly(ident)
+            raise
+        created = sum(new for _, new in results)
         if created > _LOG_EACH_UP_TO:
             logger.info("registered %d addresses as %r (ttl %s)", created, name,
-                        _describe_ttl(checked[0]["ttl"]))
+                        _describe_ttl(checked_ttl))
         else:
-            for entry, new in entries:
+            for entry, new in results:
                 self._log_added(entry, new)
-        self._log_expired(expired)
-        return created
+        return lease if token is None else token  # type: ignore[return-value]
 
     def register_entry(
         self,
         address: Address,
         *,
+        lease: str,
         name: str = DEFAULT_NAME,
         bind_address: Address | None = None,
         pid: int | None = None,
         hostname: str | None = None,
-        ttl: float | None = None,
     ) -> Entry:
-        """Register or renew one actor with its metadata; return its entry.
+        """Register or update one actor under ``lease``; return its entry.
 
         ``bind_address`` is the address the actor bound (for clients'
         ``capture``; defaults to ``address``), ``pid`` and ``hostname``
-        identify its process for people reading listings and logs, and
-        ``ttl`` is its lease in seconds (``None``: never expires).  This is
-        what the heartbeats of :func:`registry.register_actor` call.
+        identify its process for people reading listings and logs.  The
+        entry lives as long as the lease.  Re-registering an address of the
+        same lease updates it (a new ``name`` moves it to that group); one
+        of another lease raises :class:`registry.NotOwnerError`.
         """
         checked = Table.validated(address, name=name, bind_address=bind_address,
-                                  pid=pid, hostname=hostname, ttl=ttl)
-        with self._lock:
-            entry, new = self._table.add(**checked)
-            self._counters["registered" if new else "renewed"] += 1
-            expired = self._drain_expired()
+                                  pid=pid, hostname=hostname)
+        ident = lease_id(check_lease_token(lease))
+        entry, new = self._put(ident, checked)
         self._log_added(entry, new)
-        self._log_expired(expired)
         return entry
 
-    def unregister(self, *addresses: Address) -> int:
-        """Remove ``addresses`` at once; unknown ones are ignored.
+    def unregister(self, *addresses: Address, lease: str | None = None) -> int:
+        """Remove ``addresses`` of ``lease`` at once; unknown ones are ignored.
 
-        Returns how many were removed.  All addresses are validated first.
+        Returns how many were removed.  All addresses are validated, and
+        their owners checked, first: an address of another lease (or any
+        registered address when no ``lease`` is given) raises
+        :class:`registry.NotOwnerError` and nothing is removed.
         """
-        checked = [check_address(address) for address in addresses]
-        with self._lock:
-            removed = [entry for entry in map(self._table.remove, checked) if entry]
-            self._counters["unregistered"] += len(removed)
-            expired = self._drain_expired()
-        for entry in removed:
-            logger.info("unregistered %s (%s)", format_address(entry.address), entry.name)
-        self._log_expired(expired)
-        return len(removed)
+        checked = [{"address": check_address(address)} for address in addresses]
+        ident = None if lease is None else lease_id(check_lease_token(lease))
+        self._refuse_foreign(checked, ident)
+        if ident is None:
+            return 0  # none of them is registered
+        removed = 0
+        for item in checked:
+            address = item["address"]
+            with self._view.lock:
+                entry = self._view.table.entry(address)
+            with self._latency.time():
+                revision, existed = self._store.delete(ident, address)
+            self._view.wait_for(revision, self._store.timeout)
+            if existed:
+                removed += 1
+                logger.info("unregistered %s (%s)", format_address(address),
+                            "?" if entry is None else entry.name)
+        self._end_if_empty_and_eternal(ident)
+        self._count("unregistered", removed)
+        return removed
 
     # -- queries ---------------------------------------------------------------
 
@@ -264,27 +404,22 @@ class Registry(uactor.Actor):
         """Return the next live ``(host, port)`` of ``name`` round-robin.
 
         ``None`` when the group is empty; :class:`registry.UnknownNameError`
-        when no actor ever registered under ``name``.
+        when no actor is registered under ``name`` (nor was recently).
         """
         entry = self.pick_entry(name)
         return None if entry is None else entry.address
 
     def pick_entry(self, name: str = DEFAULT_NAME) -> Entry | None:
         """Like :meth:`pick` but return the whole :class:`registry.Entry`."""
-        with self._lock:
-            entry = self._table.pick(name)
-            self._counters["picks"] += 1
-            expired = self._drain_expired()
-        self._log_expired(expired)
+        with self._view.lock:
+            entry = self._view.table.pick(name)
+        self._count("picks")
         return entry
 
     def names(self) -> list[str]:
         """Sorted service names that currently have live entries."""
-        with self._lock:
-            names = self._table.names()
-            expired = self._drain_expired()
-        self._log_expired(expired)
-        return names
+        with self._view.lock:
+            return self._view.table.names()
 
     def addresses(self, name: str | None = None) -> list[Address]:
         """Live addresses of ``name`` (of every name if ``None``), in turn order."""
@@ -292,62 +427,68 @@ class Registry(uactor.Actor):
 
     def entries(self, name: str | None = None) -> list[Entry]:
         """Live entries of ``name`` (of every name if ``None``), in turn order."""
-        with self._lock:
-            entries = self._table.entries(name)
-            expired = self._drain_expired()
-        self._log_expired(expired)
-        return entries
+        with self._view.lock:
+            return self._view.table.entries(name)
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         """Counters for monitoring; unlike the listings, does not sweep.
 
         ``entries`` (held now, including expired ones not yet dropped),
-        ``names`` (known service names) and the running totals
-        ``registered``, ``renewed``, ``unregistered``, ``expired``, ``picks``.
+        ``names`` (service names held), ``leases``, the running totals of
+        this node ``registered``, ``renewed``, ``unregistered``, ``expired``,
+        ``picks``, and the store: ``store`` (its URL without credentials),
+        ``store_reachable``, ``store_stale_for`` (s since this node's view
+        stopped following the store; 0 when current) and ``store_operations``
+        (how many this node made).
         """
-        with self._lock:
-            return {"entries": len(self._table), "names": self._table.known_count(),
-                    **self._counters}
+        with self._view.lock:
+            table = self._view.table
+            held = {"entries": len(table), "names": table.known_count(),
+                    "leases": table.lease_count}
+        with self._counters_lock:
+            counters = dict(self._counters)
+        return {**held, **counters, "store": self._store.url,
+                "store_reachable": self._view.current,
+                "store_stale_for": self._view.stale_for(),
+                "store_operations": self._latency.count}
 
     def snapshot(self, services: bool = True) -> dict[str, Any]:
         """The whole picture for status pages and metrics, as plain data.
 
-        ``{"node": {"address", "pid", "started" (epoch s), "store": {"url",
-        "reachable", "stale_for" (s)}, "peers": [...]}, "totals": {"services",
-        "actors", "registered_total", "renewed_total", "unregistered_total",
-        "expired_total", "picks_total"}, "services": [...], "store_latency":
-        {"buckets": [[le (s), cumulative count], ...], "sum" (s), "count"}}``;
-        ``services`` is :meth:`registry._table.Table.describe`'s listing.
+        ``{"node": {"address", "pid", "started" (epoch s), "store": {"url"
+        (without credentials), "reachable", "stale_for" (s since this node's
+        view stopped following the store; 0 when current)}, "peers": [...]},
+        "totals": {"services", "actors", "registered_total", "renewed_total",
+        "unregistered_total", "expired_total", "picks_total"}, "services":
+        [...], "store_latency": {"buckets": [[le (s), cumulative count], ...],
+        "sum" (s), "count"}}``; ``services`` is
+        :meth:`registry._table.Table.describe`'s listing and
+        ``store_latency`` counts every operation this node made on its store.
         ``services=False`` leaves that listing empty (the totals stay
         complete): O(names) rather than O(entries), for health checks.
-        Drops expired entries first, like the listings.
         """
-        with self._lock:
+        with self._view.lock:
             if services:
-                listing = self._table.describe()
-                counts = len(listing), sum(len(s["actors"]) for s in listing)
+                listing = self._view.table.describe()
+                counts = (len(listing),
+                          sum(len(service["actors"]) for service in listing))
             else:
                 listing = []
-                counts = self._table.live_count()
-            counters = dict(self._counters)
-            latency = self._lock.latency.snapshot()
-            expired = self._drain_expired()
-        self._log_expired(expired)
+                counts = self._view.table.live_count()
+        with self._counters_lock:
+            counters = {f"{name}_total": value for name, value in self._counters.items()}
         return {
             "node": {
                 "address": _own_address(),
                 "pid": os.getpid(),
                 "started": self._started,
-                "store": {"url": "memory://", "reachable": True, "stale_for": 0.0},
-                "peers": [],
+                "store": {"url": self._store.url, "reachable": self._view.current,
+                          "stale_for": self._view.stale_for()},
+                "peers": self._view.peers(),
             },
-            "totals": {
-                "services": counts[0],
-                "actors": counts[1],
-                **{f"{name}_total": value for name, value in counters.items()},
-            },
+            "totals": {"services": counts[0], "actors": counts[1], **counters},
             "services": listing,
-            "store_latency": latency,
+            "store_latency": self._latency.snapshot(),
         }
 
     def default_ttl(self) -> float:
@@ -356,28 +497,135 @@ class Registry(uactor.Actor):
 
     # -- internals -------------------------------------------------------------
 
-    def _sweep_loop(self) -> None:
-        while not self._sweeper_stop.wait(self._sweep_interval):
-            with self._lock:
-                self._table.sweep()
-                expired = self._drain_expired()
-            self._log_expired(expired)
+    def _open(self, ttl: float | None, owner_pid: int | None,
+              owner_host: str | None) -> str:
+        token = secrets.token_urlsafe(_TOKEN_BYTES)
+        ident = lease_id(token)
+        with self._latency.time():
+            revision = self._store.grant(ident, ttl, owner_pid, owner_host)
+        self._view.wait_for(revision, self._store.timeout)
+        logger.debug("opened a lease (ttl %s) for pid %s on %s",
+                     _describe_ttl(ttl), owner_pid, owner_host)
+        return token
 
-    def _drain_expired(self) -> list[Entry]:
-        """Take the entries the table dropped as expired (call under the lock)."""
-        expired = self._table.expired
+    def _put_batch(self, ident: str, batch: list[dict[str, Any]]
+                   ) -> list[tuple[Entry, bool]]:
+        """Register ``batch`` in one store operation when the store can, else
+        one by one."""
+        if len(batch) > 1:
+            with self._latency.time():
+                revision = self._store.put_new(ident, batch)
+            if revision is not None:
+                self._view.wait_for(revision, self._store.timeout)
+                self._count("registered", len(batch))
+                with self._view.lock:
+                    entries = [self._view.table.entry(kwargs["address"])
+                               for kwargs in batch]
+                return [(entry or _described(kwargs), True)
+                        for entry, kwargs in zip(entries, batch)]
+        return [self._put(ident, kwargs) for kwargs in batch]
+
+    def _put(self, ident: str, kwargs: dict[str, Any]) -> tuple[Entry, bool]:
+        address = kwargs["address"]
+        with self._latency.time():
+            revision, created = self._store.put(
+                ident, address, name=kwargs["name"], bind_address=kwargs["bind_address"],
+                pid=kwargs["pid"], hostname=kwargs["hostname"])
+        self._view.wait_for(revision, self._store.timeout)
+        self._count("registered" if created else "renewed")
+        with self._view.lock:
+            entry = self._view.table.entry(address)
+        return entry or _described(kwargs), created
+
+    def _refuse_foreign(self, checked: list[dict[str, Any]], ident: str | None) -> None:
+        """Raise NotOwnerError before changing anything if an address is another's."""
+        with self._view.lock:
+            for kwargs in checked:
+                owner = self._view.table.owner(kwargs["address"])
+                if owner is not None and owner != ident:
+                    raise not_owner(kwargs["address"])
+
+    def _check_lease_ttl(self, ident: str, ttl: float | None, given: bool) -> None:
+        with self._view.lock:
+            try:
+                current = self._view.table.lease_ttl(ident)
+            except UnknownLeaseError:
+                return  # renew() says so, with the store's word
+        if given and ttl != current:
+            raise InvalidArgumentError(
+                f"ttl={ttl:g} differs from the lease's own "
+                f"({_describe_ttl(current)}); a lease has one TTL: leave ttl out, "
+                f"or open another lease")
+
+    def _end_if_empty_and_eternal(self, ident: str) -> None:
+        """A lease without TTL ends with its last entry (nothing could renew it)."""
+        with self._view.lock:
+            table = self._view.table
+            ending = (table.has_lease(ident) and table.lease_ttl(ident) is None
+                      and not table.lease_size(ident))
+        if ending:
+            self._revoke_quietly(ident)
+
+    def _revoke_quietly(self, ident: str) -> None:
+        try:
+            with self._latency.time():
+                revision = self._store.revoke(ident)
+            self._view.wait_for(revision, self._store.timeout)
+        except (OSError, uactor.UActorException) as exc:
+            logger.debug("could not end an unused lease (%s); it is harmless", exc)
+
+    def _count(self, counter: str, amount: int = 1) -> None:
+        with self._counters_lock:
+            self._counters[counter] += amount
+
+    def _sweep_loop(self) -> None:
+        """Announce this node, then every ``sweep_interval``: sweep, announce."""
+        self._announce()
+        while not self._sweeper_stop.wait(self._sweep_interval):
+            self._sweep()
+            self._announce()
+
+    def _sweep(self) -> None:
+        try:
+            with self._latency.time():
+                self._store.sweep()
+        except (OSError, uactor.UActorException) as exc:
+            logger.debug("store sweep failed: %s", exc)
+        with self._view.lock:
+            self._view.table.sweep()
+            expired = self._view.table.expired
+            self._view.table.expired = []
         if expired:
-            self._table.expired = []
-            self._counters["expired"] += len(expired)
-        return expired
+            self._count("expired", len(expired))
+        self._log_expired(expired)
+
+    def _announce(self) -> None:
+        """Tell the fleet this node is here, with the leases renewed through it."""
+        if not self._store.shared:
+            return
+        with self._counters_lock:
+            renewals, self._renewals = self._renewals, {}
+        now = time.monotonic()
+        record = encode_node(
+            _reachable_address(), pid=os.getpid(),
+            hostname=socket.gethostname() or None, interval=self._sweep_interval,
+            renewals={lease: now - when for lease, when in renewals.items()})
+        try:
+            with self._latency.time():
+                self._store.announce(self._node_id, record, self._sweep_interval)
+        except (OSError, uactor.UActorException) as exc:
+            logger.debug("could not announce this node to its fleet: %s", exc)
+            with self._counters_lock:  # tell them next time
+                self._renewals = {**renewals, **self._renewals}
 
     @staticmethod
     def _log_added(entry: Entry, new: bool) -> None:
         if new:
             logger.info(
                 "registered %s as %r (bind %s, pid %s on %s, ttl %s)",
-                format_address(entry.address), entry.name, format_address(entry.bind_address),
-                entry.pid, entry.hostname, _describe_ttl(entry.ttl),
+                format_address(entry.address), entry.name,
+                format_address(entry.bind_address), entry.pid, entry.hostname,
+                _describe_ttl(entry.ttl),
             )
         else:
             logger.debug("renewed %s (%s)", format_address(entry.address), entry.name)
@@ -392,6 +640,21 @@ class Registry(uactor.Actor):
             )
 
 
+def _described(kwargs: dict[str, Any]) -> Entry:
+    """An entry as registered, when the view no longer (or not yet) shows it."""
+    address = kwargs["address"]
+    return Entry(address, kwargs["bind_address"] or address, kwargs["name"],
+                 kwargs["pid"], kwargs["hostname"], None, None)
+
+
+def _check_interval(value: object, what: str, most: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 < value <= most:
+        raise ValueError(f"{what} must be within (0, {most:g}] seconds, "
+                         f"got {quote(value)}")
+    return float(value)
+
+
 def _called_by_owner() -> bool:
     """Whether the call being served comes from the registry's owner process.
 
@@ -403,32 +666,6 @@ def _called_by_owner() -> bool:
         return True
 
 
-class _TimedLock:
-    """The registry's lock, timing how long each holder keeps it.
-
-    With the in-memory table every store operation runs under this lock, so
-    the time it is held is the store's latency (``snapshot()['store_latency']``).
-    """
-
-    __slots__ = ("_lock", "_entered", "latency")
-
-    def __init__(self, latency: LatencyHistogram) -> None:
-        self._lock = threading.Lock()
-        self._entered = 0.0
-        self.latency = latency
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-        self._entered = time.perf_counter()
-
-    def __exit__(self, exc_type: type[BaseException] | None,
-                 exc: BaseException | None, tb: TracebackType | None) -> None:
-        try:
-            self.latency.observe(time.perf_counter() - self._entered)
-        finally:
-            self._lock.release()
-
-
 def _own_address() -> str | None:
     """This actor's listening address as ``'host:port'`` (``None`` off TCP)."""
     try:
@@ -438,6 +675,21 @@ def _own_address() -> str | None:
     if isinstance(address, (tuple, list)):
         return format_address((address[0], address[1]))
     return str(address)
+
+
+def _reachable_address() -> str | None:
+    """:func:`_own_address`, with this host's name for an unspecified host
+    (``0.0.0.0``, ``::``): how the other nodes and clients may reach it."""
+    try:
+        address = uactor.current_address()
+    except uactor.ProxyError:
+        return None
+    if not isinstance(address, (tuple, list)):
+        return str(address)
+    host, port = address[0], address[1]
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname() or host
+    return format_address((host, port))
 
 
 def _describe_ttl(ttl: float | None) -> str:

@@ -11,6 +11,7 @@ connects again, by name, when its actor is lost.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import multiprocessing.util
 import os
@@ -27,12 +28,21 @@ from ._errors import (
     InvalidAddressError,
     InvalidArgumentError,
     NoActorAvailableError,
+    UnknownLeaseError,
     check_key,
     quote,
 )
 from ._keys import find_authkey
 from ._reconnect import Reconnecting, ReconnectPolicy
-from ._table import Address, Entry, Table, check_address, check_name, check_ttl
+from ._table import (
+    Address,
+    Entry,
+    Table,
+    check_address,
+    check_name,
+    check_ttl,
+    format_address,
+)
 
 __all__ = [
     "Registration",
@@ -209,25 +219,264 @@ def _resolve_registry(registry: RegistryLike, authkey: bytes | None,
 
 
 # --------------------------------------------------------------------------
-# Registration handle
+# Owner leases and registration handles
 # --------------------------------------------------------------------------
+
+class _Member:
+    """One actor registered under an owner lease."""
+
+    __slots__ = ("alive", "kwargs")
+
+    def __init__(self, kwargs: dict[str, Any], alive: Callable[[], bool]) -> None:
+        self.kwargs = kwargs
+        self.alive = alive
+
+
+class _OwnerLease:
+    """This process's lease with one registry: one token, one heartbeat thread,
+    any number of actors.
+
+    :func:`register_actor` shares it between all the actors this process
+    registers with the same registry and TTL, so one renewal message every
+    ``ttl / 3`` keeps them all registered.  The heartbeat thread starts with
+    the first actor and stops with the last; a lease the registry no longer
+    knows (it restarted, its store was wiped) is opened again and every actor
+    registered again.  Thread-safe; the lock also orders registrations with
+    the heartbeat's re-registrations.
+    """
+
+    def __init__(self, key: tuple[Any, ...], *, registry: Any,
+                 registry_address: Address | None, authkey: bytes | None,
+                 ttl: float, timeout: float | None) -> None:
+        self._key = key
+        self._registry = registry
+        self._registry_address = registry_address
+        self._authkey = authkey
+        self.ttl = ttl
+        self._timeout = timeout
+        self._call_timeout = timeout or DEFAULT_CONNECT_TIMEOUT
+        self._pid = os.getpid()
+        self._token: str | None = None
+        self._closed = False
+        self._members: dict[Address, _Member] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._finalizer: Any = None
+
+    # -- membership -------------------------------------------------------------
+
+    def add(self, kwargs: dict[str, Any], alive: Callable[[], bool],
+            registry: Any) -> Entry | None:
+        """Register one actor under this lease (opening it first if needed).
+
+        ``registry`` is the caller's fresh proxy, used from now on (the one
+        in use may be of a registry that has since restarted).  Returns
+        ``None`` when the lease was closed meanwhile (its last actor left):
+        the caller then gets a fresh one.
+        """
+        with self._lock:
+            if self._closed:
+                return None
+            self._registry = registry
+            with _bounded(self._timeout):
+                if self._token is None:
+                    self._token = self._open()
+                try:
+                    entry = self._registry.register_entry(lease=self._token, **kwargs)
+                except UnknownLeaseError:  # expired while idle: open another
+                    self._token = self._open()
+                    entry = self._registry.register_entry(lease=self._token, **kwargs)
+            self._members[kwargs["address"]] = _Member(kwargs, alive)
+            self._start()
+        return entry  # type: ignore[no-any-return]
+
+    def holds(self, address: Address) -> bool:
+        return address in self._members
+
+    def remove(self, address: Address, timeout: float = _CLOSE_TIMEOUT) -> None:
+        """Unregister one actor now; the last one out closes the lease."""
+        if os.getpid() != self._pid:
+            return  # an inherited handle in a forked child: not ours to close
+        with self._lock:
+            if self._members.pop(address, None) is None:
+                return
+            last = not self._members
+            self._closed = last
+            try:
+                with uactor.deadline(self._call_timeout):
+                    if last:
+                        self._close_token()
+                    elif self._token is not None:
+                        self._registry.unregister(address, lease=self._token)
+            except (OSError, EOFError, uactor.UActorException) as exc:
+                logger.debug("could not unregister %s (%s); it will expire",
+                             address, exc)
+            if last:
+                _forget_lease(self._key, self)
+        if last:
+            self._halt(timeout)
+
+    def close(self, timeout: float = _CLOSE_TIMEOUT) -> None:
+        """Unregister every actor of this lease at once (at exit)."""
+        if os.getpid() != self._pid:
+            return
+        with self._lock:
+            self._members.clear()
+            self._closed = True
+            try:
+                with uactor.deadline(self._call_timeout):
+                    self._close_token()
+            except (OSError, EOFError, uactor.UActorException) as exc:
+                logger.debug("could not close the registry lease (%s); it will "
+                             "expire", exc)
+            _forget_lease(self._key, self)
+        self._halt(timeout)
+
+    # -- heartbeat ---------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        # Unregister at exit, also in multiprocessing children (which skip
+        # atexit), before uactor's own exit finalizers (priorities 10 and 0)
+        # so that a registry this process owns still answers.
+        self._finalizer = multiprocessing.util.Finalize(
+            None, self.close, args=(_CLOSE_TIMEOUT,), exitpriority=_EXIT_PRIORITY)
+        self._thread = threading.Thread(
+            target=self._run, name=f"registry-heartbeat-{self.ttl:g}s", daemon=True)
+        self._thread.start()
+
+    def _halt(self, timeout: float) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("registry heartbeat thread did not stop within %g s; "
+                               "the entries will expire on their own", timeout)
+        if self._finalizer is not None:
+            self._finalizer.cancel()
+
+    def _run(self) -> None:
+        interval = self.ttl / HEARTBEATS_PER_TTL
+        failures = 0
+        delay = interval
+        while not self._stop.wait(delay):
+            self._drop_dead_members()
+            with self._lock:
+                if not self._members or self._stop.is_set():
+                    break
+                try:
+                    with uactor.deadline(self._call_timeout):
+                        self._renew()
+                except (OSError, EOFError, uactor.UActorException) as exc:
+                    failures += 1
+                    log = logger.warning if failures == 1 else logger.debug
+                    log("heartbeat for %d registered actors failed (%s: %s); retrying",
+                        len(self._members), type(exc).__name__, exc)
+                    self._reconnect()
+                    delay = min(interval, 0.2 * 2 ** failures)
+                    continue
+            if failures:
+                logger.info("heartbeat recovered after %d failures", failures)
+            failures = 0
+            delay = interval
+
+    def _renew(self) -> None:
+        """Renew the lease; register everything again if the registry lost some."""
+        if self._token is not None:
+            try:
+                held = self._registry.renew(self._token)
+            except UnknownLeaseError:
+                logger.info("the registry lost this process's lease; registering "
+                            "its %d actors again", len(self._members))
+                self._token = None
+            else:
+                if held >= len(self._members):
+                    return
+        if self._token is None:
+            self._token = self._open()
+        for member in list(self._members.values()):
+            self._registry.register_entry(lease=self._token, **member.kwargs)
+
+    def _drop_dead_members(self) -> None:
+        for address, member in list(self._members.items()):
+            if not member.alive():
+                logger.info("actor at %s is gone; unregistering it", address)
+                self.remove(address)
+
+    # -- registry calls ------------------------------------------------------------
+
+    def _open(self) -> str:
+        token: str = self._registry.open_lease(
+            self.ttl, pid=os.getpid(), hostname=socket.gethostname() or None)
+        return token
+
+    def _close_token(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            self._registry.close_lease(token)
+
+    def _reconnect(self) -> None:
+        if self._registry_address is None or self._authkey is None:
+            return
+        try:
+            self._registry = _connect_registry(
+                self._registry_address, self._authkey, self._timeout)
+        except (OSError, EOFError, uactor.UActorException) as exc:
+            logger.debug("reconnecting to registry %s failed: %s",
+                         self._registry_address, exc)
+
+
+#: This process's owner leases, by registry, key and TTL.
+_owner_leases: dict[tuple[Any, ...], _OwnerLease] = {}
+_owner_leases_lock = threading.Lock()
+
+
+def _owner_lease(key: tuple[Any, ...], **kwargs: Any) -> _OwnerLease:
+    """The shared lease for ``key``, made on first use."""
+    with _owner_leases_lock:
+        lease = _owner_leases.get(key)
+        if lease is None:
+            lease = _owner_leases[key] = _OwnerLease(key, **kwargs)
+        return lease
+
+
+def _forget_lease(key: tuple[Any, ...], lease: _OwnerLease) -> None:
+    with _owner_leases_lock:
+        if _owner_leases.get(key) is lease:
+            del _owner_leases[key]
+
+
+def _forget_leases_in_child() -> None:
+    """A forked child owns no lease: its parent's heartbeats stay the parent's."""
+    global _owner_leases_lock
+    _owner_leases.clear()
+    _owner_leases_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_leases_in_child)
+
 
 class Registration(Closable):
     """A live registration of one actor, renewed by a background thread.
 
-    Returned by :func:`register_actor`.  The heartbeat thread renews the
-    lease every third of its TTL, re-registering if the registry forgot the
-    entry (e.g. it restarted), and reconnects after connection failures.  It
-    stops and unregisters the actor when :meth:`close` is called, when the
-    handle is used as a context manager and the block ends, when the actor's
-    port stops accepting connections, or at interpreter exit.
+    Returned by :func:`register_actor`.  All the actors one process registers
+    with the same registry (and TTL) share one lease and one heartbeat
+    thread, which renews the lease every third of its TTL, registers them
+    again if the registry lost them (e.g. it restarted), and reconnects after
+    connection failures.  This actor is unregistered when :meth:`close` is
+    called, when the handle is used as a context manager and the block ends,
+    when the actor's port stops accepting connections, or at interpreter exit.
 
     The handle may be closed from any thread; :meth:`close` is idempotent.
     """
 
-    def __init__(self, *, entry: Entry, worker: _Heartbeat) -> None:
+    def __init__(self, *, entry: Entry, lease: _OwnerLease) -> None:
         self._entry = entry
-        self._worker = worker
+        self._lease = lease
 
     @property
     def address(self) -> Address:
@@ -247,128 +496,26 @@ class Registration(Closable):
     @property
     def ttl(self) -> float:
         """The lease in seconds renewed by the heartbeats."""
-        return self._worker.ttl
+        return self._lease.ttl
 
     @property
     def closed(self) -> bool:
-        """Whether heartbeats have stopped (closed, or the actor went away)."""
-        return not self._worker.running
+        """Whether this actor is no longer kept registered (closed, or gone)."""
+        return not self._lease.holds(self._entry.address)
 
     def close(self, timeout: float = _CLOSE_TIMEOUT) -> None:
-        """Stop the heartbeats and unregister the actor now (idempotent).
+        """Unregister the actor now (idempotent).
 
-        Waits at most ``timeout`` seconds for the heartbeat thread.
+        The last registration of the process's lease closes the lease and
+        waits at most ``timeout`` seconds for its heartbeat thread.
         """
-        self._worker.stop(timeout)
+        self._lease.remove(self._entry.address, timeout)
 
     def _describe(self) -> str:
-        host, port = self.address
-        return f"{self.name!r} at {host}:{port} ttl={self.ttl:g}s"
+        return f"{self.name!r} at {format_address(self.address)} ttl={self.ttl:g}s"
 
     def _open_state(self) -> str:
         return "active"
-
-
-class _Heartbeat:
-    """The heartbeat thread's state, kept apart from :class:`Registration` so
-    the finalizer and the thread never hold the handle itself."""
-
-    def __init__(self, *, registry: Any, registry_address: Address | None,
-                 authkey: bytes | None, kwargs: dict[str, Any],
-                 alive: Callable[[], bool], interval: float,
-                 timeout: float | None) -> None:
-        self._registry = registry
-        self._registry_address = registry_address
-        self._authkey = authkey
-        self.ttl: float = kwargs["ttl"]
-        self._kwargs = kwargs
-        self._alive = alive
-        self._interval = interval
-        self._timeout = timeout
-        self._call_timeout = timeout or DEFAULT_CONNECT_TIMEOUT
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._stopped = False
-        self._finalizer: Any = None
-        self._thread = threading.Thread(
-            target=self._run, name=f"registry-heartbeat-{kwargs['address'][1]}",
-            daemon=True,
-        )
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive() and not self._stop.is_set()
-
-    def start(self) -> None:
-        # Unregister at exit, also in multiprocessing children (which skip
-        # atexit), before uactor's own exit finalizers (priorities 10 and 0)
-        # so that a registry this process owns still answers.
-        self._finalizer = multiprocessing.util.Finalize(
-            None, self.stop, args=(_CLOSE_TIMEOUT,), exitpriority=_EXIT_PRIORITY)
-        self._thread.start()
-
-    def stop(self, timeout: float = _CLOSE_TIMEOUT) -> None:
-        with self._lock:
-            if self._stopped:
-                return
-            self._stopped = True
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning(
-                    "heartbeat thread for %s did not stop within %g s; the entry "
-                    "will expire on its own", self._kwargs["address"], timeout,
-                )
-
-    def _run(self) -> None:
-        address = self._kwargs["address"]
-        failures = 0
-        delay = self._interval
-        try:
-            while not self._stop.wait(delay):
-                if not self._alive():
-                    logger.info("actor at %s is gone; unregistering it", address)
-                    break
-                try:
-                    with uactor.deadline(self._call_timeout):
-                        self._registry.register_entry(**self._kwargs)
-                except (OSError, EOFError, uactor.UActorException) as exc:
-                    failures += 1
-                    log = logger.warning if failures == 1 else logger.debug
-                    log("heartbeat for %s failed (%s: %s); retrying",
-                        address, type(exc).__name__, exc)
-                    self._reconnect(failures)
-                    delay = min(self._interval, 0.2 * 2 ** failures)
-                else:
-                    if failures:
-                        logger.info("heartbeat for %s recovered after %d failures",
-                                    address, failures)
-                    failures = 0
-                    delay = self._interval
-        finally:
-            self._unregister()
-            self._registry = None
-            if self._finalizer is not None:
-                self._finalizer.cancel()
-
-    def _reconnect(self, failures: int) -> None:
-        if self._registry_address is None or self._authkey is None:
-            return
-        try:
-            self._registry = _connect_registry(
-                self._registry_address, self._authkey, self._timeout)
-        except (OSError, EOFError, uactor.UActorException) as exc:
-            logger.debug("reconnecting to registry %s failed: %s",
-                         self._registry_address, exc)
-
-    def _unregister(self) -> None:
-        address = self._kwargs["address"]
-        try:
-            with uactor.deadline(self._call_timeout):
-                self._registry.unregister(address)
-        except (OSError, EOFError, uactor.UActorException) as exc:
-            logger.debug("could not unregister %s (%s); it will expire", address, exc)
 
 
 def register_actor(
@@ -403,9 +550,10 @@ def register_actor(
         manager) to unregister at once.
 
     The first registration happens before this returns, so errors (bad
-    arguments, unreachable registry, wrong authkey) raise here.  An actor
-    may register itself from its ``_actor_started_`` hook by passing
-    ``uactor.proxy(self, 'actor')``.
+    arguments, unreachable registry, wrong authkey) raise here.  Every actor
+    a process registers with the same registry and TTL joins one lease,
+    renewed by one heartbeat for all of them.  An actor may register itself
+    from its ``_actor_started_`` hook by passing ``uactor.proxy(self, 'actor')``.
     """
     authkey = check_key(authkey)
     bind_address = _proxy_address(actor)
@@ -413,31 +561,32 @@ def register_actor(
     if advertise_host is not None:
         advertise_host = check_address((advertise_host, bind_address[1]),
                                        "advertise_host")[0]
-    lease = check_ttl(ttl)
+    lease_ttl = check_ttl(ttl)
     proxy, registry_address = _resolve_registry(registry, authkey, timeout)
     with _bounded(timeout):
-        if lease is None:
-            lease = float(proxy.default_ttl())
+        if lease_ttl is None:
+            lease_ttl = float(proxy.default_ttl())
     registry_host = registry_address[0] if registry_address else "127.0.0.1"
     # Checked and normalized here too, so only plain data goes to the registry.
     kwargs = Table.validated(
         _advertised_address(bind_address, registry_host, advertise_host),
         name=service, bind_address=bind_address,
         pid=_actor_pid(actor) if pid is None else pid,
-        hostname=socket.gethostname() or None, ttl=lease)
+        hostname=socket.gethostname() or None)
     address = kwargs["address"]
-    with _bounded(timeout):
-        entry = proxy.register_entry(**kwargs)
-    worker = _Heartbeat(
-        registry=proxy, registry_address=registry_address,
-        authkey=authkey if authkey is not None else uactor.authkey(proxy),
-        kwargs=kwargs,
-        alive=_liveness_check(actor, _local_probe_address(bind_address)),
-        interval=lease / HEARTBEATS_PER_TTL, timeout=timeout,
-    )
-    worker.start()
-    logger.debug("registered %s as %r with a %g s lease", address, service, lease)
-    return Registration(entry=entry, worker=worker)
+    key_source = authkey if authkey is not None else uactor.authkey(proxy)
+    key = (registry_address if registry_address is not None else id(proxy),
+           None if key_source is None else hashlib.sha256(key_source).hexdigest(),
+           lease_ttl)
+    alive = _liveness_check(actor, _local_probe_address(bind_address))
+    while True:
+        lease = _owner_lease(key, registry=proxy, registry_address=registry_address,
+                             authkey=key_source, ttl=lease_ttl, timeout=timeout)
+        entry = lease.add(kwargs, alive, proxy)
+        if entry is not None:
+            break
+    logger.debug("registered %s as %r with a %g s lease", address, service, lease_ttl)
+    return Registration(entry=entry, lease=lease)
 
 
 def _bounded(timeout: float | None) -> contextlib.AbstractContextManager[None]:

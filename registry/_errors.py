@@ -1,8 +1,9 @@
 """The registry package's errors: one tree under :class:`RegistryError`.
 
 Each error is also the builtin it stands for (a bad type is a
-:class:`TypeError`, an unknown name a :class:`KeyError`, a refused request a
-:class:`PermissionError`), so existing ``except`` clauses keep working, and
+:class:`TypeError`, an unknown name or lease a :class:`KeyError`, a refused
+request a :class:`PermissionError`, an unreachable store a
+:class:`ConnectionError`), so existing ``except`` clauses keep working, and
 :class:`RegistryError` is a :class:`uactor.UActorException`, so one clause
 catches everything uactor and the registry raise.  The package's
 ``__init__`` gives them their public module, ``registry``, for tracebacks
@@ -25,6 +26,9 @@ __all__ = [
     "NotOwnerError",
     "ReconnectError",
     "RegistryError",
+    "StoreConfigError",
+    "StoreUnavailableError",
+    "UnknownLeaseError",
     "UnknownNameError",
     "check_key",
     "quote",
@@ -72,21 +76,51 @@ class InvalidAddressError(InvalidValueError):
     """
 
 
-class UnknownNameError(RegistryError, KeyError):
-    """No service of that name has ever registered with this registry.
-
-    Also a :class:`KeyError`; unlike a plain ``KeyError`` its ``str()`` is the
-    readable message rather than its ``repr()``.
-    """
+class _ReadableKeyError(KeyError):
+    """A :class:`KeyError` whose ``str()`` is its message, not its ``repr()``."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
 
-class NotOwnerError(RegistryError, PermissionError):
-    """The caller may not do this: only the owner of the registry may stop it.
+class UnknownNameError(RegistryError, _ReadableKeyError):
+    """No service of that name is registered with this registry (nor was
+    recently).
 
-    Also a :class:`PermissionError`.  Nothing changed.
+    Also a :class:`KeyError`; unlike a plain ``KeyError`` its ``str()`` is the
+    readable message rather than its ``repr()``.
+    """
+
+
+class UnknownLeaseError(RegistryError, _ReadableKeyError):
+    """The lease token is not (or no longer) known: it expired or was closed.
+
+    Also a :class:`KeyError`.  Open a new lease and register again.
+    """
+
+
+class NotOwnerError(RegistryError, PermissionError):
+    """The caller may not do this: it is not the owner of what it tried to change.
+
+    Raised when a client other than the registry's owner (the process that
+    started it) asks it to shut down, and when an entry belongs to another
+    lease: only the holder of that lease's token may renew, move or
+    unregister it.  Also a :class:`PermissionError`.  Nothing changed.
+    """
+
+
+class StoreUnavailableError(RegistryError, ConnectionError):
+    """The registry's store (etcd, Redis) cannot be reached right now.
+
+    Also a :class:`ConnectionError`.  The message names the store; the node
+    keeps answering picks from its last view and recovers by itself.
+    """
+
+
+class StoreConfigError(RegistryError, ValueError):
+    """A store URL or setting is malformed or not usable (bad credentials).
+
+    Also a :class:`ValueError`.  The message names the store and the fix.
     """
 
 

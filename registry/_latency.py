@@ -4,13 +4,17 @@
 Prometheus histogram does, and reports them as plain data (cumulative counts
 per upper bound), so the registry actor can put them in its ``snapshot()``
 and the node's ``/metrics`` endpoint can publish them without the actor
-process importing ``prometheus_client``.  Not thread-safe: the registry
-observes under its lock.
+process importing ``prometheus_client``.  The registry times every call it
+makes into its store (:mod:`registry._store`) with :meth:`time`, from any
+number of threads.
 """
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 __all__ = ["STORE_LATENCY_BUCKETS", "LatencyHistogram"]
@@ -24,7 +28,10 @@ STORE_LATENCY_BUCKETS = (
 
 
 class LatencyHistogram:
-    """Counts of observed durations (s) per bucket, their sum and number."""
+    """Counts of observed durations (s) per bucket, their sum and number.
+
+    Thread-safe.
+    """
 
     def __init__(self, bounds: Sequence[float] = STORE_LATENCY_BUCKETS) -> None:
         if list(bounds) != sorted(set(bounds)) or not bounds:
@@ -33,11 +40,29 @@ class LatencyHistogram:
         # One slot per bound, plus one for durations above the last bound.
         self._counts = [0] * (len(self._bounds) + 1)
         self._sum = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        """Durations observed so far."""
+        with self._lock:
+            return sum(self._counts)
 
     def observe(self, seconds: float) -> None:
         """Count one duration of ``seconds``."""
-        self._counts[bisect.bisect_left(self._bounds, seconds)] += 1
-        self._sum += seconds
+        index = bisect.bisect_left(self._bounds, seconds)
+        with self._lock:
+            self._counts[index] += 1
+            self._sum += seconds
+
+    @contextlib.contextmanager
+    def time(self) -> Iterator[None]:
+        """Observe how long the ``with`` block takes (also when it raises)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.observe(time.perf_counter() - start)
 
     def snapshot(self) -> dict[str, Any]:
         """``{"buckets": [[le, cumulative count], ...], "sum": s, "count": n}``.
@@ -45,10 +70,11 @@ class LatencyHistogram:
         Only finite bounds are listed (JSON has no infinity): the implied
         ``+Inf`` bucket holds ``count``.
         """
+        with self._lock:
+            counts, seconds = list(self._counts), self._sum
         buckets = []
         total = 0
-        for bound, count in zip(self._bounds, self._counts):
+        for bound, count in zip(self._bounds, counts):
             total += count
             buckets.append([bound, total])
-        return {"buckets": buckets, "sum": self._sum,
-                "count": total + self._counts[-1]}
+        return {"buckets": buckets, "sum": seconds, "count": total + counts[-1]}

@@ -30,8 +30,10 @@ PREFIX = "uactor_registry_"
 #: The counters: snapshot total -> (metric name without _total, help).
 _COUNTERS = {
     "registered_total": ("registrations", "Actors registered (new entries)."),
-    "renewed_total": ("renewals", "Leases renewed by registering a known address again."),
-    "unregistered_total": ("unregistrations", "Entries removed by unregister()."),
+    "renewed_total": ("renewals",
+                      "Leases renewed (heartbeats), and known entries registered again."),
+    "unregistered_total": ("unregistrations",
+                           "Entries removed by unregister() or by closing their lease."),
     "expired_total": ("expiries", "Entries dropped because their lease ran out."),
     "picks_total": ("picks", "pick() and pick_entry() calls served."),
 }

@@ -11,6 +11,7 @@ import logging
 import sys
 
 from ._actor import DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, Registry
+from ._store import DEFAULT_PREFIX, DEFAULT_STORE, DEFAULT_STORE_TIMEOUT
 
 __all__ = ["LOG_FORMAT", "RegistryNode"]
 
@@ -27,11 +28,16 @@ class RegistryNode(Registry):
         *,
         default_ttl: float = DEFAULT_TTL,
         sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
+        store: str = DEFAULT_STORE,
+        store_prefix: str = DEFAULT_PREFIX,
+        store_timeout: float = DEFAULT_STORE_TIMEOUT,
         log_level: int | None = None,
     ) -> None:
-        super().__init__(default_ttl=default_ttl, sweep_interval=sweep_interval)
         if log_level is not None:
             # A no-op under fork (the CLI's configuration is inherited); under
             # spawn/forkserver this gives the node's process the same output.
             logging.basicConfig(level=log_level, format=LOG_FORMAT, stream=sys.stderr)
             logging.getLogger().setLevel(log_level)
+        super().__init__(default_ttl=default_ttl, sweep_interval=sweep_interval,
+                         store=store, store_prefix=store_prefix,
+                         store_timeout=store_timeout)

@@ -132,21 +132,24 @@ def load_client_process(address, process_index, threads, duration, results):
     def client(thread_index: int) -> None:
         own = load_addresses(process_index, thread_index)
         rng = random.Random(process_index * 100 + thread_index)
+        lease = proxy.open_lease(30, pid=os.getpid(), hostname="load-test")
         picks = 0
         strange = []
         while time.monotonic() < stop_at:
             roll = rng.random()
             if roll < 0.4:
-                proxy.register_entry(rng.choice(own), name=LOAD, ttl=30,
+                proxy.register_entry(rng.choice(own), lease=lease, name=LOAD,
                                      pid=os.getpid(), hostname="load-test")
+            elif roll < 0.45:
+                proxy.unregister(rng.choice(own), lease=lease)
             elif roll < 0.5:
-                proxy.unregister(rng.choice(own))
+                proxy.renew(lease)
             else:
                 picked = proxy.pick(LOAD)
                 picks += 1
                 if picked is not None and not _in_load_universe(picked):
                     strange.append(picked)
-        proxy.register(*own, name=LOAD, ttl=30)
+        proxy.register(*own, name=LOAD, lease=lease)
         reports.append({"own": own, "picks": picks, "strange": strange})
 
     workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]

@@ -324,3 +324,70 @@ def test_node_advertises_itself_on_loopback_when_discovery_is_available():
         stop(proc)
     assert status == 0, stderr
     assert "advertising over mDNS on 127.0.0.1" in stderr
+
+
+# -- stores ----------------------------------------------------------------------------
+
+
+def test_node_over_redis_serves_and_names_its_store(unique_name):
+    from tests import servers
+
+    with servers.redis() as store, \
+            running_node("--store", store.url, "--store-prefix", f"{unique_name}/") as (
+                proc, address, _):
+        with registry.Registry.connect(address, KEY, timeout=10) as reg:
+            reg.register(("10.3.0.1", 1), name="W")
+            assert reg.stats()["store"] == store.url
+        client = store.client()
+        try:
+            assert client.hexists(f"{unique_name}/entries", "10.3.0.1:1")
+        finally:
+            client.close()
+        proc.terminate()
+        status, _, stderr = finish(proc)
+    assert status == 0
+    assert f"store {store.url}" in stderr
+
+
+def test_unreachable_store_at_start_is_a_one_line_error_and_no_node_is_left():
+    from tests import servers
+
+    (port,) = servers.free_ports(1)
+    url = f"etcd://127.0.0.1:{port}"
+    result = run_cli("--port", "0", "--no-advertise", "--store", url)
+    assert result.returncode == 1
+    assert result.stdout == ""  # never ready: the node did not half-start
+    line = one_error_line(result.stderr)
+    assert f"etcd store {url} is unreachable" in line and "check that etcd runs" in line
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("url, words", [
+    ("ftp://h:1", ["unknown scheme"]),
+    ("redis://:hunter2@h:1/db", ["number", "***"]),
+])
+def test_bad_store_url_is_a_one_line_configuration_error(url, words):
+    result = run_cli("--store", url, "--no-advertise")
+    assert result.returncode == 2
+    line = one_error_line(result.stderr)
+    for word in words:
+        assert word in line
+    assert "hunter2" not in result.stderr
+
+
+def test_lease_tokens_never_appear_in_the_node_s_logs():
+    with running_node("--log-level", "DEBUG") as (proc, address, _):
+        with registry.Registry.connect(address, KEY, timeout=10) as reg:
+            tokens = [reg.register(("10.3.0.1", 1), name="W"), reg.open_lease(30)]
+            reg.register_entry(("10.3.0.2", 2), lease=tokens[1], name="W")
+            reg.renew(tokens[1])
+            with pytest.raises(registry.NotOwnerError):
+                reg.unregister(("10.3.0.1", 1), lease=tokens[1])
+            reg.close_lease(tokens[1])
+            reg.unregister(("10.3.0.1", 1), lease=tokens[0])
+        proc.terminate()
+        status, _, stderr = finish(proc)
+    assert status == 0
+    assert "registered 10.3.0.2:2" in stderr and "unregistered 10.3.0.1:1" in stderr
+    for token in tokens:
+        assert token not in stderr

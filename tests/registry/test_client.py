@@ -5,12 +5,14 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 
 import pytest
 
 import registry
 import uactor
+from tests import servers
 from tests.conftest import wait_until
 from tests.registry.actors import (
     KEY,
@@ -88,11 +90,63 @@ def test_heartbeats_keep_the_entry_alive_beyond_its_ttl(reg, worker):
     assert reg.addresses("Worker") == []
 
 
-def test_heartbeat_re_registers_an_entry_the_registry_forgot(reg, worker):
-    with registry.register_actor(reg, worker, ttl=0.3):
-        reg.unregister(worker.connection_address)  # as if the registry restarted
-        assert wait_until(lambda: reg.addresses("Worker") != [], timeout=5)
+def test_heartbeat_re_registers_after_the_store_was_wiped(worker, unique_name):
+    with servers.redis() as store, \
+            start_registry(store=store.url, store_prefix=f"{unique_name}/",
+                           sweep_interval=0.1) as reg, \
+            registry.register_actor(reg, worker, ttl=0.6):
         assert reg.addresses("Worker") == [worker.connection_address]
+        entries_key = f"{unique_name}/entries"
+        client = store.client()
+        try:
+            client.flushdb()  # the lease and the entry are gone from the store
+            assert not client.exists(entries_key)
+            # The next heartbeat finds its lease unknown, opens another and
+            # registers again: the store holds the entry again.
+            host, port = worker.connection_address
+            assert wait_until(lambda: client.hexists(entries_key, f"{host}:{port}"),
+                              timeout=0.6 + 5)
+        finally:
+            client.close()
+        # And the node's view, having read the wiped store again, agrees.
+        assert wait_until(lambda: reg.stats()["leases"] == 1, timeout=5)
+        assert reg.addresses("Worker") == [worker.connection_address]
+
+
+def test_actors_of_one_process_share_one_lease_and_one_heartbeat(reg):
+    workers = [Worker() for _ in range(3)]
+    handles = []
+    try:
+        handles = [registry.register_actor(reg, w, ttl=0.6) for w in workers]
+        assert reg.stats()["leases"] == 1
+        beats = [t for t in threading.enumerate() if t.name.startswith("registry-heartbeat")]
+        assert len(beats) == 1
+        start = reg.stats()["renewed"]
+        assert wait_until(lambda: reg.stats()["renewed"] >= start + 4, timeout=10)
+        # One renewal message per heartbeat renews all three entries.
+        assert sorted(reg.addresses("Worker")) == sorted(w.connection_address
+                                                         for w in workers)
+        (service,) = reg.snapshot()["services"]
+        assert {a["owner_pid"] for a in service["actors"]} == {os.getpid()}
+        handles[0].close()
+        assert handles[0].closed and not handles[1].closed
+        assert len(reg.addresses("Worker")) == 2 and reg.stats()["leases"] == 1
+        with registry.register_actor(reg, workers[0], ttl=30):  # another TTL
+            assert reg.stats()["leases"] == 2
+        for handle in handles[1:]:
+            handle.close()
+        assert reg.stats()["leases"] == 0 and reg.addresses("Worker") == []
+        assert wait_until(lambda: not [t for t in threading.enumerate()
+                                       if t.name.startswith("registry-heartbeat")],
+                          timeout=10)
+        # A new registration opens a new lease and heartbeat.
+        with registry.register_actor(reg, workers[1], ttl=0.6) as again:
+            assert not again.closed and reg.stats()["leases"] == 1
+    finally:
+        for handle in handles:
+            handle.close()
+        for w in workers:
+            w.shutdown()
 
 
 def test_actor_shutdown_unregisters_without_waiting_for_the_ttl(reg):
@@ -281,12 +335,12 @@ def test_connect_actor_errors(reg, worker):
     with pytest.raises(registry.UnknownNameError):
         registry.connect_actor(reg, Worker, KEY)
     dead = [("127.0.0.1", free_port()) for _ in range(2)]
-    reg.register(*dead, name="Worker")
+    token = reg.register(*dead, name="Worker")
     with pytest.raises(registry.NoActorAvailableError) as info:
         registry.connect_actor(reg, Worker, KEY)
     assert isinstance(info.value, ConnectionError)
     assert all(f"127.0.0.1:{port}" in str(info.value) for _, port in dead)
-    reg.unregister(*reg.addresses("Worker"))
+    reg.unregister(*reg.addresses("Worker"), lease=token)
     with pytest.raises(registry.NoActorAvailableError, match="no 'Worker' actor"):
         registry.connect_actor(reg, Worker, KEY)
     with registry.register_actor(reg, worker, ttl=5), \

@@ -77,8 +77,9 @@ def served(node):
 
 def test_health_readiness_and_status_json(served):
     reg, server = served
-    reg.register_entry(("10.0.0.1", 1001), name="Worker", pid=41, hostname="host-a",
-                       ttl=30)
+    lease = reg.open_lease(30)
+    reg.register_entry(("10.0.0.1", 1001), lease=lease, name="Worker", pid=41,
+                       hostname="host-a")
     reg.pick("Worker")
     assert get(server, "/healthz")[::2] == (200, b"ok\n")
     assert get(server, "/readyz")[::2] == (200, b"ready\n")

@@ -1,6 +1,9 @@
 """The store latency histogram behind ``snapshot()['store_latency']``."""
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from registry._latency import STORE_LATENCY_BUCKETS, LatencyHistogram
@@ -27,3 +30,32 @@ def test_empty_histogram_and_default_bounds():
 def test_bounds_must_increase(bounds):
     with pytest.raises(ValueError, match="increasing"):
         LatencyHistogram(bounds)
+
+
+def test_time_observes_a_block_also_when_it_raises():
+    histogram = LatencyHistogram((0.001, 10.0))
+    with histogram.time():
+        time.sleep(0.002)
+    with pytest.raises(KeyError), histogram.time():
+        raise KeyError("store said no")
+    snapshot = histogram.snapshot()
+    assert snapshot["count"] == histogram.count == 2
+    assert snapshot["buckets"][1] == [10.0, 2] and snapshot["buckets"][0][1] <= 1
+    assert 0.002 <= snapshot["sum"] < 10.0
+
+
+@pytest.mark.timeout(30)
+def test_observations_from_many_threads_are_all_counted():
+    histogram = LatencyHistogram((0.5,))
+
+    def observe() -> None:
+        for _ in range(10_000):
+            histogram.observe(0.25)
+
+    threads = [threading.Thread(target=observe) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert histogram.snapshot() == {"buckets": [[0.5, 40_000]], "sum": 10_000.0,
+                                    "count": 40_000}

@@ -21,9 +21,12 @@ def test_errors_form_one_tree_under_uactor():
 
     errors = [value for value in map(vars(registry).get, registry.__all__)
               if isinstance(value, type) and issubclass(value, BaseException)]
-    assert len(errors) == 9
+    assert len(errors) == 12
     for error in errors:
         assert issubclass(error, registry.RegistryError)
+    assert issubclass(registry.UnknownLeaseError, KeyError)
+    assert issubclass(registry.StoreUnavailableError, ConnectionError)
+    assert issubclass(registry.StoreConfigError, ValueError)
     assert issubclass(registry.RegistryError, uactor.UActorException)
     assert issubclass(registry.InvalidArgumentError, TypeError)
     assert issubclass(registry.InvalidValueError, ValueError)

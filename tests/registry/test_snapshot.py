@@ -27,12 +27,12 @@ def reg():
 
 def test_snapshot_shape_and_values(reg):
     before = time.time()
-    reg.register_entry(("10.0.0.1", 1001), name="Worker", pid=41, hostname="host-a",
-                       ttl=30)
-    reg.register_entry(("10.0.0.1", 1001), name="Worker", pid=41, hostname="host-a",
-                       ttl=30)  # a renewal
-    reg.register(("10.0.0.2", 1002), ("10.0.0.3", 1003), name="Storage")
-    reg.unregister(("10.0.0.3", 1003))
+    lease = reg.open_lease(30, pid=41, hostname="host-a")
+    for _ in range(2):  # the second time, a renewal
+        reg.register_entry(("10.0.0.1", 1001), lease=lease, name="Worker", pid=42,
+                           hostname="host-b")
+    storage = reg.register(("10.0.0.2", 1002), ("10.0.0.3", 1003), name="Storage")
+    reg.unregister(("10.0.0.3", 1003), lease=storage)
     reg.register(("10.0.0.4", 1004), name="Gone", ttl=0.05)
     assert wait_until(lambda: reg.stats()["expired"] == 1, timeout=10)
     for _ in range(3):
@@ -60,19 +60,21 @@ def test_snapshot_shape_and_values(reg):
     assert worker["address"] == "10.0.0.1:1001"
     assert (worker["owner_host"], worker["owner_pid"], worker["picks"]) == ("host-a", 41, 3)
     assert 0 <= worker["lease_age"] < 30 and 0 < worker["lease_left"] <= 30
-    assert worker["metadata"] == {"bind_address": "10.0.0.1:1001", "ttl": 30.0}
+    assert worker["metadata"] == {"bind_address": "10.0.0.1:1001", "pid": 42,
+                                  "hostname": "host-b", "ttl": 30.0}
     [storage] = services["Storage"]
     assert (storage["lease_left"], storage["owner_pid"], storage["picks"]) == (None, None, 0)
 
 
-def test_store_latency_counts_every_operation(reg):
-    first = reg.snapshot()["store_latency"]
-    reg.register(("10.0.0.1", 1001))
-    reg.pick()
-    reg.pick()
-    latency = reg.snapshot()["store_latency"]
-    # register, two picks and the first snapshot (background sweeps may add some)
-    assert latency["count"] >= first["count"] + 4
+def test_store_latency_counts_every_store_operation_and_only_those():
+    with start_registry(sweep_interval=3600) as reg:  # no background sweep
+        first = reg.snapshot()["store_latency"]
+        token = reg.register(("10.0.0.1", 1001))  # a grant and a put
+        reg.renew(token)
+        reg.pick()
+        reg.pick()  # picks are served from the node's view: no store operation
+        latency = reg.snapshot()["store_latency"]
+    assert latency["count"] == first["count"] + 3
     counts = [count for _, count in latency["buckets"]]
     assert counts == sorted(counts) and counts[-1] <= latency["count"]
     bounds = [bound for bound, _ in latency["buckets"]]

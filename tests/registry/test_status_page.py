@@ -99,7 +99,8 @@ def test_page_lists_live_actors_and_drops_a_killed_one_without_reloading(tmp_pat
         reg.register(("10.0.0.9", 9), name="<b>bold</b>")  # a name that looks like HTML
         owners = Owners(node.address, 2)
         try:
-            (kept, kept_pid), (killed, _) = owners.workers
+            (kept, _), (killed, _) = owners.workers
+            kept_owner = owners.processes[0].pid  # holds the lease: the row's owner
             reg.pick("Worker")
             with urllib.request.urlopen(node.url, timeout=10) as response:
                 assert kept.encode() not in response.read()  # only the refresh adds it
@@ -110,7 +111,7 @@ def test_page_lists_live_actors_and_drops_a_killed_one_without_reloading(tmp_pat
                 assert int(browser.evaluate("document.body.dataset.refreshes")) >= 1
                 assert browser.evaluate("document.body.dataset.state") == "live"
                 row = browser.wait_for(_row_text(kept), PAGE_TIMEOUT)
-                assert row.startswith(f"{kept} ") and f" pid {kept_pid} " in row
+                assert row.startswith(f"{kept} ") and f" pid {kept_owner} " in row
                 # HTML-looking names are text, never markup.
                 assert browser.evaluate(
                     "[...document.querySelectorAll('.service h3')]"
@@ -142,8 +143,9 @@ def test_page_lists_live_actors_and_drops_a_killed_one_without_reloading(tmp_pat
 def test_page_is_readable_on_a_phone(tmp_path):
     with running_node("--http", "0") as node:
         reg = registry.Registry.connect(node.address, KEY, timeout=10)
-        reg.register_entry(("10.0.0.1", 41234), name="AVeryLongServiceName" * 5,
-                           pid=12345, hostname="a-rather-long-host-name.example", ttl=60)
+        lease = reg.open_lease(60, pid=12345, hostname="a-rather-long-host-name.example")
+        reg.register_entry(("10.0.0.1", 41234), lease=lease, name="AVeryLongServiceName" * 5,
+                           pid=12345, hostname="a-rather-long-host-name.example")
         with Browser(node.url, tmp_path / "profile", width=390, height=844) as browser:
             browser.wait_for(_listed("10.0.0.1:41234"), PAGE_TIMEOUT)
             # No sideways scrolling, and each actor is a card of labelled lines.

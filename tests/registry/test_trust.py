@@ -162,7 +162,8 @@ def test_a_key_holder_cannot_run_code_through_a_method_argument(kind, tmp_path):
     marker = tmp_path / "code-ran"
     payload = CreatesMarker(marker)
     attempts = [lambda reg: reg.register(payload),
-                lambda reg: reg.register_entry(("10.9.0.1", 1), hostname=payload),
+                lambda reg: reg.register_entry(("10.9.0.1", 1), lease="A" * 32,
+                                               hostname=payload),
                 lambda reg: reg.pick(payload),
                 lambda reg: reg.register(("10.9.0.1", 1), name=payload)]
     with node_as_key_holder_sees_it(kind) as (address, _):
@@ -174,7 +175,8 @@ def test_a_key_holder_cannot_run_code_through_a_method_argument(kind, tmp_path):
         assert not marker.exists(), "the payload ran in the registry"
         with registry.Registry.connect(address, KEY, timeout=10) as reg:
             # Plain data and the registry's own record still go through.
-            entry = reg.register_entry(("10.9.0.2", 2), name="kept", ttl=30)
+            entry = reg.register_entry(("10.9.0.2", 2), lease=reg.open_lease(30),
+                                       name="kept")
             with pytest.raises(registry.InvalidArgumentError, match="7 items"):
                 reg.unregister(entry)  # an Entry is decoded (allowed), then refused
             assert reg.pick("kept") == ("10.9.0.2", 2)
