@@ -9,29 +9,23 @@ connected, verified proxy::
 
 or let actors advertise themselves with the :class:`Advertised` mixin.
 Adverts use the service type ``_uactor._tcp.local.``; every entry point takes
-``interfaces=`` (default: all interfaces, as python-zeroconf).  The asyncio
-flavour lives in :mod:`discovery.aio`.
+``interfaces=`` (interface names, addresses of this host or IPv6 interface
+indexes; default: all interfaces, IPv4 and IPv6).  The asyncio flavour lives
+in :mod:`discovery.aio`, with the same arguments.
 """
 from __future__ import annotations
 
 import logging as _logging
 
 from ._advert import SERVICE_TYPE, Entry
-from ._browse import (
-    Browser,
+from ._browse import Browser, browse, discover, find_registry
+from ._errors import (
     DiscoveryError,
     DiscoveryTimeoutError,
-    browse,
-    discover,
-    find_registry,
-)
-from ._publish import (
-    Advertised,
-    Publication,
     PublicationError,
-    publish,
-    publish_address,
+    UnknownInterfaceError,
 )
+from ._publish import Advertised, Publication, publish, publish_address
 
 __all__ = [
     "SERVICE_TYPE",
@@ -42,6 +36,7 @@ __all__ = [
     "Entry",
     "Publication",
     "PublicationError",
+    "UnknownInterfaceError",
     "browse",
     "discover",
     "find_registry",

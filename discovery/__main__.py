@@ -2,19 +2,19 @@
 
 Examples::
 
-    uactor-discover --interface 192.0.2.7              # table after 2 s
-    uactor-discover --json --timeout 1 --interface 127.0.0.1
+    uactor-discover --interface eth0                   # table after 2 s
+    uactor-discover --json --timeout 1 --interface lo
     uactor-discover --watch --interface 127.0.0.1      # live changes
     UACTOR_AUTHKEY=secret uactor-discover --verify     # check signatures and liveness
 
-Exit status: 0 on success, 1 on a runtime error, 2 on bad arguments.
+Exit status: 0 on success, 1 on a runtime error, 2 on bad arguments, 3 when
+``--verify`` refused adverts (each is named on standard error, with why).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -22,12 +22,25 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
+import registry
+
 from ._advert import Entry, format_address
-from ._browse import browse
+from ._browse import Browser, browse
+from ._errors import DiscoveryError, UnknownInterfaceError
+from ._search import short_label
 
 #: How long a listing waits for adverts to arrive (s).  A fresh browser
 #: hears answers on one host in about 0.1 s; a LAN may take longer.
 DEFAULT_LIST_TIMEOUT = 2.0
+
+#: Exit statuses.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+def _endpoints(entry: Entry) -> str:
+    """``127.0.0.1:4711,[fd00::1]:4711``: where the actor is reached."""
+    return ",".join(format_address(address) for address, _ in entry.endpoints())
+
 
 #: Table columns: header and how to get the cell from an entry.
 _COLUMNS: tuple[tuple[str, Any], ...] = (
@@ -35,9 +48,9 @@ _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("CLASS", lambda entry: entry.actor_class),
     ("ROLE", lambda entry: entry.role),
     ("HOST", lambda entry: entry.hostname or entry.server),
-    ("ADDRESSES", lambda entry: ",".join(entry.addresses)),
-    ("PORT", lambda entry: str(entry.port)),
+    ("ENDPOINTS", _endpoints),
     ("BIND", lambda entry: format_address(entry.bind)),
+    ("SIGNATURE", lambda entry: entry.signature),
 )
 
 
@@ -46,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="uactor-discover",
         description="List uactor actors advertised over mDNS/DNS-SD "
                     "(_uactor._tcp.local.).")
-    parser.add_argument("--interface", "-i", action="append", metavar="ADDRESS",
-                        help="listen on this interface address (repeatable; "
+    parser.add_argument("--interface", "-i", action="append", metavar="NAME|ADDRESS",
+                        help="listen on this interface, by name (lo, eth0) or by "
+                             "an address of it, IPv4 or IPv6 (repeatable; "
                              "default: all interfaces)")
     parser.add_argument("--timeout", "-t", type=float, metavar="SECONDS",
                         help=f"how long to collect adverts (default "
@@ -62,9 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="only this service name")
     parser.add_argument("--role", help="only this role (actor, registry)")
     parser.add_argument("--verify", action="store_true",
-                        help="check signatures and liveness with the authkey from "
-                             "--authkey-file or UACTOR_AUTHKEY (importing the "
-                             "advertised classes)")
+                        help="check signatures and liveness with the authkey "
+                             "(from --authkey-file, UACTOR_AUTHKEY, "
+                             "UACTOR_AUTHKEY_FILE, or the key file of a registry "
+                             "node of this user on this host), importing the "
+                             "advertised classes; refused adverts are named on "
+                             "stderr and make the exit status 3")
     parser.add_argument("--authkey-file", metavar="PATH",
                         help="file holding the authkey (for --verify)")
     parser.add_argument("--debug", action="store_true",
@@ -73,22 +90,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _authkey(args: argparse.Namespace, parser: argparse.ArgumentParser) -> bytes | None:
+    """The key for ``--verify``, found as every uactor tool finds it.
+
+    :func:`registry.find_authkey`: ``--authkey-file``, else
+    ``$UACTOR_AUTHKEY`` or ``$UACTOR_AUTHKEY_FILE``, else the key file a
+    registry node on this host wrote for this user.
+    """
     if not args.verify:
         if args.authkey_file:
             parser.error("--authkey-file is only used with --verify")
         return None
-    if args.authkey_file:
-        try:
-            with open(args.authkey_file, "rb") as handle:
-                key = handle.read().strip()
-        except OSError as exc:
-            parser.error(f"cannot read --authkey-file: {exc.strerror or exc}")
-    else:
-        key = os.environ.get("UACTOR_AUTHKEY", "").encode()
-    if not key:
-        parser.error("--verify needs an authkey: --authkey-file PATH or "
-                     "UACTOR_AUTHKEY in the environment")
-    return key
+    try:
+        return registry.find_authkey(authkey_file=args.authkey_file)
+    except registry.AuthkeyLookupError as exc:
+        parser.error(f"--verify needs the authkey: {exc}")
+    raise AssertionError("parser.error() returns only by raising")  # pragma: no cover
 
 
 def _table(entries: Sequence[Entry], with_status: bool) -> str:
@@ -108,7 +124,7 @@ def _print_event(kind: str, entry: Entry, as_json: bool) -> None:
     else:
         mark = {"add": "+", "update": "~", "remove": "-"}[kind]
         line = (f"{mark} {entry.label}  {entry.actor_class}  "
-                f"{','.join(entry.addresses)}:{entry.port}  {entry.status}")
+                f"{_endpoints(entry)}  {entry.status}")
     print(line, flush=True)
 
 
@@ -147,21 +163,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 stop.wait(DEFAULT_LIST_TIMEOUT if args.timeout is None
                           else args.timeout)
-                entries = sorted(browser.entries, key=lambda entry: entry.instance)
-                if args.json:
-                    print(json.dumps([entry.as_dict() for entry in entries],
-                                     indent=2, sort_keys=True))
-                elif entries:
-                    print(_table(entries, authkey is not None))
-                else:
-                    print("no uactor actors advertised", file=sys.stderr)
-    except OSError as exc:
+                _list(browser, args.json, authkey is not None)
+            refused = browser.rejected
+    except UnknownInterfaceError as exc:
+        print(f"uactor-discover: --interface: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (DiscoveryError, OSError) as exc:
         print(f"uactor-discover: cannot listen for mDNS: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return 0
+    for instance, reason in sorted(refused.items()):
+        print(f"uactor-discover: refused {short_label(instance)!r}: {reason}", file=sys.stderr)
+    return EXIT_REFUSED if refused else EXIT_OK
+
+
+def _list(browser: Browser, as_json: bool, with_status: bool) -> None:
+    """Print what ``browser`` holds (stdout), or say that nothing was heard."""
+    entries = sorted(browser.entries, key=lambda entry: entry.instance)
+    if as_json:
+        print(json.dumps([entry.as_dict() for entry in entries], indent=2,
+                         sort_keys=True))
+    elif entries:
+        print(_table(entries, with_status))
+    elif browser.rejected:
+        print("no advert passed verification", file=sys.stderr)
+    else:
+        print("no uactor actors advertised", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,14 @@ Everything here is pure (no sockets, no zeroconf instance), so the rules for
 turning an actor into DNS-SD records, and untrusted records back into an
 :class:`Entry`, can be read and tested on their own.  Records that come from
 the network are hostile until proven otherwise: :func:`parse_advert` checks
-every field and raises :class:`BadAdvertError` naming the rule broken.
+every field and raises :class:`~discovery._errors.BadAdvertError` naming the
+rule broken.
+
+A signed advert covers everything a client acts on: the instance and host
+names, the port, every TXT property, and (through the ``addrs`` property)
+every address it announces, in canonical form.  A browser uses only the
+announced A/AAAA records that the signature lists, so an advert recorded and
+replayed with another address or port leads nobody anywhere else.
 """
 from __future__ import annotations
 
@@ -20,11 +27,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
+
+from ._errors import BadAdvertError
 
 __all__ = [
     "SERVICE_TYPE",
-    "BadAdvertError",
     "Entry",
 ]
 
@@ -40,11 +48,20 @@ SERVICE_TYPE = "_uactor._tcp.local."
 #: Version of the TXT layout below; browsers skip adverts of other versions.
 TXT_VERSION = "1"
 
-#: TXT keys written by :func:`build_txt`; user properties may not use them.
+#: TXT keys written by :func:`build_txt`; user properties may not use them
+#: (nor ``addrs2``, ``addrs3``...: see :data:`ADDRESS_KEY`).
 RESERVED_KEYS = frozenset({
     "txtvers", "class", "name", "role", "bind", "pid", "hostname", "uactor",
-    "serializer", "ts", "hmac",
+    "serializer", "ts", "hmac", "addrs",
 })
+
+#: TXT key listing the advertised addresses, comma-separated, canonical;
+#: continued in ``addrs2``, ``addrs3``... when one DNS string cannot hold them.
+ADDRESS_KEY = "addrs"
+
+#: Longest ``key=value`` string of a TXT record (bytes): a DNS
+#: character-string holds 255.
+MAX_TXT_STRING = 255
 
 #: Largest TXT record we publish or accept (bytes): RFC 6763 §6.2 advises
 #: keeping it under 1300 bytes so the whole advert fits one packet.
@@ -80,15 +97,6 @@ _SIGNATURE_CONTEXT = b"uactor-advert-v1"
 UNSPECIFIED_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 Address = tuple[str, int]
-InterfacesType = Union[Sequence[Union[str, int]], None]
-
-
-# --------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------
-
-class BadAdvertError(ValueError):
-    """A record from the network that breaks one of the advert rules."""
 
 
 # --------------------------------------------------------------------------
@@ -118,6 +126,9 @@ def log_bad_advert(name: str, reason: object) -> None:
 #: Values of :attr:`Entry.status`.
 ADVERTISED, ALIVE, DEAD = "advertised", "alive", "dead"
 
+#: Values of :attr:`Entry.signature`.
+UNSIGNED, UNVERIFIED, VERIFIED = "none", "unverified", "verified"
+
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
@@ -138,7 +149,8 @@ class Entry:
     role: str
     #: Target host name of the SRV record.
     server: str
-    #: Addresses to try, in order.
+    #: Addresses to try, in order (for a verified advert, only those its
+    #: signature lists).
     addresses: tuple[str, ...]
     #: TCP port the actor listens on.
     port: int
@@ -151,8 +163,11 @@ class Entry:
     serializer: str
     #: The publisher's extra TXT properties.
     properties: Mapping[str, str]
-    #: Unix time the publisher signed the advert, when this browser verified
-    #: its signature; None for adverts not (or not yet) verified.
+    #: ``'verified'`` (signed with this browser's authkey, checked),
+    #: ``'unverified'`` (signed, but this browser has no key to check it) or
+    #: ``'none'`` (not signed).
+    signature: str = UNSIGNED
+    #: Unix time the publisher signed the advert, once verified; else None.
     signed_at: float | None = None
     #: ``'advertised'``, ``'alive'`` or ``'dead'``.
     status: str = ADVERTISED
@@ -166,8 +181,13 @@ class Entry:
 
     @property
     def signed(self) -> bool:
-        """True when the advert carried a signature this browser verified."""
-        return self.signed_at is not None
+        """True when the advert carries a signature (verified or not)."""
+        return self.signature != UNSIGNED
+
+    @property
+    def verified(self) -> bool:
+        """True when this browser checked the signature with its authkey."""
+        return self.signature == VERIFIED
 
     @property
     def label(self) -> str:
@@ -199,11 +219,13 @@ class Entry:
         """A JSON-ready dictionary of the entry."""
         data = dataclasses.asdict(self)
         data["addresses"] = list(self.addresses)
+        data["endpoints"] = [format_address(address) for address, _ in self.endpoints()]
         data["bind"] = list(self.bind)
         data["properties"] = dict(self.properties)
         data["label"] = self.label
         data["alive"] = self.alive
         data["signed"] = self.signed
+        data["verified"] = self.verified
         del data["checked_at"], data["signed_at"]
         return data
 
@@ -289,48 +311,6 @@ def usable_address(text: str) -> str | None:
     if ip.version == 6 and ip.is_link_local:
         return None  # needs a scope id we cannot trust from the advert
     return str(ip)
-
-
-def host_addresses(interfaces: InterfacesType, bind_host: str) -> list[str]:
-    """Addresses to advertise for an actor bound to ``bind_host``.
-
-    A specific bind host is advertised as it is.  An unspecified one
-    (``0.0.0.0``, ``::``) becomes the host's addresses on ``interfaces``: the
-    listed IP addresses (and those of listed IPv6 interface indexes), or for
-    ``None`` (all interfaces) every non-loopback address, falling back to
-    loopback on a host that has nothing else.
-    """
-    if bind_host not in UNSPECIFIED_HOSTS:
-        return [bind_host]
-    import ifaddr  # only now: it loads ctypes, and most callers never need it
-
-    want_v6 = bind_host == "::"
-    adapters = ifaddr.get_adapters()
-    found: list[str] = []
-    if interfaces is None:
-        for adapter in adapters:
-            for ip in adapter.ips:
-                found.append(ip.ip if isinstance(ip.ip, str) else ip.ip[0])
-    else:
-        for choice in interfaces:
-            if isinstance(choice, int):
-                found.extend(ip.ip[0] for adapter in adapters
-                             if adapter.index == choice for ip in adapter.ips
-                             if isinstance(ip.ip, tuple))
-            else:
-                found.append(choice)
-    addresses = []
-    for text in found:
-        usable = usable_address(text)
-        if usable is None or usable in addresses:
-            continue
-        if ipaddress.ip_address(usable).version == 6 and not want_v6:
-            continue  # an IPv4 socket cannot be reached over IPv6
-        addresses.append(usable)
-    if interfaces is None:
-        outside = [a for a in addresses if not ipaddress.ip_address(a).is_loopback]
-        addresses = outside or addresses
-    return addresses
 
 
 # --------------------------------------------------------------------------
@@ -426,8 +406,9 @@ def check_signature(authkey: bytes, instance: str, server: str, port: int,
     expected = sign(authkey, instance, server, port, txt)
     if not hmac.compare_digest(signature.encode("ascii", "replace"),
                                expected.encode("ascii")):
-        raise BadAdvertError("advert signature does not match (forged, "
-                             "altered, or signed with another authkey)")
+        raise BadAdvertError("advert signature does not match ("
+                             + (_port_mismatch(txt, port) or "forged, altered, or "
+                                "signed with another authkey") + ")")
     try:
         stamp = float(txt.get("ts", ""))
     except ValueError:
@@ -441,6 +422,51 @@ def check_signature(authkey: bytes, instance: str, server: str, port: int,
                              "the future (check the hosts' clocks)")
 
 
+def _port_mismatch(txt: Mapping[str, str], port: int) -> str | None:
+    """Why a signature failed, when the SRV port is not the advert's own port."""
+    try:
+        _, bind_port = parse_address(txt.get("bind", ""))
+    except BadAdvertError:
+        return None
+    if bind_port == port:
+        return None
+    return (f"the SRV record says port {port}, the advert port {bind_port}: "
+            "replayed with another port, or altered")
+
+
+def signed_addresses(txt: Mapping[str, str]) -> list[str]:
+    """The addresses listed in ``txt`` (``addrs``, ``addrs2``...), canonical."""
+    listed: list[str] = []
+    for index in range(1, MAX_TXT_BYTES // MAX_TXT_STRING + 2):
+        value = txt.get(ADDRESS_KEY if index == 1 else f"{ADDRESS_KEY}{index}")
+        if value is None:
+            break
+        for text in filter(None, value.split(",")):
+            canonical = usable_address(text)
+            listed.append(canonical if canonical is not None else text)
+    return listed
+
+
+def address_properties(addresses: Sequence[str]) -> dict[str, str]:
+    """TXT properties listing ``addresses``: ``addrs``, then ``addrs2``... as needed."""
+    chunks: list[list[str]] = [[]]
+    for address in addresses:
+        chunk = chunks[-1]
+        key = ADDRESS_KEY if len(chunks) == 1 else f"{ADDRESS_KEY}{len(chunks)}"
+        if chunk and len(f"{key}={','.join([*chunk, address])}".encode()) > MAX_TXT_STRING:
+            chunks.append([])
+        chunks[-1].append(address)
+    return {(ADDRESS_KEY if index == 0 else f"{ADDRESS_KEY}{index + 1}"): ",".join(chunk)
+            for index, chunk in enumerate(chunks)}
+
+
+def is_reserved(key: str) -> bool:
+    """True for TXT keys discovery writes itself (user properties may not)."""
+    key = key.lower()
+    return key in RESERVED_KEYS or (
+        key.startswith(ADDRESS_KEY) and key[len(ADDRESS_KEY):].isdigit())
+
+
 def _txt_value(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8")
@@ -452,17 +478,21 @@ def _txt_value(value: object) -> str:
 
 def build_txt(*, actor_class: str, name: str, role: str, bind: Address,
               pid: int | None, hostname: str, version: str, serializer: str,
+              addresses: Sequence[str] = (),
               properties: Mapping[str, object] | None = None,
               authkey: bytes | None = None) -> dict[str, str]:
     """The TXT properties of an advert (unsigned; see :func:`sign`).
 
-    Raises ValueError for properties that use a reserved key, carry the
-    authkey, or make the record too large.
+    ``addresses`` are the addresses announced in A/AAAA records (canonical):
+    listed in ``addrs`` so that a signature covers them.  Raises ValueError
+    for properties that use a reserved key, carry the authkey, or make the
+    record too large.
     """
     txt = {
         "txtvers": TXT_VERSION, "class": actor_class, "name": name,
         "role": role, "bind": format_address(bind), "pid": str(pid),
         "hostname": hostname, "uactor": version, "serializer": serializer,
+        **address_properties(addresses),
     }
     if pid is None:  # not known to the publisher (a connected proxy)
         del txt["pid"]
@@ -470,21 +500,23 @@ def build_txt(*, actor_class: str, name: str, role: str, bind: Address,
         if not isinstance(key, str) or not key or "=" in key or not key.isascii():
             raise ValueError(f"TXT property key {key!r} must be a non-empty "
                              "ASCII string without '='")
-        if key.lower() in RESERVED_KEYS:
+        if is_reserved(key):
             raise ValueError(f"TXT property key {key!r} is reserved by "
-                             f"discovery; reserved keys: {sorted(RESERVED_KEYS)}")
+                             f"discovery; reserved keys: {sorted(RESERVED_KEYS)} "
+                             f"and {ADDRESS_KEY}2, {ADDRESS_KEY}3...")
         text = _txt_value(value)
         if authkey and bytes(authkey) in text.encode("utf-8"):
             raise ValueError(f"TXT property {key!r} contains the authkey; "
                              "adverts are readable by anyone on the network")
         txt[key] = text
     for key, value in txt.items():
-        if len(f"{key}={value}".encode()) > 255:
-            raise ValueError(f"TXT property {key!r} is longer than 255 bytes "
-                             "(a DNS character-string limit)")
+        if len(f"{key}={value}".encode()) > MAX_TXT_STRING:
+            raise ValueError(f"TXT property {key!r} is longer than {MAX_TXT_STRING} "
+                             "bytes (a DNS character-string limit)")
     if txt_size(txt) + 120 > MAX_TXT_BYTES:  # room for ts and hmac
-        raise ValueError(f"TXT record would exceed {MAX_TXT_BYTES} bytes; "
-                         "pass fewer or shorter properties")
+        raise ValueError(f"TXT record would exceed {MAX_TXT_BYTES} bytes with "
+                         f"{len(addresses)} addresses; pass fewer or shorter "
+                         "properties, or interfaces= to advertise fewer addresses")
     return txt
 
 
@@ -548,13 +580,14 @@ def parse_advert(instance: str, server: str | None, port: int | None,
     bind = parse_address(txt["bind"]) if "bind" in txt else (usable[0], port)
     pid_text = txt.get("pid", "")
     pid = int(pid_text) if pid_text.isdigit() and len(pid_text) < 10 else None
-    extra = {key: value for key, value in txt.items() if key not in RESERVED_KEYS}
+    extra = {key: value for key, value in txt.items() if not is_reserved(key)}
     entry = Entry(
         instance=instance, name=txt.get("name") or actor_class.partition(":")[2],
         actor_class=actor_class, role=txt.get("role") or "actor",
         server=server, addresses=tuple(usable), port=port, bind=bind, pid=pid,
         hostname=txt.get("hostname", ""), version=txt.get("uactor", ""),
         serializer=serializer, properties=extra,
+        signature=UNVERIFIED if "hmac" in txt else UNSIGNED,
     )
     return entry, txt
 
@@ -563,17 +596,45 @@ def check_advert(entry: Entry, txt: Mapping[str, str], authkey: bytes | None,
                  require_signature: bool, *, now: float | None = None) -> Entry:
     """``entry`` with its signature checked against ``authkey``.
 
-    A signature, when present and a key is known, must be valid and fresh.
-    Without one, the advert passes only if ``require_signature`` is false.
-    Raises BadAdvertError otherwise.
+    A signature, when present and a key is known, must be valid and fresh,
+    and the entry keeps only the announced addresses the signature lists (an
+    advert none of whose addresses is listed is refused).  Without one, the
+    advert passes only if ``require_signature`` is false.  Raises
+    BadAdvertError otherwise.
     """
     if authkey is not None and ("hmac" in txt or require_signature):
         check_signature(authkey, entry.instance, entry.server, entry.port, txt,
                         now=now)
-        return dataclasses.replace(entry, signed_at=float(txt["ts"]))
+        addresses = covered_addresses(entry, signed_addresses(txt))
+        return dataclasses.replace(entry, addresses=addresses, signature=VERIFIED,
+                                   signed_at=float(txt["ts"]))
     if require_signature:
         raise BadAdvertError("a signature is required but no authkey was given")
     return entry
+
+
+def covered_addresses(entry: Entry, signed: Sequence[str]) -> tuple[str, ...]:
+    """The entry's announced addresses that the signature lists.
+
+    Raises BadAdvertError when none is: the advert was recorded and replayed
+    with other address records (or signed by a publisher that listed none).
+    Others are dropped and logged: address records added by someone else.
+    """
+    if not signed:
+        raise BadAdvertError("signed advert lists no addresses (addrs); it was "
+                             "published by an older uactor: upgrade the publisher")
+    covered = tuple(address for address in entry.addresses if address in signed)
+    foreign = [address for address in entry.addresses if address not in signed]
+    if not covered:
+        raise BadAdvertError(
+            f"address records {', '.join(foreign)} are not among the signed "
+            f"addresses {', '.join(signed)} (advert replayed under another "
+            "address, or spoofed)")
+    if foreign:
+        log_bad_advert(entry.instance, f"ignoring address records "
+                       f"{', '.join(foreign)}: not among the signed addresses "
+                       f"{', '.join(signed)} (spoofed records)")
+    return covered
 
 
 def local_hostname() -> str:

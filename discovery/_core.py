@@ -26,6 +26,20 @@ class ProxyDetails:
     sentinel: int | None
 
 
+def check_authkey(authkey: object) -> bytes:
+    """``authkey`` as bytes; anything else raises the core's own TypeError text."""
+    if not isinstance(authkey, (bytes, bytearray)):
+        raise TypeError(f"authkey must be bytes, not {type(authkey).__name__}; "
+                        "pass it as b'...'")
+    return bytes(authkey)
+
+
+def own_authkey(proxy: Any) -> bytes | None:
+    """The authkey ``proxy`` authenticates with, or None when it has none."""
+    key = uactor.authkey(proxy)
+    return key or None
+
+
 def version() -> str:
     """uactor's version, as advertised."""
     found = getattr(uactor, "__version__", None)
@@ -62,7 +76,7 @@ def proxy_details(proxy: Any) -> ProxyDetails:
         sentinel=None if process is None else process.sentinel)
 
 
-def own_proxy(actor: uactor.Actor) -> uactor.ActorProxy:
+def own_proxy(actor: Any) -> uactor.ActorProxy:
     """A proxy to the actor hosted by this process, made inside it."""
     return uactor.proxy(actor, "actor")  # type: ignore[return-value]
 
@@ -77,7 +91,8 @@ def connect_verified(actor_class: type[uactor.Actor], address: Address,
     ProxyError).  Its ``timeout`` is also the proxy's default call deadline,
     which a discovered proxy should not keep: it is cleared afterwards.
     """
-    proxy = actor_class.connect(address, authkey, serializer=serializer,
-                                capture=list(capture), timeout=timeout)
+    # Typed as the actor class (its methods); at run time, its proxy.
+    proxy: Any = actor_class.connect(address, authkey, serializer=serializer,
+                                     capture=list(capture), timeout=timeout)
     uactor.set_call_timeout(proxy, None)  # the connect timeout set it
     return proxy

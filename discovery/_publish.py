@@ -25,22 +25,23 @@ from typing import Any, ClassVar
 from zeroconf import IPVersion, ServiceInfo, Zeroconf
 
 import uactor
+from registry._closing import Closable
 
 from . import _core
 from ._advert import (
     SERVICE_TYPE,
     SIGNATURE_REFRESH,
     Address,
-    InterfacesType,
     build_txt,
     class_path,
     format_address,
-    host_addresses,
     instance_label,
     local_hostname,
     server_name,
     sign,
 )
+from ._errors import DiscoveryError, PublicationError
+from ._interfaces import InterfacesType, host_addresses, resolve
 from ._registry import RegistryLink
 from ._zeroconf import ZeroconfHandle, acquire
 
@@ -76,10 +77,6 @@ def _forget_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
-
-
-class PublicationError(uactor.UActorException):
-    """An actor could not be published (not networked, bad name, ...)."""
 
 
 # --------------------------------------------------------------------------
@@ -176,7 +173,7 @@ def _close_publication(state: _PublicationState) -> None:
         state.handle.release()
 
 
-class Publication:
+class Publication(Closable):
     """A live advert of one actor; :meth:`close` withdraws it.
 
     Returned by :func:`publish`.  Closing is idempotent and also happens when
@@ -212,16 +209,8 @@ class Publication:
         """Withdraw the advert (goodbye packets) and release zeroconf."""
         self._finalizer()
 
-    def __enter__(self) -> Publication:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return (f"<Publication {self.instance!r} {self.actor_class} at "
-                f"{format_address(self.bind)} ({state})>")
+    def _describe(self) -> str:
+        return f"{self.instance!r} {self.actor_class} at {format_address(self.bind)}"
 
 
 # --------------------------------------------------------------------------
@@ -285,16 +274,19 @@ def publish_address(actor_class: type | str, bind: Address, *,
 
     The building block of :func:`publish` and :class:`Advertised`, for
     actors you know by address rather than by proxy; ``pid`` is the actor
-    process's id when known.  Other arguments as for :func:`publish`.
+    process's id when known.  The advert is signed only when ``authkey`` is
+    given.  Other arguments as for :func:`publish`.
     """
     path = actor_class if isinstance(actor_class, str) else class_path(actor_class)
+    key = None if authkey is None else _core.check_authkey(authkey)
     host, port = str(bind[0]), int(bind[1])
     if not 0 < port < 65536:
         raise PublicationError(f"cannot advertise port {port}: the actor must "
                                "listen on a TCP port")
     if not isinstance(role, str) or not role or len(role) > 32:
         raise ValueError(f"role must be a short non-empty string, not {role!r}")
-    addresses = host_addresses(interfaces, host)
+    resolved = resolve(interfaces)
+    addresses = host_addresses(resolved, host)
     if not addresses:
         raise PublicationError(
             f"no address to advertise for an actor bound to {host!r} on "
@@ -304,15 +296,14 @@ def publish_address(actor_class: type | str, bind: Address, *,
     if not isinstance(label, str) or not label.strip():
         raise ValueError(f"name must be a non-empty string, not {name!r}")
     txt = build_txt(actor_class=path, name=label, role=role, bind=(host, port),
-                    pid=pid, hostname=hostname,
-                    version=_core.version(), serializer=serializer,
-                    properties=properties, authkey=authkey)
+                    pid=pid, hostname=hostname, version=_core.version(),
+                    serializer=serializer, addresses=addresses,
+                    properties=properties, authkey=key)
     server = server_name(hostname, addresses)
     placeholder = ServiceInfo(SERVICE_TYPE, f"pending.{SERVICE_TYPE}", port=port,
                               server=server, parsed_addresses=addresses)
-    handle = acquire(interfaces, zeroconf)
-    state = _PublicationState(handle, placeholder, txt,
-                              None if authkey is None else bytes(authkey))
+    handle = acquire(resolved, zeroconf)
+    state = _PublicationState(handle, placeholder, txt, key)
     try:
         handle.run(_register(state, label, hostname, (host, port)))
     except BaseException:
@@ -326,7 +317,8 @@ def publish_address(actor_class: type | str, bind: Address, *,
 def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
             interfaces: InterfacesType = None,
             properties: Mapping[str, object] | None = None,
-            authkey: bytes | None = None, register: bool | str = False,
+            authkey: bytes | None = None, sign: bool = True,
+            register: bool | str = False,
             zeroconf: Zeroconf | None = None) -> Publication:
     """Advertise the networked actor behind ``proxy`` over mDNS/DNS-SD.
 
@@ -335,15 +327,19 @@ def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
     :param name: service name (default: the actor class's qualified name),
         the first part of the instance name and what browsers filter on.
     :param role: ``'actor'``, or ``'registry'`` for a registry node.
-    :param interfaces: where to advertise: IP addresses (and IPv6 interface
-        indexes), as zeroconf takes them; default all interfaces.  An actor
-        bound to ``0.0.0.0``/``::`` is advertised with the host's addresses
-        on these interfaces.
+    :param interfaces: where to advertise: interface names (``'eth0'``), IP
+        addresses of this host (IPv4 or IPv6) or IPv6 interface indexes;
+        default all interfaces.  An actor bound to ``0.0.0.0`` is advertised
+        with the IPv4 addresses of these interfaces, one bound to ``::`` with
+        their IPv4 and IPv6 addresses.
     :param properties: extra TXT properties (short strings).
-    :param authkey: when given, adverts carry an HMAC keyed by it (never the
-        key itself), and browsers holding the key drop forged adverts.
+    :param authkey: the key adverts are signed with (an HMAC over the
+        advert, its port and addresses; never the key itself), so browsers
+        holding it drop forged and replayed adverts.  Default: the actor's
+        own authkey (the one ``proxy`` connects with).
+    :param sign: False publishes an unsigned advert.
     :param register: also register the actor with a registry node found
-        over mDNS (:func:`discovery.find_registry`, same ``authkey`` and
+        over mDNS (:func:`discovery.find_registry`, same key and
         ``interfaces``; a string picks the node published under that name),
         searching in the background until one answers and keeping the
         registration alive until the publication is closed.
@@ -353,14 +349,28 @@ def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
         When ``proxy`` owns its actor, the advert is also withdrawn as soon
         as the actor process ends.
     """
-    if register and authkey is None:
-        raise ValueError("register=True needs the authkey (registries only "
-                         "accept registrations from key holders)")
     details = _core.proxy_details(proxy)
+    key = _core.own_authkey(proxy) if authkey is None else _core.check_authkey(authkey)
+    return _publish_actor(proxy, details, key, sign=sign, register=register, name=name,
+                          role=role, interfaces=interfaces, properties=properties,
+                          zeroconf=zeroconf)
+
+
+def _publish_actor(proxy: Any, details: _core.ProxyDetails, key: bytes | None, *,
+                   sign: bool, register: bool | str, name: str | None, role: str,
+                   interfaces: InterfacesType,
+                   properties: Mapping[str, object] | None,
+                   zeroconf: Zeroconf | None) -> Publication:
+    """:func:`publish` once the actor is known (also :class:`Advertised`'s way)."""
+    if register and key is None:
+        raise ValueError("register=True needs an authkey (registries only accept "
+                         "registrations from key holders): give the actor one, "
+                         "or pass authkey=")
     publication = publish_address(
         details.actor_class, details.address, name=name, role=role,
-        interfaces=interfaces, properties=properties, authkey=authkey,
-        serializer=details.serializer, pid=details.pid, zeroconf=zeroconf)
+        interfaces=interfaces, properties=properties,
+        authkey=key if sign else None, serializer=details.serializer,
+        pid=details.pid, zeroconf=zeroconf)
     state = publication._state
     if details.sentinel is not None:
         try:
@@ -372,9 +382,9 @@ def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
             raise PublicationError("the actor process ended while it was being "
                                    "published") from None
         state.handle.call(lambda: _watch_sentinel(state, sentinel))
-    if register and authkey is not None:
+    if register and key is not None:
         state.link = RegistryLink(
-            proxy, authkey, interfaces=interfaces, name=name,
+            proxy, key, interfaces=interfaces, name=name,
             registry_name=register if isinstance(register, str) else None)
     return publication
 
@@ -431,29 +441,25 @@ class Advertised:
                       type(self).__qualname__, address)
             return
         me = _core.own_proxy(self)
-        authkey = uactor.authkey(me) if settings.get("sign", True) else None
+        details = _core.ProxyDetails(
+            actor_class=type(self), address=(str(address[0]), int(address[1])),
+            serializer=uactor.serializer(me), pid=os.getpid(), sentinel=None)
+        register = settings.get("register", False)
         try:
-            publication = publish_address(
-                type(self), (address[0], address[1]), name=settings.get("name"),
+            publication = _publish_actor(
+                me, details, _core.own_authkey(me), sign=settings.get("sign", True),
+                register=register, name=settings.get("name"),
                 role=settings.get("role", "actor"),
                 interfaces=settings.get("interfaces"),
-                properties=settings.get("properties"), authkey=authkey,
-                serializer=uactor.serializer(me), pid=os.getpid())
+                properties=settings.get("properties"), zeroconf=None)
+        except (ValueError, TypeError, DiscoveryError) as exc:  # configuration
+            log.error("could not advertise %s at %s: %s", type(self).__qualname__,
+                      format_address(details.address), exc)
+            return
         except Exception:
             log.exception("could not advertise %s at %s", type(self).__qualname__,
-                          format_address((address[0], address[1])))
+                          format_address(details.address))
             return
-        if settings.get("register"):
-            key = uactor.authkey(me)
-            if not key:
-                log.error("%s cannot register with a registry: no authkey",
-                          type(self).__qualname__)
-            else:
-                register = settings["register"]
-                publication._state.link = RegistryLink(
-                    me, key,
-                    interfaces=settings.get("interfaces"), name=settings.get("name"),
-                    registry_name=register if isinstance(register, str) else None)
         self.__dict__["_discovery_publication"] = publication
 
     def _actor_stopping_(self) -> None:

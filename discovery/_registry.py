@@ -12,10 +12,12 @@ import logging
 import threading
 from typing import Any
 
+import registry
 import uactor
 
-from ._advert import InterfacesType
-from ._browse import DiscoveryError, find_registry
+from ._browse import find_registry_cancellable
+from ._errors import DiscoveryError
+from ._interfaces import InterfacesType
 
 log = logging.getLogger("discovery")
 
@@ -54,14 +56,12 @@ class RegistryLink:
         return self._registration
 
     def _run(self) -> None:
-        import registry
-
         delay = RETRY_MIN
         while not self._stop.is_set():
             try:
-                node = find_registry(self._authkey, timeout=FIND_TIMEOUT,
-                                     interfaces=self._interfaces,
-                                     name=self._registry_name, _cancel=self._stop)
+                node = find_registry_cancellable(
+                    self._authkey, timeout=FIND_TIMEOUT, interfaces=self._interfaces,
+                    name=self._registry_name, cancel=self._stop)
                 registration = registry.register_actor(
                     node, self._actor, authkey=self._authkey, name=self._name)
             except (DiscoveryError, uactor.UActorException, OSError, EOFError) as exc:

@@ -23,9 +23,10 @@ from collections.abc import Coroutine
 from typing import Any, Callable, TypeVar
 
 import zeroconf
-from zeroconf import InterfaceChoice
+from zeroconf import InterfaceChoice, IPVersion
 
-from ._advert import InterfacesType
+from ._errors import DiscoveryError
+from ._interfaces import Resolved, describe, zeroconf_options
 
 log = logging.getLogger("discovery")
 
@@ -40,20 +41,33 @@ T = TypeVar("T")
 LOOP_CALL_TIMEOUT = 10.0
 
 
-def interfaces_choice(interfaces: InterfacesType) -> Any:
-    """What :class:`zeroconf.Zeroconf` takes for our ``interfaces`` argument."""
-    if interfaces is None:
-        return InterfaceChoice.All
-    if isinstance(interfaces, (str, bytes, int)):
-        raise TypeError("interfaces must be a list of addresses or interface "
-                        f"indexes (e.g. ['127.0.0.1']), not {interfaces!r}")
-    return list(interfaces)
-
-
-def _key(interfaces: InterfacesType) -> tuple[str, ...]:
+def _key(interfaces: Resolved) -> tuple[str, ...]:
     if interfaces is None:
         return ("<all>",)
     return tuple(sorted({str(choice) for choice in interfaces}))
+
+
+def make_zeroconf(interfaces: Resolved, factory: Callable[..., T]) -> T:
+    """``factory(...)`` (Zeroconf or AsyncZeroconf) listening on ``interfaces``.
+
+    For all interfaces it listens on IPv4 and IPv6, and on IPv4 alone when
+    the host refuses IPv6 sockets.  Failures become one DiscoveryError
+    naming the interfaces, never a traceback from zeroconf's internals.
+    """
+    options = zeroconf_options(interfaces)
+    try:
+        try:
+            return factory(**options)
+        except OSError:
+            if interfaces is not None:
+                raise
+            log.debug("IPv6 mDNS unavailable here; listening on IPv4 only")
+            return factory(interfaces=InterfaceChoice.All, ip_version=IPVersion.V4Only)
+    except (OSError, RuntimeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise DiscoveryError(
+            f"cannot listen for mDNS on {describe(interfaces)}: {reason}; pass "
+            "interfaces= naming an interface that is up (e.g. ['lo'])") from exc
 
 
 class ZeroconfHandle:
@@ -119,9 +133,12 @@ _lock = threading.Lock()
 _shared: dict[tuple[str, ...], list[Any]] = {}  # key -> [Zeroconf, refcount]
 
 
-def acquire(interfaces: InterfacesType,
+def acquire(interfaces: Resolved,
             zc: zeroconf.Zeroconf | None = None) -> ZeroconfHandle:
-    """A handle on ``zc``, or on the shared instance for ``interfaces``."""
+    """A handle on ``zc``, or on the shared instance for ``interfaces``.
+
+    ``interfaces`` is what :func:`discovery._interfaces.resolve` returned.
+    """
     if zc is not None:
         return ZeroconfHandle(zc, None)
     key = _key(interfaces)
@@ -134,23 +151,22 @@ def acquire(interfaces: InterfacesType,
         return ZeroconfHandle(slot[0], key)
 
 
-def _new_zeroconf(interfaces: InterfacesType) -> zeroconf.Zeroconf:
+def _new_zeroconf(interfaces: Resolved) -> zeroconf.Zeroconf:
     """A Zeroconf instance running its own loop thread.
 
     Zeroconf attaches to the caller's event loop when one runs in this
     thread; ours must not (the blocking API would wait on the very loop it
     blocks), so then it is made on a plain thread.
     """
-    choice = interfaces_choice(interfaces)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return zeroconf.Zeroconf(interfaces=choice)
+        return make_zeroconf(interfaces, zeroconf.Zeroconf)
     made: list[Any] = []
 
     def make() -> None:
         try:
-            made.append(zeroconf.Zeroconf(interfaces=choice))
+            made.append(make_zeroconf(interfaces, zeroconf.Zeroconf))
         except BaseException as exc:  # re-raised in the caller's thread
             made.append(exc)
 

@@ -1,75 +1,73 @@
-"""The asyncio flavour of discovery, on python-zeroconf's async classes.
+"""The asyncio flavour of discovery: the same core, run on the caller's event loop.
 
-:class:`AsyncBrowser` runs an :class:`~zeroconf.asyncio.AsyncZeroconf` on the
-caller's event loop (no extra thread); :func:`discover` resolves an advert
-into a verified proxy without blocking the loop (connecting, which blocks,
-runs in the loop's default executor).  Proxies themselves are blocking
-objects: call them through ``loop.run_in_executor`` from event-loop code.
+:class:`AsyncBrowser` is the browser core of :mod:`discovery` with an
+:class:`~zeroconf.asyncio.AsyncZeroconf` on the running loop (no thread of
+its own); :func:`discover` drives the same search plan as
+:func:`discovery.discover`, by awaiting.  Every function here takes the
+arguments of its namesake in :mod:`discovery`, with these differences only:
 
-Callbacks (plain functions or coroutine functions) run on the event loop, so
-they must not block it.
+* browsers and searches are coroutines or async context managers;
+* ``zeroconf`` is an :class:`~zeroconf.asyncio.AsyncZeroconf` (never closed
+  here);
+* :class:`AsyncBrowser` is closed with ``await aclose()`` (or ``async
+  with``), and started by ``async with`` or ``await start()``.
+
+Connecting blocks, so it runs in the loop's default executor; proxies
+themselves are blocking objects: call them through ``loop.run_in_executor``
+from event-loop code.  Callbacks (plain functions or coroutine functions)
+run on the event loop, so they must not block it.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from zeroconf import DNSQuestionType, ServiceStateChange, Zeroconf
-from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
+from zeroconf.asyncio import AsyncZeroconf
 
-from . import _browse, _publish
-from ._advert import ALIVE, DEAD, SERVICE_TYPE, Entry, InterfacesType, log_bad_advert
-from ._browse import (
+from . import _browse, _core, _publish
+from ._advert import Address, Entry
+from ._browse import BrowserBase, registry_query
+from ._catalog import connect_entry, fire, log, probe
+from ._interfaces import InterfacesType
+from ._publish import Publication
+from ._search import (
     DISCOVER_TIMEOUT,
-    VERIFY_TIMEOUT,
-    DiscoveryError,
-    DiscoveryTimeoutError,
-    browse_settings,
-    connect_entry,
-    resolve,
+    Connect,
+    Plan,
+    Query,
+    check_timeout,
+    reconnect_policy,
+    reconnecting,
+    search,
 )
-from ._oneshot import OneShotQuery
-from ._zeroconf import interfaces_choice
+from ._zeroconf import make_zeroconf
 
-__all__ = ["AsyncBrowser", "browse", "discover", "find_registry", "publish"]
-
-Callback = Callable[[Entry], Any]
+__all__ = ["AsyncBrowser", "browse", "discover", "find_registry", "publish",
+           "publish_address"]
 
 
-class AsyncBrowser:
+class AsyncBrowser(BrowserBase[AsyncZeroconf]):
     """A live view of advertised actors on the running event loop.
 
-    Use as ``async with discovery.aio.browse(...) as browser:``; the
-    arguments are those of :func:`discovery.browse`, except that
-    ``zeroconf`` is an :class:`~zeroconf.asyncio.AsyncZeroconf` (not closed
-    by the browser).  Not thread-safe: use it from its event loop only.
+    ``discovery.aio.browse(...)`` is this class.  Use it as ``async with
+    discovery.aio.browse(...) as browser:``; the arguments are those of
+    :class:`discovery.Browser`, with an :class:`~zeroconf.asyncio.AsyncZeroconf`
+    as ``zeroconf``.  Callbacks run on the loop.  Not thread-safe: use it
+    from its event loop only.
     """
 
-    def __init__(self, actor_class: type | str | None = None, *,
-                 name: str | None = None, role: str | None = None,
-                 interfaces: InterfacesType = None, authkey: bytes | None = None,
-                 on_add: Callback | None = None, on_update: Callback | None = None,
-                 on_remove: Callback | None = None, verify: bool | None = None,
-                 require_signature: bool | None = None,
-                 zeroconf: AsyncZeroconf | None = None) -> None:
-        self._catalog, self._verify, self._callbacks = browse_settings(
-            actor_class, name, role, authkey, require_signature, verify,
-            on_add, on_update, on_remove)
-        self._authkey = self._catalog.authkey
-        self._interfaces = interfaces
+    def _setup(self, zeroconf: AsyncZeroconf | None) -> None:
+        self._lock = contextlib.nullcontext()  # one thread: the loop's
         self._own_zeroconf = zeroconf is None
         self._aiozc = zeroconf
-        self._zc_browser: AsyncServiceBrowser | None = None
-        self._one_shot: OneShotQuery | None = None
         self._changed: asyncio.Condition | None = None
-        self._version = 0
-        self._generation: dict[str, int] = {}
-        self._removed_at: dict[str, int] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._expiry: asyncio.TimerHandle | None = None
         self._state = "new"
 
     async def start(self) -> AsyncBrowser:
@@ -79,54 +77,31 @@ class AsyncBrowser:
         self._state = "running"
         self._changed = asyncio.Condition()
         if self._aiozc is None:
-            self._aiozc = AsyncZeroconf(interfaces=interfaces_choice(self._interfaces))
-        self._zc_browser = AsyncServiceBrowser(
-            self._aiozc.zeroconf, SERVICE_TYPE, handlers=[self._on_change],
-            question_type=DNSQuestionType.QM)
-        self._one_shot = OneShotQuery(self._aiozc.zeroconf, asyncio.get_running_loop())
-        self._one_shot.start(self._interfaces)
+            self._aiozc = make_zeroconf(self._resolved, AsyncZeroconf)
+        self._start_browsing(self._aiozc.zeroconf, asyncio.get_running_loop())
+        self._deliver(None)  # schedules the expiry ticks
         return self
 
-    # -- event loop callbacks (never block) ----------------------------------
+    # -- on the loop ---------------------------------------------------------------
 
-    def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str,
-                   state_change: ServiceStateChange) -> None:
-        key = name.lower()
-        generation = self._generation[key] = self._generation.get(key, 0) + 1
-        if state_change is ServiceStateChange.Removed:
-            self._removed_at[key] = generation
-            self._publish_events([event] if (event := self._catalog.remove(name))
-                                 else [])
-        else:
-            self._spawn(self._resolve(name, generation))
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _resolve(self, name: str, generation: int) -> None:
-        assert self._aiozc is not None
-        try:
-            info = await resolve(self._aiozc.zeroconf, name)
-        except Exception as exc:  # hostile names break ServiceInfo in many ways
-            log_bad_advert(name, exc)
+    def _deliver(self, item: tuple[str, str, int, Any] | None) -> None:
+        if self._state != "running":
             return
-        if generation <= self._removed_at.get(name.lower(), 0):
-            return
-        event = self._catalog.apply_info(name, info)
-        events = [event] if event else []
-        self._publish_events(events + self._catalog.expire(time.time()))
-
-    def _publish_events(self, events: list[tuple[str, Entry]]) -> None:
-        if not events:
-            return
-        self._version += 1
-        self._spawn(self._notify())
+        if item is None:
+            self._expiry = asyncio.get_running_loop().call_later(
+                _browse.EXPIRY_INTERVAL, self._deliver, None)
+        events = self._fold(item)
+        if events:
+            self._spawn(self._notify())
         for kind, entry in events:
             self._fire(kind, entry)
             if kind != "remove" and self._verify:
                 self._spawn(self._check(entry))
+
+    def _spawn(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _notify(self) -> None:
         assert self._changed is not None
@@ -134,89 +109,44 @@ class AsyncBrowser:
             self._changed.notify_all()
 
     def _fire(self, kind: str, entry: Entry) -> None:
-        callback = self._callbacks[kind]
-        if callback is None:
-            return
-        try:
-            result = callback(entry)
-        except Exception:
-            _browse.log.exception("discovery callback %r failed for %r", callback,
-                                  entry.instance)
-            return
+        result = fire(self._callbacks[kind], entry)
         if inspect.isawaitable(result):
-            self._spawn(result)
+            self._spawn(_logged(result, self._callbacks[kind], entry))
 
     async def _check(self, entry: Entry) -> Entry:
-        actor_class = self._catalog.resolve_class(entry)
-        if actor_class is None or self._authkey is None:
+        actor_class = self._probe_class(entry)
+        if actor_class is None:
             return entry
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(None, functools.partial(
-                _connect_and_drop, actor_class, entry, self._authkey))
-        except DiscoveryError as exc:
-            _browse.log.debug("%s", exc)
-            status = DEAD
-        else:
-            status = ALIVE
-        updated = self._catalog.set_status(entry, status)
+        alive = await asyncio.get_running_loop().run_in_executor(
+            None, probe, actor_class, entry, self._authkey or b"")
+        updated = self._record_status(entry, alive)
         if updated is None:
             return entry
-        self._version += 1
         await self._notify()
         self._fire("update", updated)
         return updated
 
-    # -- public API ----------------------------------------------------------
+    async def _wait(self, ready: Callable[[], Any], timeout: float) -> Any:
+        """``ready()`` once truthy, or its last value after ``timeout`` s."""
+        if self._changed is None:
+            raise RuntimeError("start the AsyncBrowser first (async with)")
+        async with self._changed:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait_for(
+                    lambda: ready() or self._state != "running"), timeout)
+            return ready()
 
-    @property
-    def entries(self) -> list[Entry]:
-        """Snapshot of the current entries, oldest first."""
-        return list(self._catalog.entries.values())
-
-    def __iter__(self) -> Iterator[Entry]:
-        return iter(self.entries)
-
-    def __len__(self) -> int:
-        return len(self._catalog.entries)
-
-    @property
-    def rejected(self) -> dict[str, str]:
-        """Adverts refused by the signature check: ``{instance: reason}``."""
-        return dict(self._catalog.rejected.values())
-
-    def get(self, instance: str) -> Entry | None:
-        """The entry with this full instance name, if any."""
-        return self._catalog.entries.get(instance.lower())
+    # -- public API ----------------------------------------------------------------
 
     async def wait_for(self, predicate: Callable[[Entry], bool] | None = None, *,
                        timeout: float) -> Entry | None:
         """The first entry satisfying ``predicate``, waiting up to ``timeout`` s."""
-        found: list[Entry] = []
-
-        def ready() -> bool:
-            found[:] = [entry for entry in self._catalog.entries.values()
-                        if predicate is None or predicate(entry)][:1]
-            return bool(found) or self._state != "running"
-
-        if not await self._wait(ready, timeout):
-            return None
-        return found[0] if found else None
+        return await self._wait(lambda: self._first(predicate), timeout)
 
     async def wait_until_gone(self, instance: str, *, timeout: float) -> bool:
         """Wait until ``instance`` is no longer listed; False on timeout."""
         return await self._wait(
             lambda: instance.lower() not in self._catalog.entries, timeout)
-
-    async def _wait(self, ready: Callable[[], bool], timeout: float) -> bool:
-        if self._changed is None:
-            raise RuntimeError("start the AsyncBrowser first (async with)")
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(ready), timeout)
-            except asyncio.TimeoutError:
-                return False
-        return True
 
     async def verify(self, entry: Entry) -> Entry:
         """Check now whether ``entry`` answers; returns the updated entry."""
@@ -227,25 +157,23 @@ class AsyncBrowser:
     async def connect(self, entry: Entry, *,
                       timeout: float = DISCOVER_TIMEOUT) -> Any:
         """A verified, connected proxy to ``entry`` (DiscoveryError if dead)."""
-        if self._authkey is None:
-            raise ValueError("this browser has no authkey to connect with")
-        actor_class = self._catalog.resolve_class(entry)
-        if actor_class is None:
-            raise DiscoveryError(f"class {entry.actor_class} advertised by "
-                                 f"{entry.label!r} cannot be imported here")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, functools.partial(
-            connect_entry, actor_class, entry, self._authkey, timeout=timeout))
+        actor_class = self._connect_class(entry)
+        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(
+            connect_entry, actor_class, entry, self._authkey or b"",
+            timeout=check_timeout(timeout)))
+
+    @property
+    def closed(self) -> bool:
+        return self._state == "closed"
 
     async def aclose(self) -> None:
         """Stop browsing and close the zeroconf instance we made; idempotent."""
         if self._state == "closed":
             return
         self._state = "closed"
-        if self._one_shot is not None:
-            self._one_shot.close()
-        if self._zc_browser is not None:
-            await self._zc_browser.async_cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._stop_browsing()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -261,19 +189,20 @@ class AsyncBrowser:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def __repr__(self) -> str:
-        return (f"<AsyncBrowser {self._catalog.class_path or '*'} "
-                f"({self._state}, {len(self)} entries)>")
+    def _open_state(self) -> str:
+        return f"{self._state}, {len(self)} entries"
 
 
-def _connect_and_drop(actor_class: type, entry: Entry, authkey: bytes) -> None:
-    proxy = connect_entry(actor_class, entry, authkey, timeout=VERIFY_TIMEOUT)
-    del proxy  # releases the reference at once
+async def _logged(awaitable: Awaitable[Any], callback: Any, entry: Entry) -> None:
+    """Await a coroutine callback's result, logging what it raised."""
+    try:
+        await awaitable
+    except Exception:
+        log.exception("discovery callback %r failed for %r", callback, entry.instance)
 
 
-def browse(actor_class: type | str | None = None, **kwargs: Any) -> AsyncBrowser:
-    """An :class:`AsyncBrowser`; use it with ``async with``."""
-    return AsyncBrowser(actor_class, **kwargs)
+#: ``discovery.aio.browse(...)``: an :class:`AsyncBrowser` (use it with ``async with``).
+browse = AsyncBrowser
 
 
 async def discover(actor_class: type | None, authkey: bytes, *,
@@ -281,78 +210,92 @@ async def discover(actor_class: type | None, authkey: bytes, *,
                    interfaces: InterfacesType = None, name: str | None = None,
                    role: str | None = None, require_signature: bool | None = None,
                    zeroconf: AsyncZeroconf | None = None,
-                   _connect_as: type | None = None) -> Any:
+                   reconnect: Any = False) -> Any:
     """A connected proxy to the first advertised actor that answers.
 
     The coroutine form of :func:`discovery.discover`, same arguments and
     errors; the event loop keeps running while adverts are awaited and
-    endpoints tried.
+    endpoints tried.  With ``reconnect``, the :class:`registry.Reconnecting`
+    proxy it returns (a blocking object, like every proxy) discovers its
+    actor again with :func:`discovery.discover`, on the thread that called it.
     """
-    _browse.check_timeout(timeout)
+    query = Query(actor_class, _core.check_authkey(authkey), check_timeout(timeout),
+                  interfaces, name, role, require_signature)
+    return await _discover(query, zeroconf, reconnect)
+
+
+async def _discover(query: Query, zeroconf: AsyncZeroconf | None,
+                    reconnect: Any) -> Any:
+    policy = reconnect_policy(reconnect)
+    proxy = await _find(query, zeroconf)
+    if policy is None:
+        return proxy
+    blocking = None if zeroconf is None else zeroconf.zeroconf
+    return reconnecting(lambda: _browse._find(query, blocking), policy, query.label,
+                        proxy)
+
+
+async def _find(query: Query, zeroconf: AsyncZeroconf | None) -> Any:
+    """One search, performed by awaiting."""
+    started = time.monotonic()
     loop = asyncio.get_running_loop()
-    deadline = time.monotonic() + timeout
-    attempts: list[tuple[str, str, str]] = []
-    tried: set[str] = set()
-    async with AsyncBrowser(actor_class, name=name, role=role, interfaces=interfaces,
-                            authkey=authkey, verify=False,
-                            require_signature=require_signature,
+    async with AsyncBrowser(query.actor_class, name=query.name, role=query.role,
+                            interfaces=query.interfaces, authkey=query.authkey,
+                            verify=False, require_signature=query.require_signature,
                             zeroconf=zeroconf) as browser:
-        catalog = browser._catalog
-        catalog.connect_as = _connect_as
-        while True:
-            fresh = [entry for entry in catalog.entries.values()
-                     if entry.instance.lower() not in tried]
-            for entry in fresh:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                tried.add(entry.instance.lower())
-                found = catalog.resolve_class(entry)
-                if found is None:
-                    attempts.append((entry.instance, "-", f"class {entry.actor_class}"
-                                     " cannot be imported here"))
-                    continue
-                try:
-                    return await loop.run_in_executor(None, functools.partial(
-                        connect_entry, found, entry, bytes(authkey),
-                        timeout=remaining, attempts=attempts))
-                except DiscoveryError:
-                    continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            await browser.wait_for(
-                lambda entry: entry.instance.lower() not in tried, timeout=remaining)
-        rejected = dict(catalog.rejected)
-    raise DiscoveryTimeoutError(
-        _browse._timeout_message(actor_class, name, role, interfaces, timeout,
-                                 attempts, rejected), attempts)
+        browser._catalog.connect_as = query.connect_as
+        plan = Plan(search(query, browser._snapshot, browser._catalog.resolve_class,
+                           started))
+        while not plan.done:
+            step = plan.step
+            if isinstance(step, Connect):
+                plan.proceed(*await loop.run_in_executor(None, step.perform,
+                                                         query.authkey))
+            elif step is not None:
+                await browser._wait(browser._newer_than(step.version), step.timeout)
+                plan.proceed()
+        return plan.result
 
 
 async def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
                         interfaces: InterfacesType = None, name: str | None = None,
                         require_signature: bool | None = None,
-                        zeroconf: AsyncZeroconf | None = None) -> Any:
+                        zeroconf: AsyncZeroconf | None = None,
+                        reconnect: Any = False) -> Any:
     """The coroutine form of :func:`discovery.find_registry`."""
-    import registry
-
-    return await discover(None, authkey, timeout=timeout, interfaces=interfaces,
-                          name=name, role="registry",
-                          require_signature=require_signature, zeroconf=zeroconf,
-                          _connect_as=registry.Registry)
+    return await _discover(registry_query(authkey, timeout, interfaces, name,
+                                          require_signature), zeroconf, reconnect)
 
 
 async def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
                   interfaces: InterfacesType = None,
                   properties: Mapping[str, object] | None = None,
-                  authkey: bytes | None = None) -> _publish.Publication:
+                  authkey: bytes | None = None, sign: bool = True,
+                  register: bool | str = False,
+                  zeroconf: AsyncZeroconf | None = None) -> Publication:
     """:func:`discovery.publish` without blocking the event loop.
 
-    The publication runs on discovery's shared zeroconf thread; close it with
-    ``await loop.run_in_executor(None, publication.close)`` or a plain
-    ``close()`` (which may block up to a few hundred milliseconds).
+    The publication runs on discovery's shared zeroconf thread, or on
+    ``zeroconf``'s loop when given; close it with ``await
+    loop.run_in_executor(None, publication.close)`` or a plain ``close()``
+    (which may block up to a few hundred milliseconds).
     """
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, functools.partial(
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(
         _publish.publish, proxy, name=name, role=role, interfaces=interfaces,
-        properties=properties, authkey=authkey))
+        properties=properties, authkey=authkey, sign=sign, register=register,
+        zeroconf=None if zeroconf is None else zeroconf.zeroconf))
+
+
+async def publish_address(actor_class: type | str, bind: Address, *,
+                          name: str | None = None, role: str = "actor",
+                          interfaces: InterfacesType = None,
+                          properties: Mapping[str, object] | None = None,
+                          authkey: bytes | None = None, serializer: str = "pickle",
+                          pid: int | None = None,
+                          zeroconf: AsyncZeroconf | None = None) -> Publication:
+    """:func:`discovery.publish_address` without blocking the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(
+        _publish.publish_address, actor_class, bind, name=name, role=role,
+        interfaces=interfaces, properties=properties, authkey=authkey,
+        serializer=serializer, pid=pid,
+        zeroconf=None if zeroconf is None else zeroconf.zeroconf))

@@ -64,14 +64,19 @@ Tamper = Callable[[Link, str, bytes], "list[bytes]"]
 
 
 class Relay:
-    """Listens on 127.0.0.1 (or ::1) and relays every connection to ``target``."""
+    """Listens on 127.0.0.1 (or ::1) and relays every connection to ``target``.
 
-    def __init__(self, target: tuple, tamper: Tamper | None = None) -> None:
+    ``listen`` picks the address instead (an attacker's own address and the
+    actor's port, say).
+    """
+
+    def __init__(self, target: tuple, tamper: Tamper | None = None, *,
+                 listen: tuple[str, int] | None = None) -> None:
         self.target = target
         self.tamper = tamper
         family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
         self._listener = socket.socket(family)
-        self._listener.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        self._listener.bind(listen or ("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
         self._listener.listen()
         self.address = self._listener.getsockname()[:2]
         self.links: list[Link] = []

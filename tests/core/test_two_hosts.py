@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import textwrap
 
 import pytest
 
 import uactor
 from tests.core.actors import WildcardActor
-from tests.netns import REMOTE_PRELUDE, remote_host
+from tests.netns import REMOTE_PRELUDE, join
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ISOLATED = [name for _, name in socket.if_nameindex()] == ["lo"]
@@ -42,8 +44,13 @@ def test_capture_routes_wildcard_tokens_to_the_remote_host():
     local_if, peer_if = f"ua{tag}a", f"ua{tag}b"
     subnet = f"198.18.{os.getpid() % 250 + 1}"
     local, remote = f"{subnet}.1", f"{subnet}.2"
-    with remote_host(REMOTE_HOST, root=ROOT, local_if=local_if, peer_if=peer_if,
-                     local=local, remote=remote) as host:
+    host = subprocess.Popen(
+        ["unshare", "--net", sys.executable, "-c",
+         REMOTE_HOST.format(root=ROOT, peer=peer_if, remote=remote)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert host.stdout.readline() == "in namespace\n"
+        join(host.pid, local_if, peer_if, local)
         port, partner_port = map(int, host.stdout.readline().split())
 
         client = WildcardActor.connect((remote, port), b"SECRET", timeout=10)
@@ -66,3 +73,9 @@ def test_capture_routes_wildcard_tokens_to_the_remote_host():
 
         client.shutdown()  # remote shutdown: the remote owner leaves its loop
         assert host.wait(30) == 0
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait()
+        host.stdout.close()
+        subprocess.run(["ip", "link", "del", local_if], capture_output=True)

@@ -6,27 +6,26 @@ packets go to the mDNS group through the loopback interface only.
 from __future__ import annotations
 
 import json
-import os
 import selectors
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 
 from tests.mdns import LoopbackSender
+from tests.netns import ROOT, python_env, stop_process
 
-ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["ROOT", "python_env", "read_line", "stop_process"]
 
 #: How long a publisher subprocess may take to report that it is ready (s).
 READY_TIMEOUT = 30.0
 
 
 def read_line(proc: subprocess.Popen, timeout: float) -> str:
-    """One line of ``proc``'s stdout, or fail after ``timeout`` seconds."""
+    """One line of ``proc``'s stdout, or fail after ``timeout`` seconds with its stderr."""
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
@@ -36,36 +35,11 @@ def read_line(proc: subprocess.Popen, timeout: float) -> str:
                 if line:
                     return line
                 break  # EOF: the process ended
+    proc.kill()
+    proc.wait()
+    stderr = proc.stderr.read() if proc.stderr else ""
     stop_process(proc)
-    raise AssertionError(f"{proc.args} gave no line within {timeout} s; "
-                         f"stderr: {proc.stderr.read() if proc.stderr else ''}")
-
-
-def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """Ask (close stdin), then terminate, then kill; always reap."""
-    try:
-        if proc.stdin and not proc.stdin.closed:
-            proc.stdin.close()
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    finally:
-        for stream in (proc.stdout, proc.stderr):
-            if stream and not stream.closed:
-                stream.close()
-
-
-def python_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
+    raise AssertionError(f"{proc.args} gave no line within {timeout} s; stderr: {stderr}")
 
 
 @pytest.fixture
@@ -91,27 +65,3 @@ def loopback_sender() -> Iterator[LoopbackSender]:
     sender = LoopbackSender()
     yield sender
     sender.close()
-
-
-def isolated_net_works() -> bool:
-    """True when ../shared/isolated-net can run commands here (root/userns)."""
-    tool = ROOT.parent / "shared" / "isolated-net"
-    if not tool.exists():
-        return False
-    try:
-        return subprocess.run([str(tool), "true"], capture_output=True,
-                              timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-ISOLATED_NET = ROOT.parent / "shared" / "isolated-net"
-
-
-def run_isolated(script: str, *args: str, timeout: float = 60.0) -> Any:
-    """Run ``python -c script`` in a private network namespace; its last JSON line."""
-    result = subprocess.run(
-        [str(ISOLATED_NET), sys.executable, "-c", script, *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=python_env())
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])

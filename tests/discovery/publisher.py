@@ -1,11 +1,11 @@
 """A publisher process for the discovery tests.
 
 ``python -m tests.discovery.publisher CLASS [--unsigned] [--name N] [--host H]
-[--interface ADDRESS] [--register]`` starts an actor of
+[--interface INTERFACE] [--register]`` starts an actor of
 ``tests.discovery.actors.CLASS`` bound to H (default 127.0.0.1), publishes it
-on ADDRESS (default 127.0.0.1) and prints one JSON line (``pid``,
-``instance``, ``port``); then it waits until its stdin closes (or it is
-killed), closes the publication and shuts the actor down.
+on INTERFACE (a name or an address; default 127.0.0.1) and prints one JSON
+line (``pid``, ``instance``, ``port``); then it waits until its stdin closes
+(or it is killed), closes the publication and shuts the actor down.
 """
 from __future__ import annotations
 

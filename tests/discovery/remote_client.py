@@ -1,8 +1,8 @@
 """The client host of the multi-host test.
 
-``python -m tests.discovery.remote_client ADDRESS``:
-Finds the registry node and a ``Holder`` actor over mDNS on interface
-ADDRESS, calls them, and prints what it saw as one JSON line.
+``python -m tests.discovery.remote_client INTERFACE``:
+Finds the registry node and a ``Holder`` actor over mDNS on INTERFACE (a
+name or an address), calls them, and prints what it saw as one JSON line.
 """
 from __future__ import annotations
 

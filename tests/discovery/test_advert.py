@@ -9,17 +9,18 @@ import discovery
 from discovery import _advert
 from discovery._advert import (
     MAX_LABEL_BYTES,
-    BadAdvertError,
     build_txt,
     check_advert,
     check_signature,
-    host_addresses,
     import_class,
     instance_label,
     parse_advert,
     server_name,
     sign,
+    signed_addresses,
 )
+from discovery._errors import BadAdvertError
+from discovery._interfaces import host_addresses, resolve
 from tests.discovery.actors import Echo
 
 INSTANCE = f"Echo @ host:4711.{discovery.SERVICE_TYPE}"
@@ -30,7 +31,7 @@ KEY = b"secret"
 def txt(**overrides: object) -> dict[str, str]:
     values = dict(actor_class="tests.discovery.actors:Echo", name="Echo", role="actor",
                   bind=("0.0.0.0", 4711), pid=42, hostname="host", version="0.2",
-                  serializer="pickle")
+                  serializer="pickle", addresses=["127.0.0.1"])
     values.update(overrides)
     return build_txt(**values)  # type: ignore[arg-type]
 
@@ -73,6 +74,7 @@ def test_txt_round_trip_keeps_every_field_and_never_the_authkey():
     assert entry.properties == {"zone": "b", "weight": "3"}
     assert entry.addresses == ("127.0.0.1",) and entry.port == 4711
     assert entry.status == "advertised" and not entry.alive and not entry.signed
+    assert entry.signature == "none" and not entry.verified
     assert entry.label == "Echo @ host:4711"
 
 
@@ -84,6 +86,8 @@ def test_txt_round_trip_keeps_every_field_and_never_the_authkey():
     ({"big": "x" * 300}, "255 bytes"),
     ({f"k{i}": "v" * 200 for i in range(8)}, "exceed"),
     ({"token": "my secret"}, "authkey"),
+    ({"addrs": "10.0.0.1"}, "reserved"),
+    ({"ADDRS2": "10.0.0.1"}, "reserved"),
     ({"obj": object()}, "str, bytes or numbers"),
 ])
 def test_bad_properties_are_refused_with_the_rule(properties, message):
@@ -148,8 +152,15 @@ def test_usable_addresses_are_kept_and_bad_ones_dropped():
 
 def test_a_fresh_signature_with_the_key_is_accepted():
     entry, fields = parse(signed(txt()))
+    assert entry.signed and entry.signature == "unverified" and not entry.verified
     checked = check_advert(entry, fields, KEY, require_signature=True)
-    assert checked.signed and checked.signed_at == float(fields["ts"])
+    assert checked.signed and checked.verified and checked.signature == "verified"
+    assert checked.signed_at == float(fields["ts"])
+    # Without a key, what is known is said: signed, not verified.
+    unchecked = check_advert(entry, fields, None, require_signature=False)
+    assert unchecked.signed and not unchecked.verified
+    assert unchecked.as_dict()["signed"] is True
+    assert unchecked.as_dict()["verified"] is False
 
 
 @pytest.mark.parametrize("tamper, message", [
@@ -187,10 +198,52 @@ def test_replayed_adverts_are_refused():
     # A valid TXT replayed under another instance name or port.
     fields = signed(txt())
     other = f"Echo @ evil:4711.{discovery.SERVICE_TYPE}"
-    for instance, port in ((other, 4711), (INSTANCE, 4712)):
-        entry, decoded = parse(fields, instance=instance, port=port)
-        with pytest.raises(BadAdvertError, match="does not match"):
-            check_advert(entry, decoded, KEY, require_signature=True)
+    entry, decoded = parse(fields, instance=other)
+    with pytest.raises(BadAdvertError, match="does not match"):
+        check_advert(entry, decoded, KEY, require_signature=True)
+    entry, decoded = parse(fields, port=4712)
+    with pytest.raises(BadAdvertError, match="does not match .the SRV record says "
+                                             "port 4712, the advert port 4711"):
+        check_advert(entry, decoded, KEY, require_signature=True)
+
+
+def test_signed_adverts_cover_their_addresses():
+    fields = signed(txt(addresses=["127.0.0.1", "fd00::1"]))
+    assert fields["addrs"] == "127.0.0.1,fd00::1"
+    # Replayed with the attacker's address record instead: refused.
+    entry, decoded = parse(fields, addresses=("192.0.2.66",))
+    with pytest.raises(BadAdvertError, match="192.0.2.66 are not among the signed "
+                                             "addresses 127.0.0.1, fd00::1"):
+        check_advert(entry, decoded, KEY, require_signature=True)
+    # With an extra record next to the genuine ones: only the signed are used.
+    entry, decoded = parse(fields, addresses=("192.0.2.66", "fd00:0:0::1", "127.0.0.1"))
+    checked = check_advert(entry, decoded, KEY, require_signature=True)
+    assert checked.addresses == ("fd00::1", "127.0.0.1")
+    # The address list itself cannot be altered: it is signed like the rest.
+    decoded["addrs"] = "192.0.2.66"
+    with pytest.raises(BadAdvertError, match="does not match"):
+        check_advert(entry, decoded, KEY, require_signature=True)
+    # A signed advert of a publisher that lists no addresses is refused.
+    old = signed({key: value for key, value in txt().items() if key != "addrs"})
+    entry, decoded = parse(old)
+    with pytest.raises(BadAdvertError, match="lists no addresses"):
+        check_advert(entry, decoded, KEY, require_signature=True)
+    # Unsigned adverts carry the list but nothing checks it.
+    entry, decoded = parse(txt(), addresses=("192.0.2.66",))
+    assert check_advert(entry, decoded, None, require_signature=False).addresses == (
+        "192.0.2.66",)
+
+
+def test_many_addresses_are_listed_in_several_strings():
+    many = [f"fd00:1234:5678:9abc::{index:x}" for index in range(1, 31)]
+    fields = txt(addresses=many)
+    assert {"addrs", "addrs2", "addrs3"} <= set(fields)
+    assert all(len(f"{key}={value}".encode()) <= 255 for key, value in fields.items())
+    assert signed_addresses(fields) == many
+    entry, decoded = parse(signed(fields), addresses=tuple(reversed(many)))
+    checked = check_advert(entry, decoded, KEY, require_signature=True)
+    assert sorted(checked.addresses) == sorted(many)
+    assert checked.properties == {}  # addrs2... are no user properties
 
 
 def test_unsigned_adverts_pass_only_when_no_signature_is_required():
@@ -226,12 +279,23 @@ def test_server_names_differ_per_address_set():
 
 
 def test_unspecified_hosts_become_the_interface_addresses():
-    assert host_addresses(["127.0.0.1"], "0.0.0.0") == ["127.0.0.1"]
-    assert host_addresses(["127.0.0.1", "::1"], "::") == ["127.0.0.1", "::1"]
-    assert host_addresses(["::1"], "0.0.0.0") == []  # IPv4 socket, IPv6 interface
-    assert host_addresses(["127.0.0.1"], "192.0.2.5") == ["192.0.2.5"]
+    assert host_addresses(resolve(["127.0.0.1"]), "0.0.0.0") == ["127.0.0.1"]
+    assert host_addresses(resolve(["127.0.0.1", "::1"]), "::") == ["127.0.0.1", "::1"]
+    # Loopback carries no IPv6 multicast: by name, it is its IPv4 address.
+    assert resolve(["lo"]) == ("127.0.0.1",)
+    assert host_addresses(resolve(["lo"]), "::") == ["127.0.0.1"]
+    # IPv4 socket, IPv6 interface: nothing to advertise.
+    assert host_addresses(resolve(["::1"]), "0.0.0.0") == []
+    assert host_addresses(resolve(["127.0.0.1"]), "192.0.2.5") == ["192.0.2.5"]
+    assert host_addresses(None, "fd00:0::5") == ["fd00::5"]  # canonical
     everywhere = host_addresses(None, "0.0.0.0")
     assert everywhere and all(":" not in address for address in everywhere)
+
+
+def test_ipv6_endpoints_are_bracketed_with_their_port():
+    entry, _ = parse(txt(bind=("::", 4711)), addresses=("fd00::1", "127.0.0.1"))
+    assert entry.as_dict()["endpoints"] == ["[fd00::1]:4711", "127.0.0.1:4711"]
+    assert entry.endpoints()[0] == (("fd00::1", 4711), [("::", 4711)])
 
 
 def test_entries_capture_the_bind_address_when_it_differs():
@@ -265,3 +329,17 @@ def test_public_surface_is_all():
 
     assert sorted(discovery.__all__, key=isort_order) == discovery.__all__
     assert set(discovery.__all__) == names - modules
+
+
+def test_errors_are_one_tree_named_by_their_public_module():
+    errors = [getattr(discovery, name) for name in discovery.__all__
+              if name.endswith("Error")]
+    assert {error.__name__ for error in errors} == {
+        "DiscoveryError", "DiscoveryTimeoutError", "PublicationError",
+        "UnknownInterfaceError"}
+    for error in errors:
+        assert issubclass(error, discovery.DiscoveryError)
+        assert error.__module__ == "discovery"  # as tracebacks print it
+    assert issubclass(discovery.DiscoveryTimeoutError, TimeoutError)
+    assert issubclass(discovery.UnknownInterfaceError, ValueError)
+    assert issubclass(BadAdvertError, discovery.DiscoveryError)

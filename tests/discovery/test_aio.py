@@ -81,3 +81,29 @@ def test_blocking_api_works_inside_a_running_loop(unique_name):
     with Echo() as actor:
         entry = asyncio.run(scenario(actor))
     assert entry is not None and entry.port == actor.connection_address[1]
+
+
+def test_async_discover_reconnects_to_the_actor_published_again(unique_name):
+    import registry
+
+    async def scenario(first):
+        loop = asyncio.get_running_loop()
+        with discovery.publish(first, name=unique_name, interfaces=LOOPBACK):
+            wrapper = await discovery.aio.discover(
+                Echo, AUTHKEY, name=unique_name, interfaces=LOOPBACK, timeout=SOON,
+                reconnect=registry.ReconnectPolicy(deadline=SOON))
+        assert isinstance(wrapper, registry.Reconnecting)
+        assert await loop.run_in_executor(None, wrapper.getpid) == first.getpid()
+        first.shutdown()
+        with Echo() as second, discovery.publish(second, name=unique_name,
+                                                 interfaces=LOOPBACK):
+            # The proxy is blocking: rediscovery runs on the executor's thread.
+            assert await loop.run_in_executor(None, wrapper.getpid) == second.getpid()
+            await loop.run_in_executor(None, wrapper.close)
+        with pytest.raises(TypeError, match="reconnect must be"):
+            await discovery.aio.discover(Echo, AUTHKEY, interfaces=LOOPBACK,
+                                         timeout=0.1, reconnect="yes")
+
+    with Echo() as first:
+        asyncio.run(scenario(first))
+

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 import time
 
 import pytest
@@ -44,9 +45,14 @@ def txt_bytes(fields: dict[str, str] | list[bytes]) -> bytes:
 
 def advert_packet(instance: str, *, txt: bytes | None, port: int = 9,
                   addresses: tuple[str, ...] = ("127.0.0.1",),
-                  srv: bool = True) -> bytes:
-    """One mDNS response announcing ``instance`` with the records given."""
-    server = f"h{abs(hash(instance)) % 10**8}.local."
+                  srv: bool = True, server: str | None = None,
+                  address_class: int = _IN_UNIQUE) -> bytes:
+    """One mDNS response announcing ``instance`` with the records given.
+
+    ``address_class`` ``_IN`` adds the address records to what caches hold
+    for ``server``; the default (cache-flush bit set) replaces them.
+    """
+    server = server or f"h{abs(hash(instance)) % 10**8}.local."
     out = DNSOutgoing(_RESPONSE)
     out.add_answer_at_time(DNSPointer(TYPE, _PTR, _IN, 4500, instance), 0)
     if srv:
@@ -56,14 +62,14 @@ def advert_packet(instance: str, *, txt: bytes | None, port: int = 9,
         out.add_answer_at_time(DNSText(instance, _TXT, _IN_UNIQUE, 4500, txt), 0)
     for address in addresses:
         out.add_answer_at_time(
-            DNSAddress(server, _A, _IN_UNIQUE, 120, socket.inet_aton(address)), 0)
+            DNSAddress(server, _A, address_class, 120, socket.inet_aton(address)), 0)
     return out.packets()[0]
 
 
 def good_txt(name: str, **overrides: str) -> dict[str, str]:
     fields = build_txt(actor_class="tests.discovery.actors:Echo", name=name,
                        role="actor", bind=("127.0.0.1", 9), pid=1, hostname="evil",
-                       version="0", serializer="pickle")
+                       version="0", serializer="pickle", addresses=["127.0.0.1"])
     fields.update(overrides)
     return fields
 
@@ -195,10 +201,161 @@ def test_forged_and_replayed_adverts_are_dropped(forger, unique_name):
         assert "old" in reasons["replayed"]
         assert "does not match" in reasons["renamed"]
         assert "does not match" in reasons["altered"]
-        assert not any(entry.signed for entry in everyone)
+        # Without the key, what is known is shown: signed or not, never verified.
+        signatures = {entry.label[len(name) + 1:]: entry.signature for entry in everyone}
+        assert signatures == {"genuine": "unverified", "unsigned": "none",
+                              "wrongkey": "unverified", "replayed": "unverified",
+                              "renamed": "unverified", "altered": "unverified"}
 
     with pytest.raises(discovery.DiscoveryTimeoutError) as caught:
         discovery.discover(Echo, AUTHKEY, name=name, interfaces=LOOPBACK, timeout=1.0)
     message = str(caught.value)
     assert "refused adverts" in message and "not signed" in message
     assert f"{name}-genuine' at 127.0.0.1:{port}" in message  # tried, nothing there
+
+
+# --------------------------------------------------------------------------
+# A recorded signed advert, replayed under another address or port
+# --------------------------------------------------------------------------
+
+class Listener:
+    """The attacker's TCP port: records whether anyone dialed it."""
+
+    def __init__(self, host: str, port: int = 0) -> None:
+        self.sock = socket.socket()
+        self.sock.bind((host, port))
+        self.sock.listen(8)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def dialed(self) -> bool:
+        """True if a connection arrived (the kernel queues it without accept)."""
+        try:
+            conn, _ = self.sock.accept()
+        except BlockingIOError:
+            return False
+        conn.close()
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Replayer:
+    """Re-announces one packet every REPLAY_INTERVAL s, as an attacker would."""
+
+    def __init__(self, sender, packet: bytes) -> None:
+        self._sender, self._packet = sender, packet
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="replayer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._sender.send(self._packet)
+            if self._stop.wait(REPLAY_INTERVAL):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+#: How often the replayer repeats its packet (s).
+REPLAY_INTERVAL = 0.2
+
+
+def discovers(actor: Echo, name: str) -> bool:
+    """Whether discover() with the key reaches ``actor`` under ``name``."""
+    proxy = discovery.discover(Echo, AUTHKEY, name=name, interfaces=LOOPBACK, timeout=SOON)
+    reached = proxy.getpid() == actor.getpid()
+    del proxy  # releases the connection at once
+    return reached
+
+
+def record(instance: str) -> ServiceInfo:
+    """The advert of ``instance`` as anyone on the link can record it."""
+    zc = Zeroconf(interfaces=LOOPBACK)
+    try:
+        info = zc.get_service_info(TYPE, instance, timeout=int(SOON * 1000))
+    finally:
+        close_zeroconf(zc)
+    assert info is not None and info.properties.get(b"hmac")
+    return info
+
+
+def replay_packet(info: ServiceInfo, *, address: str, port: int | None = None,
+                  adds: bool = False) -> bytes:
+    """``info``'s records byte for byte, but for the address (and port)."""
+    strings = [key + (b"=" + value if value is not None else b"")
+               for key, value in info.properties.items()]
+    return advert_packet(info.name, txt=txt_bytes(strings),
+                         port=info.port if port is None else port,
+                         addresses=(address,), server=info.server,
+                         address_class=_IN if adds else _IN_UNIQUE)
+
+
+@pytest.mark.timeout(90)
+def test_a_recorded_advert_replayed_under_another_address_or_port_is_refused(
+        loopback_sender, unique_name):
+    with Echo() as actor:
+        port = actor.connection_address[1]
+        publication = discovery.publish(actor, name=unique_name, interfaces=LOOPBACK,
+                                        authkey=AUTHKEY)
+        recorded = record(publication.instance)
+        attacker = Listener("127.0.0.2", port)  # same port, the attacker's address
+        elsewhere = Listener("127.0.0.1")  # another port
+        try:
+            # While the actor is published, the attacker adds its own address
+            # record to the genuine host name: it is ignored, never dialed.
+            replayer = Replayer(loopback_sender,
+                                replay_packet(recorded, address="127.0.0.2", adds=True))
+            try:
+                with discovery.browse(Echo, name=unique_name,
+                                      interfaces=LOOPBACK) as keyless, \
+                        discovery.browse(Echo, name=unique_name, interfaces=LOOPBACK,
+                                         authkey=AUTHKEY, verify=False) as browser:
+                    # The injected record did arrive (the control: a browser
+                    # without the key cannot tell it from the genuine one)...
+                    assert wait_until(lambda: [sorted(entry.addresses) for entry in keyless]
+                                      == [["127.0.0.1", "127.0.0.2"]], SOON), keyless.entries
+                    assert discovers(actor, unique_name)
+                    # ... and the key holder uses only the signed address.
+                    assert [entry.addresses for entry in browser] == [("127.0.0.1",)]
+            finally:
+                replayer.stop()
+            publication.close()
+
+            # Once it is withdrawn, the recording replayed under the attacker's
+            # address, or pointing at another port, is refused with the reason.
+            for packet, reason in (
+                    (replay_packet(recorded, address="127.0.0.2"),
+                     "address records 127.0.0.2 are not among the signed addresses "
+                     "127.0.0.1"),
+                    (replay_packet(recorded, address="127.0.0.1", port=elsewhere.port),
+                     f"the SRV record says port {elsewhere.port}, the advert port "
+                     f"{port}")):
+                replayer = Replayer(loopback_sender, packet)
+                try:
+                    with discovery.browse(Echo, name=unique_name,
+                                          interfaces=LOOPBACK) as keyless:
+                        assert wait_until(lambda: any(
+                            "127.0.0.2" in entry.addresses or entry.port != port
+                            for entry in keyless), SOON), keyless.entries  # it arrived
+                    with pytest.raises(discovery.DiscoveryTimeoutError) as caught:
+                        discovery.discover(Echo, AUTHKEY, name=unique_name,
+                                           interfaces=LOOPBACK, timeout=2.0)
+                finally:
+                    replayer.stop()
+                assert reason in str(caught.value)
+                assert caught.value.attempts == []
+            assert not attacker.dialed() and not elsewhere.dialed()
+
+            # The genuine actor published again is found as before.
+            with discovery.publish(actor, name=unique_name, interfaces=LOOPBACK,
+                                   authkey=AUTHKEY):
+                assert discovers(actor, unique_name)
+        finally:
+            publication.close()
+            attacker.close()
+            elsewhere.close()

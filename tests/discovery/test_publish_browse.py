@@ -239,8 +239,6 @@ def test_publish_refuses_what_it_cannot_advertise(unique_name):
     with local, pytest.raises(uactor.ProxyError, match="not on TCP"):
         discovery.publish(local)
     with Echo() as actor:
-        with pytest.raises(ValueError, match="register=True needs the authkey"):
-            discovery.publish(actor, register=True, interfaces=LOOPBACK)
         with pytest.raises(ValueError, match="reserved"):
             discovery.publish(actor, interfaces=LOOPBACK, properties={"pid": 1})
         with pytest.raises(discovery.PublicationError, match="no address"):
@@ -249,6 +247,44 @@ def test_publish_refuses_what_it_cannot_advertise(unique_name):
         discovery.discover(Echo, AUTHKEY, interfaces=LOOPBACK, timeout=0)
     with pytest.raises(ValueError, match="authkey"):
         discovery.browse(Echo, interfaces=LOOPBACK, verify=True)
+
+
+def core_authkey_message() -> str:
+    """What the core itself says about a str authkey."""
+    with pytest.raises(TypeError) as caught:
+        Echo.connect(("127.0.0.1", 9), "key")
+    return str(caught.value)
+
+
+def test_str_authkeys_get_the_cores_message():
+    message = core_authkey_message()
+    assert message == "authkey must be bytes, not str; pass it as b'...'"
+    with Echo() as actor:
+        for call in (lambda: discovery.publish(actor, authkey="key", interfaces=LOOPBACK),
+                     lambda: discovery.publish_address(Echo, ("127.0.0.1", 9),
+                                                       authkey="key",
+                                                       interfaces=LOOPBACK),
+                     lambda: discovery.discover(Echo, "key", interfaces=LOOPBACK),
+                     lambda: discovery.find_registry("key", interfaces=LOOPBACK),
+                     lambda: discovery.browse(Echo, authkey="key", interfaces=LOOPBACK)):
+            with pytest.raises(TypeError) as caught:
+                call()
+            assert str(caught.value) == message
+
+
+def test_publish_signs_with_the_actors_own_key_by_default(unique_name):
+    with Echo() as actor:
+        with discovery.publish(actor, name=unique_name, interfaces=LOOPBACK):
+            # A client holding the key (signature required) accepts it.
+            proxy = discovery.discover(Echo, AUTHKEY, name=unique_name,
+                                       interfaces=LOOPBACK, timeout=SOON)
+            assert proxy.getpid() == actor.getpid()
+            del proxy
+        with discovery.publish(actor, name=unique_name, interfaces=LOOPBACK,
+                               sign=False), \
+                pytest.raises(discovery.DiscoveryTimeoutError, match="not signed"):
+            discovery.discover(Echo, AUTHKEY, name=unique_name, interfaces=LOOPBACK,
+                               timeout=1.0)
 
 
 def test_connected_proxies_can_be_published_without_a_pid(unique_name):

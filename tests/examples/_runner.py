@@ -33,7 +33,7 @@ LOOPBACK_GUARD = Path(__file__).resolve().parent / 'loopback_guard'
 #: Longest an example may run before it is stopped (s).
 RUN_TIMEOUT = 30.0
 #: How long each cleanup step (SIGINT, SIGTERM, SIGKILL) waits for an exit (s).
-STEP_TIMEOUT = 5.0
+STEP_TIMEOUT = 15.0
 #: How long processes of an exited example may keep its output open (s).
 ORPHAN_TIMEOUT = 10.0
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import shutil
-import subprocess
 import urllib.request
-from pathlib import Path
 
 import pytest
+
+from tests.netns import private_net_prefix, private_net_skip_reason
 
 from ._runner import EXAMPLES, Example, run
 
@@ -318,20 +317,6 @@ def test_network_actor_zeroconf(unique_name):
 
 # -- the main job: registry node, mDNS publication, discovery -------------------
 
-ISOLATED_NET = Path('/work/shared/isolated-net')
-
-
-def isolated_net_works() -> bool:
-    """Whether ``isolated-net`` can make a private network namespace here."""
-    if os.geteuid() != 0 or not shutil.which('unshare') or not ISOLATED_NET.exists():
-        return False
-    try:
-        return subprocess.run([str(ISOLATED_NET), 'true'], timeout=10,
-                              capture_output=True).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
-
-
 def check_demo(lines: list[str], pid: int, bind: str) -> None:
     """The demo's output: who listened where, what was found and called."""
     text = '\n'.join(lines)
@@ -419,11 +404,11 @@ def test_demo_stays_with_its_status_page_until_interrupted():
 
 
 @pytest.mark.netns
-@pytest.mark.skipif(not isolated_net_works(),
-                    reason='needs root and unshare for a private network namespace')
+@pytest.mark.skipif(private_net_skip_reason() is not None,
+                    reason=private_net_skip_reason() or '')
 def test_demo_lan_in_private_network_namespace():
     # --lan listens on 0.0.0.0 and multicasts on every interface: run it
     # where the only interface is a private loopback.
-    lines, pid = run('demo.py', '--lan', timeout=120, prefix=[str(ISOLATED_NET)],
+    lines, pid = run('demo.py', '--lan', timeout=120, prefix=private_net_prefix(),
                      env={'UACTOR_TEST_NETNS': '1'})
     check_demo(lines, pid, bind='0.0.0.0')

@@ -8,20 +8,29 @@ run only inside a private network namespace (as .ci/run does).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 import registry
 import uactor
-from tests.netns import REMOTE_PRELUDE, has_ipv6_loopback, remote_host
+from tests.netns import (
+    Lab,
+    has_ipv6_loopback,
+    ip_netns_skip_reason,
+    private_net_skip_reason,
+    run_private,
+)
 from tests.registry.actors import KEY, Worker
-from tests.registry.nodes import ROOT, finish, run_cli, running_node
+from tests.registry.nodes import (
+    STARTUP_TIMEOUT,
+    finish,
+    parse_ready_line,
+    read_lines,
+    run_cli,
+    running_node,
+)
 
 ISOLATED = [name for _, name in socket.if_nameindex()] == ["lo"]
 
@@ -92,63 +101,66 @@ def test_ipv6_registry_addresses_are_checked_like_others():
 # --------------------------------------------------------------------------
 
 #: The second host: a Worker on every interface, registered with the node
-#: here over the IPv6-only link; prints what was registered, waits for stdin.
-REMOTE_OWNER = REMOTE_PRELUDE + textwrap.dedent("""
+#: (argv: its IPv6 address and port) over the IPv6-only link, then picked
+#: through it; prints what it saw as JSON.
+OWNER_SCRIPT = textwrap.dedent("""
+    import json, sys
     import registry, uactor
     from tests.registry.actors import KEY, Worker
     node = (sys.argv[1], int(sys.argv[2]))
-    with uactor.start(Worker, options={{"address": ("::", 0), "authkey": KEY}}) as worker:
-        with registry.register_actor(node, worker, authkey=KEY) as handle:
-            host, port = handle.address
-            print(host, port, worker.getpid(), flush=True)
-            sys.stdin.read()
+    with uactor.start(Worker, options={"address": ("::", 0), "authkey": KEY}) as worker, \\
+            registry.register_actor(node, worker, authkey=KEY) as handle, \\
+            registry.Registry.connect(node, KEY, timeout=10) as reg, \\
+            registry.connect_actor(node, Worker, KEY, timeout=10) as found:
+        print(json.dumps({"registered": list(handle.address),
+                          "listed": [list(a) for a in reg.addresses("Worker")],
+                          "pid": worker.getpid(), "picked": found.getpid()}))
 """)
 
-needs_netns = pytest.mark.skipif(
-    not (ISOLATED and os.geteuid() == 0 and shutil.which("unshare")
-         and shutil.which("ip")),
-    reason="needs root inside a private network namespace, unshare and ip")
+needs_ip_netns = pytest.mark.skipif(ip_netns_skip_reason() is not None,
+                                    reason=ip_netns_skip_reason() or "")
 
 
-@needs_netns
+@pytest.fixture
+def lab():
+    lab = Lab()
+    yield lab
+    lab.close()
+
+
+@needs_ip_netns
 @pytest.mark.netns
-def test_an_owner_on_another_host_of_an_ipv6_only_link():
-    worker_id = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    slot = int(worker_id[2:]) if worker_id[2:].isdigit() else 0
-    local_if, peer_if = f"u6r{slot}a", f"u6r{slot}b"
-    local, remote = f"fd00:{slot + 1:x}::1", f"fd00:{slot + 1:x}::2"
-    with running_node("--host", "::") as node:
-        port = node.address[1]
-        with remote_host(REMOTE_OWNER, root=str(ROOT), local_if=local_if,
-                         peer_if=peer_if, local=local, remote=remote,
-                         args=(local, str(port))) as host:
-            registered_host, registered_port, pid = host.stdout.readline().split()
-            # The owner chose its own IPv6 address on the route to the node.
-            assert registered_host == remote
-            reg = registry.Registry.connect(("::1", port), KEY, timeout=10)
-            assert reg.addresses("Worker") == [(remote, int(registered_port))]
-            with registry.connect_actor(reg, Worker, KEY, timeout=10) as found:
-                assert found.getpid() == int(pid)
-            host.stdin.close()
-            assert host.wait(30) == 0
+def test_an_owner_on_another_host_of_an_ipv6_only_link(lab):
+    node_ip, owner_ip = f"{lab.ipv6_prefix}::1", f"{lab.ipv6_prefix}::2"
+    node_ns, owner_ns = lab.link("node", node_ip, "owner", owner_ip, prefix=64)
+    key = {"UACTOR_AUTHKEY": KEY.decode()}
+    node = lab.start(node_ns, "-m", "registry", "--host", "::", "--port", "0",
+                     "--no-advertise", "--log-level", "WARNING", **key)
+    [ready] = read_lines(node, 1, STARTUP_TIMEOUT)
+    (host, port), _ = parse_ready_line(ready)
+    assert host == "::"
+    owner = lab.run(owner_ns, "-c", OWNER_SCRIPT, node_ip, str(port), **key)
+    assert owner.returncode == 0, owner.stderr
+    seen = json.loads(owner.stdout.splitlines()[-1])
+    # The owner registered its actor under its own IPv6 address on the link.
+    assert seen["registered"][0] == owner_ip
+    assert seen["listed"] == [seen["registered"]]
+    assert seen["picked"] == seen["pid"]
 
 
-@needs_netns
 @pytest.mark.netns
+@pytest.mark.skipif(private_net_skip_reason() is not None,
+                    reason=private_net_skip_reason() or "")
 def test_a_link_local_source_address_keeps_its_scope():
-    script = textwrap.dedent(f"""
-        import subprocess, sys
-        sys.path.insert(0, {str(ROOT)!r})
+    seen = run_private(textwrap.dedent("""
+        import json, subprocess
         import registry
-        for command in ("ip link set lo up", "ip link add ua0 type veth peer name ua1",
+        for command in ("ip link add ua0 type veth peer name ua1",
                         "ip -6 addr add fe80::1/64 dev ua0 nodad",
                         "ip -6 addr add fd00:9::1/64 dev ua0 nodad",
                         "ip link set ua0 up", "ip link set ua1 up"):
             subprocess.run(command.split(), check=True)
-        print(registry.local_address_towards("fe80::2%ua0"))
-        print(registry.local_address_towards("fd00:9::2"))
-    """)
-    result = subprocess.run(["unshare", "--net", sys.executable, "-c", script],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["fe80::1%ua0", "fd00:9::1"]
+        print(json.dumps([registry.local_address_towards("fe80::2%ua0"),
+                          registry.local_address_towards("fd00:9::2")]))
+    """))
+    assert seen == ["fe80::1%ua0", "fd00:9::1"]

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import psutil
 
 #: True inside a private network namespace holding only a loopback interface
-#: (``/work/shared/isolated-net``, ``.ci/run``): only there may tests bind
+#: (``.ci/run``, :func:`tests.netns.private_net_prefix`): only there may tests bind
 #: 0.0.0.0 or send multicast.
 ISOLATED = [name for _, name in socket.if_nameindex()] == ["lo"]
 

@@ -12,7 +12,7 @@ and resolving them to working proxies, and it closes in bounded time.
 
 Raw packets go to the mDNS group through the loopback interface, and only
 inside a private network namespace holding nothing but loopback
-(``isolated-net``, ``.ci/run``): elsewhere these tests are skipped.  Browsers
+(``.ci/run``, ``tests.netns``): elsewhere these tests are skipped.  Browsers
 use their own zeroconf instance bound to 127.0.0.1, apart from the publishers'.
 """
 from __future__ import annotations

@@ -28,7 +28,7 @@ import pytest
 
 import uactor
 from tests.conftest import wait_until
-from tests.netns import REMOTE_PRELUDE, join, remote_script, run
+from tests.netns import REMOTE_PRELUDE, join, run
 from tests.reliability._helpers import ISOLATED
 from tests.reliability.actors import KEY, WildcardLedger
 
@@ -117,7 +117,7 @@ def test_calls_fail_within_their_deadline_during_an_outage_and_recover(end):
     local, remote = f"{subnet}.1", f"{subnet}.2"
     host = subprocess.Popen(
         ["unshare", "--net", sys.executable, "-c",
-         remote_script(REMOTE_HOST, root=ROOT, peer=peer_if, remote=remote)],
+         REMOTE_HOST.format(root=ROOT, peer=peer_if, remote=remote)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     callers: list[Caller] = []
 

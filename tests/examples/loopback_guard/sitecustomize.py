@@ -5,7 +5,7 @@ imported, creating a ``zeroconf.Zeroconf`` on anything but loopback
 (``interfaces=['127.0.0.1']``) raises, so an example or the demo that would
 send multicast on a real interface fails its test instead of doing it.
 Inside a private network namespace (``UACTOR_TEST_NETNS=1``, set by tests
-run under ``isolated-net``) every interface is loopback and the guard is off.
+run by ``tests.netns.private_net_prefix``) every interface is loopback and the guard is off.
 """
 from __future__ import annotations
 

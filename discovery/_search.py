@@ -1,0 +1,211 @@
+"""``discover()`` written once: a search plan that each runtime drives.
+
+:func:`search` is a generator holding the whole algorithm (which adverts to
+try, in what order, within one deadline, and the error when none answered).
+It never blocks: it *yields* what it needs done, a :class:`Connect` (try
+this entry) or a :class:`WaitForChange` (wait until the browser's view
+changes), and :class:`Plan` feeds the outcome back.  The threaded runtime
+performs those steps by blocking, the asyncio runtime by awaiting; neither
+holds any logic of its own.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, NamedTuple, Union
+
+import registry
+
+from ._advert import SERVICE_TYPE, Entry, class_path
+from ._catalog import Attempt, all_dead, connect_entry
+from ._errors import DiscoveryError, DiscoveryTimeoutError
+from ._interfaces import InterfacesType, describe
+
+#: Default time :func:`discovery.discover` waits for an answering actor (s).
+DISCOVER_TIMEOUT = 5.0
+
+#: How often a cancellable search checks whether it was cancelled (s).
+CANCEL_POLL = 0.1
+
+
+def check_timeout(timeout: object) -> float:
+    """``timeout`` if it is a positive number of seconds, else ValueError."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, "
+                         f"not {timeout!r}")
+    return float(timeout)
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+    """What one discovery looks for; the arguments of ``discover()``."""
+
+    actor_class: type | None
+    authkey: bytes
+    timeout: float
+    interfaces: InterfacesType
+    name: str | None
+    role: str | None
+    require_signature: bool | None
+    #: Class to connect with when ``actor_class`` is None (find_registry).
+    connect_as: type | None = None
+
+    @property
+    def label(self) -> str:
+        """What is searched for, for messages and reconnection."""
+        if self.name:
+            return self.name
+        return class_path(self.actor_class) if self.actor_class is not None else "actor"
+
+
+class Connect(NamedTuple):
+    """Step: connect to ``entry`` with ``actor_class`` within ``timeout`` s."""
+
+    actor_class: type
+    entry: Entry
+    timeout: float
+    attempts: list[Attempt]
+
+    def perform(self, authkey: bytes) -> tuple[Any, DiscoveryError | None]:
+        """Connect (blocking); ``(proxy, None)`` or ``(None, error)`` for Plan."""
+        try:
+            return connect_entry(self.actor_class, self.entry, authkey,
+                                 timeout=self.timeout, attempts=self.attempts), None
+        except DiscoveryError as exc:
+            return None, exc
+
+
+class WaitForChange(NamedTuple):
+    """Step: wait until the view is newer than ``version``, ``timeout`` s at most."""
+
+    version: int
+    timeout: float
+
+
+Step = Union[Connect, WaitForChange]
+
+#: ``(version, entries, rejected)``: a browser's view, taken atomically.
+Snapshot = tuple[int, list[Entry], Mapping[str, tuple[str, str]]]
+
+
+def search(query: Query, snapshot: Callable[[], Snapshot],
+           resolve_class: Callable[[Entry], type | None], started: float,
+           cancel: threading.Event | None = None) -> Generator[Step, Any, Any]:
+    """The discovery algorithm; returns the first proxy a :class:`Connect` gave.
+
+    Every advert is tried once, those whose endpoints all failed recently
+    last; each try gets what is left of the one deadline, ``query.timeout``
+    seconds after ``started`` (``time.monotonic()``).  Raises
+    :class:`DiscoveryTimeoutError` (what was tried, what was refused) when
+    the deadline passes, :class:`DiscoveryError` when ``cancel`` is set.
+    """
+    deadline = started + query.timeout
+    attempts: list[Attempt] = []
+    tried: set[str] = set()
+    while True:
+        version, entries, rejected = snapshot()
+        fresh = sorted((entry for entry in entries
+                        if entry.instance.lower() not in tried), key=all_dead)
+        for entry in fresh:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            tried.add(entry.instance.lower())
+            found = resolve_class(entry)
+            if found is None:
+                attempts.append((entry.instance, "-", f"class {entry.actor_class} "
+                                 "cannot be imported here"))
+                continue
+            try:
+                return (yield Connect(found, entry, remaining, attempts))
+            except DiscoveryError:
+                continue
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        if cancel is not None and cancel.is_set():
+            raise DiscoveryError("discovery was cancelled")
+        yield WaitForChange(version, remaining)
+    raise DiscoveryTimeoutError(timeout_message(query, attempts, rejected), attempts)
+
+
+class Plan:
+    """Steps through a :func:`search`: :attr:`step` is what to do next.
+
+    Report each step's outcome with :meth:`proceed` (a value, or the
+    DiscoveryError it raised); :attr:`done` turns true once the search
+    returned, with :attr:`result`.  Other exceptions propagate.
+    """
+
+    def __init__(self, steps: Generator[Step, Any, Any]) -> None:
+        self._steps = steps
+        self.done = False
+        self.result: Any = None
+        self.step: Step | None = None
+        self._advance(lambda: next(steps))
+
+    def proceed(self, value: Any = None, error: DiscoveryError | None = None) -> None:
+        """Resume the search with the outcome of :attr:`step`."""
+        if error is not None:
+            self._advance(lambda: self._steps.throw(error))
+        else:
+            self._advance(lambda: self._steps.send(value))
+
+    def _advance(self, move: Callable[[], Step]) -> None:
+        try:
+            self.step = move()
+        except StopIteration as stop:
+            self.done, self.result, self.step = True, stop.value, None
+
+
+def timeout_message(query: Query, attempts: list[Attempt],
+                    rejected: Mapping[str, tuple[str, str]]) -> str:
+    """What a :class:`DiscoveryTimeoutError` says: tried, refused, and what to do."""
+    wanted = (class_path(query.actor_class) if query.actor_class is not None
+              else "actor")
+    filters = "".join(f" {label}={value!r}" for label, value in
+                      (("name", query.name), ("role", query.role)) if value is not None)
+    parts = [f"no {wanted}{filters} answered within {query.timeout:g} s on "
+             f"{describe(query.interfaces)}"]
+    if attempts:
+        parts.append("tried " + "; ".join(
+            f"{short_label(instance)!r} at {address}: {why}"
+            for instance, address, why in attempts))
+    if rejected:
+        parts.append("refused adverts " + "; ".join(
+            f"{short_label(instance)!r}: {why}" for instance, why in rejected.values()))
+        if any("not signed" in why for _, why in rejected.values()):
+            parts.append("publish with authkey=... or pass require_signature=False")
+    if not attempts and not rejected:
+        parts.append("no matching advert was seen (is the actor published, and "
+                     "on these interfaces?)")
+    return "; ".join(parts)
+
+
+def short_label(instance: str) -> str:
+    """An instance name without the service type."""
+    suffix = "." + SERVICE_TYPE
+    if instance.lower().endswith(suffix.lower()):
+        return instance[: -len(suffix)]
+    return instance
+
+
+def reconnect_policy(reconnect: Any) -> Any:
+    """The :class:`registry.ReconnectPolicy` ``reconnect=`` asks for, or None."""
+    if reconnect is False or reconnect is None:
+        return None
+    if reconnect is True:
+        return registry.ReconnectPolicy()
+    if isinstance(reconnect, registry.ReconnectPolicy):
+        return reconnect
+    raise TypeError(f"reconnect must be True, False or a registry.ReconnectPolicy, "
+                    f"not {reconnect!r}")
+
+
+def reconnecting(resolver: Callable[[], Any], policy: Any, label: str,
+                 proxy: Any) -> Any:
+    """A :class:`registry.Reconnecting` holding ``proxy``, found again by ``resolver``."""
+    return registry.Reconnecting(resolver, name=label, policy=policy, proxy=proxy)
