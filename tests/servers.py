@@ -401,7 +401,7 @@ def _sentinel_config(directory: str, name: str, port: int, master_port: int) -> 
             f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
             f"sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {master_port} 2\n"
             f"sentinel down-after-milliseconds {SENTINEL_SERVICE} 1000\n"
-            f"sentinel failover-timeout {SENTINEL_SERVICE} 5000\n"
+            f"sentinel failover-timeout {SENTINEL_SERVICE} 2000\n"
             f"sentinel parallel-syncs {SENTINEL_SERVICE} 1\n")
     return path
 

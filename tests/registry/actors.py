@@ -52,6 +52,15 @@ def reap_orphan(pid: int | None) -> None:
         orphan.kill()
 
 
+def listed(reg, name: str) -> list:
+    """``reg.addresses(name)`` as tuples, or ``[]`` while the node knows no
+    such name (yet: another node of its fleet may have just registered it)."""
+    try:
+        return [tuple(address) for address in reg.addresses(name)]
+    except registry.UnknownNameError:
+        return []
+
+
 def start_registry(**kwargs):
     """A networked Registry owned by the caller."""
     return uactor.start(registry.Registry, options=NETWORK, **kwargs)

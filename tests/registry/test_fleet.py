@@ -19,7 +19,7 @@ import pytest
 import registry
 import uactor
 from tests.conftest import wait_until
-from tests.registry.actors import KEY, Worker, start_registry
+from tests.registry.actors import KEY, Worker, listed, start_registry
 from tests.registry.nodes import kill, running_node
 
 #: Lease of the test registrations (s): a heartbeat every second, so the
@@ -57,7 +57,7 @@ def test_a_node_killed_among_three_leaves_owners_and_clients_on_the_other_two(
         watchers = [stack.enter_context(registry.Registry.connect(node.address, KEY,
                                                                   timeout=5))
                     for node in nodes[1:]]
-        assert wait_until(lambda: all(watcher.addresses("Worker") == [handle.address]
+        assert wait_until(lambda: all(listed(watcher, "Worker") == [handle.address]
                                       for watcher in watchers), timeout=5)
         renewed_before = sum(watcher.stats()["renewed"] for watcher in watchers)
 

@@ -28,7 +28,7 @@ from registry._store import (
 )
 from tests import servers
 from tests.conftest import wait_until
-from tests.registry.actors import start_registry
+from tests.registry.actors import listed, start_registry
 
 # -- URLs ------------------------------------------------------------------------------
 
@@ -220,7 +220,7 @@ def test_registered_through_one_node_pickable_through_another(store_kind, store_
             start_registry(store=store_url, store_prefix=store_prefix) as b:
         lease = a.open_lease(30, pid=77, hostname="owner")
         a.register_entry(("10.1.0.1", 1), lease=lease, name="W")
-        assert wait_until(lambda: b.addresses("W") == [("10.1.0.1", 1)], timeout=5)
+        assert wait_until(lambda: listed(b, "W") == [("10.1.0.1", 1)], timeout=5)
         # Ownership holds whichever node is asked, and renewals go through any.
         with pytest.raises(registry.NotOwnerError):
             b.unregister(("10.1.0.1", 1), lease=b.open_lease(30))
@@ -304,7 +304,7 @@ def test_many_renewals_take_several_announcements(store_kind, store_url, store_p
         leases = [a.open_lease(5) for _ in range(5)]
         for index, lease in enumerate(leases):
             a.register_entry(("10.1.0.1", 1 + index), lease=lease, name="W")
-        assert wait_until(lambda: len(b.addresses("W")) == 5, timeout=5)
+        assert wait_until(lambda: len(listed(b, "W")) == 5, timeout=5)
         started = time.monotonic()
         assert wait_until(lambda: time.monotonic() - started > 1.5, timeout=5,
                           interval=0.1)
@@ -327,7 +327,7 @@ def test_picks_spread_over_the_nodes_stay_fair(store_kind, store_url, store_pref
         addresses = [("10.1.0.1", port) for port in range(1, 8)]
         a.register(*addresses, name="W", ttl=30)
         for node in nodes:
-            assert wait_until(lambda node=node: len(node.addresses("W")) == 7, timeout=5)
+            assert wait_until(lambda node=node: len(listed(node, "W")) == 7, timeout=5)
         k, rng = 12, random.Random(7)
         counts = collections.Counter(rng.choice(nodes).pick("W")
                                      for _ in range(k * len(addresses)))
