@@ -4396,7 +4396,7 @@ def _proxy_method(method: Any) -> tuple[BaseProxy, str]:
     return proxy, name
 
 
-def aio(proxy: BaseProxy) -> Any:
+def aio(proxy: Actor | BaseProxy) -> Any:
     """An asynchronous view of ``proxy``: ``await uactor.aio(worker).add(1, 2)``.
 
     Its methods are coroutine functions and its exposed attributes

@@ -46,6 +46,11 @@ MYPY_EXPECTED = (
     'variable has type "str")',
     ':19: error: Missing positional argument "b" in call to "add" of "Worker"',
     ':21: error: "Worker" has no attribute "subtract"',
+    # The awaitable form, uactor.call_async, keeps the method's signature.
+    ':27: error: "Worker" has no attribute "ad"; maybe "add"?',
+    ':28: error: Argument 2 to "call_async" has incompatible type "str"; expected "int"',
+    ':29: error: Argument 1 to "call_async" has incompatible type "Callable[[int, int], int]"; '
+    'expected "Callable[[int, int], str]"',
 )
 PYRIGHT_EXPECTED = (
     ':15:12 - error: Cannot access attribute "ad" for class "Worker"',
@@ -53,6 +58,9 @@ PYRIGHT_EXPECTED = (
     ':17:17 - error: Type "int" is not assignable to declared type "str"',
     ':19:5 - error: Argument missing for parameter "b"',
     ':21:12 - error: Cannot access attribute "subtract" for class "Worker"',
+    ':27:36 - error: Cannot access attribute "ad" for class "Worker"',
+    ':28:41 - error: Argument of type "Literal[\'1\']" cannot be assigned to parameter "a"',
+    ':29:17 - error: Type "int" is not assignable to declared type "str"',
 )
 
 
@@ -72,7 +80,7 @@ def test_mypy_sees_the_actor_methods_on_proxies():
     assert bad.returncode == 1, bad.stdout
     for expected in MYPY_EXPECTED:
         assert expected in bad.stdout, f"{expected!r} not in:\n{bad.stdout}"
-    assert "Found 5 errors" in bad.stdout
+    assert "Found 8 errors" in bad.stdout
 
 
 def _pyright() -> list[str] | None:
@@ -99,4 +107,4 @@ def test_pyright_sees_the_actor_methods_on_proxies():
     assert bad.returncode == 1, bad.stdout
     for expected in PYRIGHT_EXPECTED:
         assert expected in bad.stdout, f"{expected!r} not in:\n{bad.stdout}"
-    assert "5 errors" in bad.stdout
+    assert "8 errors" in bad.stdout

@@ -20,3 +20,11 @@ def misuse() -> None:
     picked = registry.connect_actor(("127.0.0.1", 5000), Worker, b"key")
     picked.subtract(1, 2)  # E5: misspelt on a picked proxy
     print(text)
+
+
+async def misuse_async() -> None:
+    worker = Worker()
+    await uactor.call_async(worker.ad, 1, 2)  # E6: misspelt method
+    await uactor.call_async(worker.add, "1", 2)  # E7: wrong argument type
+    text: str = await uactor.call_async(worker.add, 1, 2)  # E8: wrong result type
+    print(text)

@@ -29,3 +29,13 @@ def use() -> None:
     picked.add(len(label), port if isinstance(port, int) else 0)
     worker.shutdown()
     print(host)
+
+
+async def use_async() -> None:
+    worker = Worker()
+    total: int = await uactor.call_async(worker.add, 1, 2)
+    label: str = await uactor.call_async(worker.name)
+    remote = Worker.connect(("127.0.0.1", 4711), b"key")
+    more: int = await uactor.call_async(remote.add, total, b=len(label))
+    untyped = await uactor.aio(remote).add(more, 1)
+    print(untyped)
