@@ -211,6 +211,10 @@ _READ_BUFFER = 64 * 1024
 #: which the system commits page by page as data arrives: a header claiming
 #: terabytes costs nothing until the bytes come.
 _MMAP_MIN = 4 * 1024 * 1024
+#: Replies a pipelined connection holds back at most while further requests
+#: are already read, to write them together: few enough that the client
+#: starts on the first ones while the actor works on the next.
+_REPLY_BATCH = 4
 #: Pieces written in one ``sendmsg`` call (below every system's IOV_MAX).
 _IOV_MAX = 512
 #: Message size up to which a TLS frame's pieces are joined into one write:
@@ -704,7 +708,8 @@ class _Connection:
     __slots__ = ("_sock", "_tls", "where", "_transcript", "restricted", "peer_max_message",
                  "max_message", "_allowed", "_xml", "_send_mac", "_recv_mac",
                  "_stream", "_out_of_band", "_pickler", "_buffer", "_view", "_start",
-                 "_end", "_timed", "_poller", "_poll_events", "_closer", "__weakref__")
+                 "_end", "_timed", "_poller", "_poll_events", "_closer", "_corked",
+                 "__weakref__")
 
     def __init__(self, sock: socket.socket, session: _Session, where: str,
                  serializer: str = DEFAULT_SERIALIZER, *, tls: bool = False,
@@ -740,6 +745,7 @@ class _Connection:
         self._timed = False
         self._poller: Any = None  # for deadlines on plain sockets, made on first use
         self._poll_events = 0
+        self._corked: bytearray | None = None
 
     # -- state ---------------------------------------------------------------
 
@@ -809,12 +815,30 @@ class _Connection:
         :raises MessageTooLargeError: over the peer's ``max_message``;
             nothing was sent and the connection stays usable.
         """
+        if self._corked is not None:
+            self._corked += self.encode_frame(obj)
+            return
         body, buffers = self._encode(obj)
         try:
             self._send_frame(body, buffers, deadline)
         finally:
             body.release()  # lets the stream be reused
             buffers.clear()
+
+    def cork(self) -> None:
+        """Hold the frames :meth:`send` makes from now on, until :meth:`uncork`."""
+        if self._corked is None:
+            self._corked = bytearray()
+
+    def uncork(self) -> None:
+        """Write the frames held since :meth:`cork` in one go, and stop holding."""
+        frames, self._corked = self._corked, None
+        if frames:
+            try:
+                self._write([frames], None, len(frames))
+            except BaseException:
+                self.close()
+                raise
 
     def encode_frame(self, obj: Any) -> bytes:
         """``obj`` as one whole frame, tag included, for a writer of its own.
@@ -981,6 +1005,27 @@ class _Connection:
         return self._allowed(io.BytesIO(body), buffers=buffers).load()
 
     # -- the sans-I/O side of receiving (driven by the asyncio pipeline) -----
+
+    def buffered_frame_ready(self) -> bool:
+        """Whether the next frame is buffered whole (reading it needs no I/O)."""
+        return self._end - self._start >= self.next_frame_bytes()
+
+    def buffered_frame(self) -> tuple[Any, Sequence] | None:
+        """The next frame if it is buffered whole (as :meth:`read_frame`), else None."""
+        available = self._end - self._start
+        if available < _HEADER_BYTES:
+            return None
+        body_size, count = _unpack_header(self._buffer, self._start)
+        if count or self._recv_mac is not None:
+            if available < self.next_frame_bytes():
+                return None
+        elif available < _HEADER_BYTES + body_size:  # the common local case
+            return None
+        try:
+            return self._read_frame(None)
+        except BaseException:
+            self.close()
+            raise
 
     def next_frame_bytes(self) -> int:
         """Bytes the read buffer must hold for the next frame to be read whole.
@@ -2485,8 +2530,8 @@ class _Pipeline:
 
     def _deliver(self, conn: _Connection) -> None:
         """Hand every whole reply in the read buffer to its caller."""
-        while conn.buffered() >= conn.next_frame_bytes():
-            body, buffers = conn.read_frame()
+        while (frame := conn.buffered_frame()) is not None:
+            body, buffers = frame
             self._received += 1
             try:
                 number, kind, result = conn.decode(body, buffers)
@@ -2631,8 +2676,10 @@ async def _call_async(proxy: BaseProxy, methodname: str, args: tuple, kwds: Mapp
 
 def _get_running_loop() -> Any:
     """The running event loop (asyncio is imported by asyncio users only)."""
+    global _get_running_loop
     import asyncio
 
+    _get_running_loop = asyncio.get_running_loop
     return asyncio.get_running_loop()
 
 
@@ -2749,13 +2796,25 @@ class _PipelineReplies:
         self._sent = 0
         self._held: collections.deque = collections.deque()  # (reply number, proxies)
 
-    def send(self, number: int, msg: tuple) -> bool:
-        """Send the reply to request ``number``; whether the connection took it."""
+    def send(self, number: int, msg: tuple, more: bool = False) -> bool:
+        """Send the reply to request ``number``; whether the connection took it.
+
+        ``more``: further requests are already read, so the reply waits for
+        theirs, to go out in one write (a reply from the loop thread sends
+        every waiting one).
+        """
         held: list = []
+        conn = self._conn
         with self._lock:
+            if more:
+                conn.cork()
             previous, _serving.held = _serving.held, held
             try:
-                sent = self._server._send(self._conn, msg, number)
+                sent = self._server._send(conn, msg, number)
+                if not more:
+                    conn.uncork()
+            except OSError:
+                sent = False
             finally:
                 _serving.held = previous
             if held:
@@ -3177,7 +3236,8 @@ class _ActorServer(mp_managers.Server):
                 else:
                     msg = (("#PROXY", self._result_token(typeid, res)) if typeid
                            else ("#RETURN", res))
-            if not replies.send(number, msg):
+            more = number % _REPLY_BATCH != _REPLY_BATCH - 1 and conn.buffered_frame_ready()
+            if not replies.send(number, msg, more):
                 return
 
     def _answer_later(self, coroutine: Any, number: int, replies: _PipelineReplies,
@@ -4379,21 +4439,29 @@ async def call_async(method: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.k
 
     :raises TypeError: when ``method`` is not a method of a uactor proxy.
     """
-    proxy, name = _proxy_method(method)
-    return await _call_async(proxy, name, args, kwargs)  # type: ignore[no-any-return]
+    name = _awaitable.get(getattr(method, "__func__", None))
+    if name is None:
+        name = _awaitable_name(method)
+    return await _call_async(method.__self__, name, args, kwargs)  # type: ignore[attr-defined]
 
 
-def _proxy_method(method: Any) -> tuple[BaseProxy, str]:
-    """The proxy and method name behind ``proxy.method``."""
+#: Proxy method functions checked by :func:`call_async` -> the remote method name.
+_awaitable: dict = {}
+
+
+def _awaitable_name(method: Any) -> str:
+    """The remote method ``proxy.method`` calls, once checked."""
     proxy = getattr(method, "__self__", None)
+    function = getattr(method, "__func__", None)
     name = getattr(method, "__name__", None)
-    if not isinstance(proxy, BaseProxy) or not isinstance(name, str):
+    if not isinstance(proxy, BaseProxy) or function is None or not isinstance(name, str):
         raise TypeError(
             f"call_async() takes a method of a uactor proxy, such as worker.add, not "
             f"{type(method).__name__} {_shorten(method)}; pass the method without "
             "calling it: await uactor.call_async(worker.add, 1, 2)")
-    _check_async_method(proxy, name, getattr(method, "__func__", method))
-    return proxy, name
+    _check_async_method(proxy, name, function)
+    _awaitable[function] = name
+    return name
 
 
 def aio(proxy: Actor | BaseProxy) -> Any:
