@@ -2787,7 +2787,7 @@ class _PipelineReplies:
     pickled into a reply are held until the client says it read that reply.
     """
 
-    __slots__ = ("_server", "_conn", "_lock", "_sent", "_held")
+    __slots__ = ("_server", "_conn", "_lock", "_sent", "_held", "held_back")
 
     def __init__(self, server: _ActorServer, conn: _Connection) -> None:
         self._server = server
@@ -2795,6 +2795,8 @@ class _PipelineReplies:
         self._lock = threading.Lock()
         self._sent = 0
         self._held: collections.deque = collections.deque()  # (reply number, proxies)
+        #: Whether replies wait in the connection for the next write (:meth:`flush`).
+        self.held_back = False
 
     def send(self, number: int, msg: tuple, more: bool = False) -> bool:
         """Send the reply to request ``number``; whether the connection took it.
@@ -2817,10 +2819,21 @@ class _PipelineReplies:
                 sent = False
             finally:
                 _serving.held = previous
+            self.held_back = more
             if held:
                 self._held.append((self._sent, held))
             self._sent += 1
         return sent
+
+    def flush(self) -> bool:
+        """Write the replies held back; whether the connection took them."""
+        with self._lock:
+            self.held_back = False
+            try:
+                self._conn.uncork()
+            except OSError:
+                return False
+        return True
 
     def acknowledge(self, received: int) -> None:
         """The client read ``received`` replies: release what they carried."""
@@ -3198,6 +3211,9 @@ class _ActorServer(mp_managers.Server):
         serializer = self.serializer_name
         bad_requests = 0
         for number in itertools.count():
+            # Replies held back go out before waiting for more requests.
+            if replies.held_back and not conn.buffered_frame_ready() and not replies.flush():
+                return
             try:
                 request = conn.recv()
             except Exception as exc:

@@ -212,6 +212,19 @@ def test_coroutine_methods_run_concurrently_under(method, networked):
         assert sorted(worker.calls()) == list(range(100))
 
 
+def test_replies_are_not_held_behind_a_long_coroutine():
+    """A reply batched with later requests goes out before the actor waits again."""
+    with Worker() as worker:
+        async def main():
+            quick = asyncio.ensure_future(uactor.call_async(worker.add, 1, 2))
+            slow = asyncio.ensure_future(uactor.call_async(worker.snooze, 60))
+            try:
+                return await asyncio.wait_for(quick, 10)
+            finally:
+                slow.cancel()
+        assert _run(main()) == 3
+
+
 def test_sync_callers_wait_for_coroutine_methods():
     with Worker() as worker:
         assert worker.snooze(0.05, "sync") == "sync"
