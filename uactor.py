@@ -3238,7 +3238,9 @@ class _ActorServer(mp_managers.Server):
                 obj, exposed, gettypeid = id_to_obj[ident]
                 is_attribute = exposed[methodname]
             except Exception:
-                msg = self._unusual_request(request[:4] if type(request) is tuple else request)
+                if isinstance(request, (tuple, list)) and len(request) == 5:
+                    request = request[:4]  # without ``received``
+                msg = self._unusual_request(request)
             else:
                 typeid = gettypeid and gettypeid.get(methodname)
                 try:
@@ -3281,7 +3283,14 @@ class _ActorServer(mp_managers.Server):
         replies.send(number, msg)
 
     def _unusual_request(self, request: Any) -> tuple:
-        """Fallback requests (str, repr, value) and clear errors for bad ones."""
+        """Fallback requests (str, repr, value) and clear errors for bad ones,
+        errors described by name where the serializer cannot carry them."""
+        msg = self._answer_unusual(request)
+        if msg[0] == "#RAISE" and self.serializer_name != "pickle":
+            return _foreign_payload(*msg[1])
+        return msg
+
+    def _answer_unusual(self, request: Any) -> tuple:
         try:
             ident, methodname, args, kwds = request
         except (TypeError, ValueError):

@@ -12,6 +12,7 @@ import pytest
 
 import uactor
 from tests.conftest import wait_until
+from tests.core.actors import XmlActor
 from tests.core.async_actors import NetWorker, Worker
 
 START_METHODS = ["fork", "spawn", "forkserver"]
@@ -77,6 +78,21 @@ def test_remote_errors_keep_their_type_and_traceback():
         assert "in fail" in uactor.remote_traceback(sync_error)
         assert "in afail" in uactor.remote_traceback(async_error)
         assert worker.add(1, 1) == 2
+
+
+def test_xmlrpclib_actors_pipeline_too():
+    with XmlActor() as actor:
+        async def main():
+            sums = await asyncio.gather(*[uactor.call_async(actor.add, i, 1) for i in range(50)])
+            with pytest.raises(ValueError, match="nope"):
+                await uactor.call_async(actor.fail)
+            items = await uactor.call_async(actor.items)  # a result proxy
+            with pytest.raises(uactor.NotExposedError, match="exposes no 'nope'"):
+                await uactor.call_async(Undeclared.connect(actor.connection_address,
+                                                           uactor.authkey(actor),
+                                                           "xmlrpclib").nope)
+            return sums, list(items)
+        assert _run(main()) == ([i + 1 for i in range(50)], [1, 2])
 
 
 def test_only_proxy_methods_can_be_awaited():
