@@ -815,15 +815,72 @@ class _Connection:
         :raises MessageTooLargeError: over the peer's ``max_message``;
             nothing was sent and the connection stays usable.
         """
-        if self._corked is not None:
-            self._corked += self.encode_frame(obj)
-            return
-        body, buffers = self._encode(obj)
+        buffers = self._out_of_band
+        if self._xml:
+            body = memoryview(_xml_dumps(obj))
+        else:  # the connection's pickler, reset
+            stream = self._stream
+            stream.seek(0)
+            stream.truncate()
+            buffers.clear()
+            self._pickler.clear_memo()
+            self._pickler.dump(obj)
+            body = stream.getbuffer()
         try:
             self._send_frame(body, buffers, deadline)
         finally:
             body.release()  # lets the stream be reused
             buffers.clear()
+
+    def _send_frame(self, body: memoryview, buffers: list, deadline: float | None) -> None:
+        size = body.nbytes
+        header = _HEADER.pack(size, len(buffers))
+        if buffers:
+            sizes = [view.nbytes for view in buffers]
+            size += sum(sizes)
+            header += struct.pack(f"!{len(sizes)}Q", *sizes)
+        limit = self.peer_max_message
+        if limit is not None and size > limit:
+            raise MessageTooLargeError(
+                f"a {size}-byte message exceeds the {limit}-byte limit (max_message) of "
+                f"the actor at {self.where}; nothing was sent: pass less data per call")
+        mac = self._send_mac
+        try:
+            if mac is None:
+                self._write([header, body, *buffers], deadline)
+            elif size > _MAC_CHUNK:
+                self._send_streamed(mac.start(size), [header, body, *buffers], deadline)
+            elif buffers:
+                hasher = mac.start(size)
+                for piece in (header, body, *buffers):
+                    hasher.update(piece)
+                self._write([header, body, *buffers, hasher.digest()[:_TAG_BYTES]], deadline)
+            else:
+                self._write([header, body, mac.tag(size, header, body)], deadline,
+                            len(header) + size + _TAG_BYTES)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- holding frames (the sans-I/O side of sending) -------------------------
+
+    def encode_frame(self, obj: Any) -> bytearray:
+        """``obj`` as one whole frame, tag included, for a writer of its own.
+
+        :meth:`send` with its writes held (:meth:`cork`): the asyncio pipeline
+        writes these frames on its non-blocking socket, in the order they
+        were made (their tags' order).
+
+        :raises MessageTooLargeError: over the peer's ``max_message``; no
+            frame was made and the connection stays in step.
+        """
+        frame = bytearray()
+        held, self._corked = self._corked, frame
+        try:
+            self.send(obj)
+        finally:
+            self._corked = held
+        return frame
 
     def cork(self) -> None:
         """Hold the frames :meth:`send` makes from now on, until :meth:`uncork`."""
@@ -840,77 +897,6 @@ class _Connection:
                 self.close()
                 raise
 
-    def encode_frame(self, obj: Any) -> bytes:
-        """``obj`` as one whole frame, tag included, for a writer of its own.
-
-        The sans-I/O half of :meth:`send` (the asyncio pipeline writes these
-        frames, in the order they were made, on its non-blocking socket).
-
-        :raises MessageTooLargeError: over the peer's ``max_message``; no
-            frame was made and the connection stays in step.
-        """
-        body, buffers = self._encode(obj)
-        try:
-            header, size = self._frame_header(body, buffers)
-            return b"".join(self._frame_pieces(header, size, body, buffers))
-        finally:
-            body.release()
-            buffers.clear()
-
-    def _encode(self, obj: Any) -> tuple[memoryview, list]:
-        """The body of ``obj`` (valid until the next call) and its out-of-band buffers."""
-        buffers = self._out_of_band
-        if self._xml:
-            return memoryview(_xml_dumps(obj)), buffers
-        stream = self._stream  # the connection's pickler, reset
-        stream.seek(0)
-        stream.truncate()
-        buffers.clear()
-        self._pickler.clear_memo()
-        self._pickler.dump(obj)
-        return stream.getbuffer(), buffers
-
-    def _frame_header(self, body: memoryview, buffers: list) -> tuple[bytes, int]:
-        """A frame's header and payload size, checked against the peer's limit."""
-        size = body.nbytes
-        header = _HEADER.pack(size, len(buffers))
-        if buffers:
-            sizes = [view.nbytes for view in buffers]
-            size += sum(sizes)
-            header += struct.pack(f"!{len(sizes)}Q", *sizes)
-        limit = self.peer_max_message
-        if limit is not None and size > limit:
-            raise MessageTooLargeError(
-                f"a {size}-byte message exceeds the {limit}-byte limit (max_message) of "
-                f"the actor at {self.where}; nothing was sent: pass less data per call")
-        return header, size
-
-    def _frame_pieces(self, header: bytes, size: int, body: memoryview,
-                      buffers: list) -> list:
-        """The pieces of one whole frame, its tag computed (the next in sequence)."""
-        mac = self._send_mac
-        if mac is None:
-            return [header, body, *buffers]
-        if buffers:
-            hasher = mac.start(size)
-            for piece in (header, body, *buffers):
-                hasher.update(piece)
-            return [header, body, *buffers, hasher.digest()[:_TAG_BYTES]]
-        return [header, body, mac.tag(size, header, body)]
-
-    def _send_frame(self, body: memoryview, buffers: list, deadline: float | None) -> None:
-        header, size = self._frame_header(body, buffers)
-        mac = self._send_mac
-        try:
-            if mac is not None and size > _MAC_CHUNK:
-                self._send_streamed(mac.start(size), [header, body, *buffers], deadline)
-            else:
-                self._write(self._frame_pieces(header, size, body, buffers), deadline,
-                            len(header) + size + (0 if mac is None else _TAG_BYTES))
-        except BaseException:
-            self.close()
-            raise
-
     def _send_streamed(self, hasher: Any, pieces: list, deadline: float | None) -> None:
         """Write a large tagged frame, hashing each piece just before writing it."""
         hasher.update(pieces[0])
@@ -925,7 +911,13 @@ class _Connection:
         self._write([*pending, hasher.digest()[:_TAG_BYTES]], deadline)
 
     def _write(self, pieces: list, deadline: float | None, total: int = -1) -> None:
-        """Write ``pieces`` (``total`` bytes, if known) before ``deadline``."""
+        """Write ``pieces`` (``total`` bytes, if known) before ``deadline``;
+        held instead while the connection is corked."""
+        corked = self._corked
+        if corked is not None:
+            for piece in pieces:
+                corked += piece
+            return
         sock = self._socket()
         if deadline is None and not self._tls and len(pieces) <= _IOV_MAX:
             sent = sock.sendmsg(pieces)  # the common case: one system call
@@ -994,7 +986,11 @@ class _Connection:
         except BaseException:
             self.close()
             raise
-        return self.decode(body, buffers)
+        if self._xml:  # as decode(), inline: the hot path of every call
+            return _xml_loads(body)
+        if self._allowed is None:
+            return pickle.loads(body, buffers=buffers)
+        return self._allowed(io.BytesIO(body), buffers=buffers).load()
 
     def decode(self, body: Any, buffers: Sequence) -> Any:
         """The message in a frame's ``body`` and out-of-band ``buffers``."""
