@@ -863,24 +863,11 @@ class _Connection:
             raise
 
     # -- holding frames (the sans-I/O side of sending) -------------------------
-
-    def encode_frame(self, obj: Any) -> bytearray:
-        """``obj`` as one whole frame, tag included, for a writer of its own.
-
-        :meth:`send` with its writes held (:meth:`cork`): the asyncio pipeline
-        writes these frames on its non-blocking socket, in the order they
-        were made (their tags' order).
-
-        :raises MessageTooLargeError: over the peer's ``max_message``; no
-            frame was made and the connection stays in step.
-        """
-        frame = bytearray()
-        held, self._corked = self._corked, frame
-        try:
-            self.send(obj)
-        finally:
-            self._corked = held
-        return frame
+    #
+    # Corked, the connection frames what send() is given (header, body,
+    # buffers, tag: the one framing code) into a buffer instead of the
+    # socket: the asyncio pipeline writes that buffer on its own, and the
+    # pipelined server writes several replies at once.
 
     def cork(self) -> None:
         """Hold the frames :meth:`send` makes from now on, until :meth:`uncork`."""
@@ -2427,8 +2414,9 @@ class _Pipeline:
     The connection is authenticated like any other (in an executor thread),
     then driven by the loop without threads: its socket is non-blocking,
     read when readable and written when writable.  A call frames its
-    request at once (:meth:`_Connection.encode_frame`: tag included, so the
-    frames' order is their tag order) and queues it; one writer, scheduled
+    request at once (the connection is corked: :meth:`_Connection.send`
+    queues whole frames, tags included, so the frames' order is their tag
+    order) and queues it; one writer, scheduled
     once per loop iteration, writes every queued frame in as few system
     calls as the socket allows, and a request is never cut: a caller that
     gives up still has its request served whole.  Replies carry the number
@@ -2451,7 +2439,9 @@ class _Pipeline:
         self._pending: dict[int, tuple[Any, str, BaseProxy]] = {}
         self._sent = 0
         self._received = 0
-        self._out = bytearray()
+        # The connection is corked for good: send() frames requests into the
+        # write buffer, which only _flush() writes.
+        self._out = conn._corked = bytearray()
         self._flushing = False
         self._writing = False
         self._would_block: tuple = (BlockingIOError, InterruptedError)
@@ -2471,12 +2461,11 @@ class _Pipeline:
         if self.closed:
             raise ActorDeadError(f"connection to {proxy._describe()} was lost before "
                                  f"{methodname!r}: the actor process is gone or unreachable")
-        frame = self._conn.encode_frame((ident, methodname, args, kwds, self._received))
+        self._conn.send((ident, methodname, args, kwds, self._received))  # queued
         number = self._sent
         self._sent = number + 1
         future = loop.create_future()
         self._pending[number] = (future, methodname, proxy)
-        self._out += frame
         if not self._flushing:
             self._flushing = True
             loop.call_soon(self._flush, loop)
