@@ -994,7 +994,9 @@ class _Connection:
         return self._end - self._start >= self.next_frame_bytes()
 
     def buffered_frame(self) -> tuple[Any, Sequence] | None:
-        """The next frame if it is buffered whole (as :meth:`read_frame`), else None."""
+        """The next frame's body and buffers (for :meth:`decode`), its tag
+        checked, if it is buffered whole; else None.  Any failure closes the
+        connection."""
         available = self._end - self._start
         if available < _HEADER_BYTES:
             return None
@@ -1014,8 +1016,8 @@ class _Connection:
         """Bytes the read buffer must hold for the next frame to be read whole.
 
         A lower bound while its header is incomplete: the next frame is
-        buffered whole exactly when :meth:`buffered` reaches this number,
-        and :meth:`read_frame` then reads it without touching the socket.
+        buffered whole exactly when the unread bytes reach this number, and
+        is then read without touching the socket.
         """
         start = self._start
         available = self._end - start
@@ -1029,10 +1031,6 @@ class _Connection:
             size += sum(struct.unpack_from(f"!{count}Q", self._buffer,
                                            start + _HEADER_BYTES))
         return size + body_size + (0 if self._recv_mac is None else _TAG_BYTES)
-
-    def buffered(self) -> int:
-        """Bytes received and not read yet."""
-        return self._end - self._start
 
     def read_space(self, wanted: int) -> memoryview:
         """Free space at the end of the read buffer, grown to hold ``wanted``
@@ -1049,16 +1047,6 @@ class _Connection:
     def received(self, count: int) -> None:
         """Count ``count`` bytes written into :meth:`read_space`."""
         self._end += count
-
-    def read_frame(self) -> tuple[Any, Sequence]:
-        """The next frame, buffered whole (:meth:`next_frame_bytes`): its tag
-        checked, its body and buffers for :meth:`decode`.  Any failure
-        closes the connection."""
-        try:
-            return self._read_frame(None)
-        except BaseException:
-            self.close()
-            raise
 
     def _read_frame(self, deadline: float | None) -> tuple[Any, Sequence]:
         if self._end - self._start < _HEADER_BYTES:
@@ -2567,9 +2555,9 @@ def _reply_number(body: Any) -> int | None:
             if opcode.name in ("BININT", "BININT1", "BININT2", "LONG1"):
                 return arg if isinstance(arg, int) else None
             if opcode.name not in ("PROTO", "FRAME", "MARK"):
-                return None
-    except Exception:  # noqa: S110 - not a pickle after all
-        pass
+                break
+    except Exception:  # not a pickle after all (xmlrpclib)
+        return None
     return None
 
 
@@ -2661,10 +2649,9 @@ async def _call_async(proxy: BaseProxy, methodname: str, args: tuple, kwds: Mapp
 
 def _get_running_loop() -> Any:
     """The running event loop (asyncio is imported by asyncio users only)."""
-    global _get_running_loop
-    import asyncio
-
-    _get_running_loop = asyncio.get_running_loop
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        raise RuntimeError("uactor.call_async() needs a running asyncio event loop")
     return asyncio.get_running_loop()
 
 

@@ -20,10 +20,21 @@ class Counter:
         return self.value
 
 
+def _explode():
+    raise ValueError("cannot be rebuilt here")
+
+
+class Bomb:
+    """Pickles fine in the actor; unpickling it raises in the caller."""
+
+    def __reduce__(self):
+        return (_explode, ())
+
+
 class Worker(uactor.Actor):
     _exposed_ = ("add", "echo", "nap", "snooze", "fail", "afail", "getpid", "counter",
                  "make_counter", "calls", "call_back", "loop_thread", "owner",
-                 "aowner", "label")
+                 "aowner", "label", "bomb")
     _method_to_typeid_ = {"make_counter": "auto"}
 
     def __init__(self) -> None:
@@ -38,6 +49,9 @@ class Worker(uactor.Actor):
 
     def getpid(self) -> int:
         return os.getpid()
+
+    def bomb(self) -> Bomb:
+        return Bomb()
 
     def nap(self, seconds: float, tag=None) -> float:
         time.sleep(seconds)

@@ -95,6 +95,18 @@ def test_xmlrpclib_actors_pipeline_too():
         assert _run(main()) == ([i + 1 for i in range(50)], [1, 2])
 
 
+def test_an_undecodable_reply_fails_its_own_call_only():
+    with Worker() as worker:
+        async def main():
+            first = asyncio.ensure_future(uactor.call_async(worker.add, 1, 1))
+            with pytest.raises(ValueError, match="cannot be rebuilt here"):
+                await uactor.call_async(worker.bomb)
+            return await first, await uactor.call_async(worker.add, 2, 2)
+        assert _run(main()) == (2, 4)
+        with pytest.raises(ValueError, match="cannot be rebuilt here"):
+            worker.bomb()  # as the synchronous call does
+
+
 def test_only_proxy_methods_can_be_awaited():
     with Worker() as worker:
         async def main():
