@@ -2453,10 +2453,14 @@ class _Pipeline:
         number = self._sent
         self._sent = number + 1
         future = loop.create_future()
+        idle = not self._pending
         self._pending[number] = (future, methodname, proxy)
         if not self._flushing:
             self._flushing = True
-            loop.call_soon(self._flush, loop)
+            if idle:  # a lone call goes out now; calls in flight batch up
+                self._flush(loop)
+            else:
+                loop.call_soon(self._flush, loop)
         return number, future
 
     def forget(self, number: int) -> None:
