@@ -2692,7 +2692,7 @@ class _AsyncView:
 
 def _check_async_method(proxy: BaseProxy, name: str, function: Any) -> None:
     """Reject proxy methods that do more than call the actor (``shutdown``)."""
-    if _is_generated(function) or (name in (type(proxy)._exposed_ or ())
+    if _is_generated(function) or (name in (getattr(type(proxy), "_exposed_", None) or ())
                                    and name not in _BASE_EXPOSED):
         return
     raise TypeError(
@@ -3183,7 +3183,7 @@ class _ActorServer(mp_managers.Server):
         releases the proxies held for earlier replies.
         """
         replies = _PipelineReplies(self, conn)
-        id_to_obj = self.id_to_obj
+        id_to_obj: dict = self.id_to_obj
         serializer = self.serializer_name
         bad_requests = 0
         for number in itertools.count():
@@ -3235,7 +3235,7 @@ class _ActorServer(mp_managers.Server):
                 return
 
     def _answer_later(self, coroutine: Any, number: int, replies: _PipelineReplies,
-                      typeid: str | None) -> None:
+                      typeid: Any) -> None:
         """Run a coroutine method on the actor's loop; reply when it finishes."""
         import asyncio
 
@@ -3248,7 +3248,7 @@ class _ActorServer(mp_managers.Server):
         asyncio.run_coroutine_threadsafe(answer, loop)
 
     async def _answer(self, coroutine: Any, number: int, replies: _PipelineReplies,
-                      typeid: str | None, owner: bool | None) -> None:
+                      typeid: Any, owner: bool | None) -> None:
         msg: tuple
         try:
             res = await _as_caller(coroutine, owner)

@@ -95,6 +95,18 @@ def test_xmlrpclib_actors_pipeline_too():
         assert _run(main()) == ([i + 1 for i in range(50)], [1, 2])
 
 
+def test_arguments_that_cannot_be_sent_fail_locally_and_keep_the_connection():
+    options = {"max_message": 100_000}
+    with uactor.start(Worker, options=options) as worker:
+        async def main():
+            with pytest.raises(TypeError, match="lock"):
+                await uactor.call_async(worker.echo, threading.Lock())
+            with pytest.raises(uactor.MessageTooLargeError, match="100000-byte limit"):
+                await uactor.call_async(worker.echo, b"x" * 200_000)
+            return await uactor.call_async(worker.echo, b"y" * 50_000)
+        assert _run(main()) == b"y" * 50_000
+
+
 def test_an_undecodable_reply_fails_its_own_call_only():
     with Worker() as worker:
         async def main():
