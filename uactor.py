@@ -529,25 +529,28 @@ def _reduce_memoryview(view: memoryview) -> tuple:
     data: Any = view
     if not view.c_contiguous:  # one C-ordered copy
         data = view.tobytes() if view.readonly else bytearray(view)
-    try:
-        flat: Any = memoryview(data).cast("B")  # format: any str, to the checker
-        flat.cast(view.format, view.shape)
+    buffer = pickle.PickleBuffer(data)
+    try:  # what the receiver will do, on the bytes as they arrive
+        _rebuild_memoryview(buffer.raw(), view.format, view.shape)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"a memoryview of format {view.format!r} and shape {view.shape} cannot be "
             f"sent ({exc}): uactor sends memoryviews of native single-character "
             "formats (those memoryview.cast accepts); send view.cast('B'), or the "
             "object it views") from exc
-    return _rebuild_memoryview, (pickle.PickleBuffer(data), view.format, view.shape)
+    return _rebuild_memoryview, (buffer, view.format, view.shape)
 
 
 def _rebuild_memoryview(data: Any, format: str, shape: tuple) -> memoryview:
     """A received memoryview: over the received bytes, read-only if the sent
     one was.  Allowed by every allow-list decoder (it builds plain data)."""
     view: Any = memoryview(data)
-    if view.format != format or view.shape != tuple(shape):
-        view = view.cast("B").cast(format, shape)
-    return view
+    shape = tuple(shape)
+    if view.format == format and view.shape == shape:
+        return view
+    if len(shape) == 1:  # the one cast that also takes an empty view
+        return view.cast(format)
+    return view.cast(format, shape)
 
 
 class _Sink:
