@@ -531,7 +531,7 @@ def _reduce_memoryview(view: memoryview) -> tuple:
         data = view.tobytes() if view.readonly else bytearray(view)
     buffer = pickle.PickleBuffer(data)
     try:  # what the receiver will do, on the bytes as they arrive
-        _rebuild_memoryview(buffer.raw(), view.format, view.shape)
+        _rebuild_memoryview(buffer.raw(), view.format, view.shape or ())
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"a memoryview of format {view.format!r} and shape {view.shape} cannot be "
