@@ -576,13 +576,19 @@ def _lifted_share(pieces: list) -> bool:
         size = len(piece)
         if size >= _OUT_OF_BAND_MIN and (
                 type(piece) is bytearray  # pickle's own pieces are bytes
-                or previous.endswith(b"B" + size.to_bytes(4, "little"))  # BINBYTES
-                or previous.endswith(b"\x8e" + size.to_bytes(8, "little"))):  # BINBYTES8
+                or previous.endswith(_bytes_opcode(size))):
             payload += size
         else:
             rest += size
         previous = piece
     return payload >= _LIFT_RATIO * rest and payload > 0
+
+
+def _bytes_opcode(size: int) -> bytes:
+    """How pickle (protocol 5) announces a ``bytes`` of ``size`` bytes."""
+    if size < 1 << 32:
+        return b"B" + size.to_bytes(4, "little")  # BINBYTES
+    return b"\x8e" + size.to_bytes(8, "little")  # BINBYTES8
 
 
 class _Lifter(_Pickler):
