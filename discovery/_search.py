@@ -299,8 +299,10 @@ def timeout_message(query: Query, attempts: list[Attempt],
         if any("not signed" in why for _, why in rejected.values()):
             parts.append("publish with authkey=... or pass require_signature=False")
     if not attempts and not rejected:
-        parts.append("no matching advert was seen (is the actor published, and "
-                     "on these interfaces?)")
+        what = ("a registry node running and advertised" if wanted == "registry node"
+                else "the actor published")
+        parts.append(f"no matching advert was seen (is {what}, and on these "
+                     "interfaces?)")
     return "; ".join(parts)
 
 
