@@ -32,7 +32,7 @@ import uactor
 from ._advert import Address, Entry, format_address
 from ._browse import Browser, browse, find_registries
 from ._errors import DiscoveryError, UnknownInterfaceError
-from ._search import FLEET_TIMEOUT, short_label
+from ._search import short_label
 
 #: How long a listing waits for adverts to arrive (s).  A fresh browser
 #: hears answers on one host in about 0.1 s; a LAN may take longer.
@@ -92,10 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     fleet = parser.add_mutually_exclusive_group()
     fleet.add_argument("--registries", action="store_true",
                        help="list every registry node advertised over mDNS that "
-                            "answers with the authkey (found as for --verify), "
-                            "one HOST:PORT a line; waits until no new node "
-                            f"answered for a moment, at most --timeout (default "
-                            f"{FLEET_TIMEOUT:g} s)")
+                            "answers with the authkey (found as for --verify) "
+                            "within --timeout, one HOST:PORT a line")
     fleet.add_argument("--registry", action="append", metavar="HOST:PORT",
                        type=_registry_address,
                        help="list the actors registered with this registry node "
@@ -263,9 +261,9 @@ def _list(browser: Browser, as_json: bool, with_status: bool) -> None:
 def _list_registries(args: argparse.Namespace, authkey: bytes) -> int:
     """Print every registry node found over mDNS (``--registries``)."""
     try:
-        nodes = find_registries(
-            authkey, interfaces=args.interface, name=args.name,
-            timeout=FLEET_TIMEOUT if args.timeout is None else args.timeout)
+        nodes = find_registries(  # like every listing: for the whole --timeout
+            authkey, interfaces=args.interface, name=args.name, settle=None,
+            timeout=DEFAULT_LIST_TIMEOUT if args.timeout is None else args.timeout)
     except UnknownInterfaceError as exc:
         print(f"uactor-discover: --interface: {exc}", file=sys.stderr)
         return EXIT_USAGE

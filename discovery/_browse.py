@@ -534,9 +534,12 @@ def find_registries(authkey: bytes, *, timeout: float = FLEET_TIMEOUT,
     the next when one fails.
 
     Returns as soon as ``min_count`` nodes answered; without ``min_count``,
-    once no new node answered for ``settle`` seconds after the first one
-    did (``settle=None``: listen for the whole ``timeout``); at the latest
-    after ``timeout`` seconds, with the nodes that answered by then.
+    once no new advert was seen and no new node answered for ``settle``
+    seconds, after the first node did (``settle=None``: listen for the
+    whole ``timeout``); at the latest after ``timeout`` seconds, with the
+    nodes that answered by then.  mDNS has no "that was all": a node whose
+    answer comes later than ``settle`` is missed, so pass ``min_count`` when
+    you know how many to expect.
 
     :raises DiscoveryTimeoutError: (also a :class:`TimeoutError`) when no
         node answered within ``timeout``; the message lists what was tried

@@ -35,10 +35,12 @@ CANCEL_POLL = 0.1
 FLEET_TIMEOUT = 5.0
 
 #: Default quiet time after which :func:`discovery.find_registries` stops
-#: listening once a node answered (s).  Responders answer one query within
-#: 20-120 ms of each other (RFC 6762 section 6), all nodes of one host within
-#: about 0.1 s; 0.5 s leaves room for a loaded machine or a LAN.
-SETTLE = 0.5
+#: listening once a node answered (s): no new advert seen and no new node
+#: answering for this long.  Responders answer one query within 20-120 ms of
+#: each other (RFC 6762 section 6), all nodes of one host within about
+#: 0.1 s; a second leaves room for a loaded machine or a LAN (Avahi's
+#: "all for now" waits about as long).
+SETTLE = 1.0
 
 
 def check_count(count: object, what: str = "min_count") -> int | None:
@@ -197,8 +199,9 @@ def gather(query: Query, snapshot: Callable[[], Snapshot],
     the wanted class), in the order of :func:`search`; the address that
     answered is kept, one per advert, without repeats, in the order they
     answered.  Stops as soon as ``query.min_count`` answered; without it,
-    once none answered anew for ``query.settle`` seconds after the first
-    did; at the latest at the deadline, with what answered by then.
+    once no new advert was seen and no new node answered for
+    ``query.settle`` seconds, after the first node did; at the latest at the
+    deadline, with what answered by then.
     Raises :class:`DiscoveryTimeoutError` when none answered, and
     :class:`DiscoveryError` when ``cancel`` is set.
     """
@@ -212,6 +215,8 @@ def gather(query: Query, snapshot: Callable[[], Snapshot],
         version, entries, rejected = snapshot()
         fresh = sorted((entry for entry in entries
                         if entry.instance.lower() not in tried), key=all_dead)
+        if fresh:
+            heard = time.monotonic()  # a new advert: listen on for others
         for entry in fresh:
             if deadline - time.monotonic() <= 0:
                 break
