@@ -58,7 +58,6 @@ class RegistryLink:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._registration: Any = None
-        self._nodes: list[tuple[str, int]] = []
         self._closed = False
         self._thread = threading.Thread(target=self._run, daemon=True,
                                          name="discovery-registry-link")
@@ -68,11 +67,6 @@ class RegistryLink:
     def registration(self) -> Any:
         """The :class:`registry.Registration` once registered, else None."""
         return self._registration
-
-    @property
-    def nodes(self) -> list[tuple[str, int]]:
-        """The registry nodes found (the first is used first), once registered."""
-        return list(self._nodes)
 
     def _run(self) -> None:
         delay = RETRY_MIN
@@ -91,7 +85,7 @@ class RegistryLink:
                 continue
             with self._lock:
                 if not self._closed:
-                    self._registration, self._nodes = registration, nodes
+                    self._registration = registration
                     log.debug("registered with registry nodes %s: %r", nodes,
                               registration)
                     return
