@@ -39,18 +39,20 @@ from ._interfaces import InterfacesType
 from ._publish import Publication
 from ._search import (
     DISCOVER_TIMEOUT,
+    FLEET_TIMEOUT,
+    SETTLE,
     Connect,
     Plan,
     Query,
     check_timeout,
+    plan,
     reconnect_policy,
     reconnecting,
-    search,
 )
 from ._zeroconf import make_zeroconf
 
-__all__ = ["AsyncBrowser", "browse", "discover", "find_registry", "publish",
-           "publish_address"]
+__all__ = ["AsyncBrowser", "browse", "discover", "find_registries", "find_registry",
+           "publish", "publish_address"]
 
 
 class AsyncBrowser(BrowserBase[AsyncZeroconf]):
@@ -263,7 +265,7 @@ async def _discover(query: Query, zeroconf: AsyncZeroconf | None,
 
 
 async def _find(query: Query, zeroconf: AsyncZeroconf | None) -> Any:
-    """One search, performed by awaiting."""
+    """One search (or gathering, :attr:`Query.many`), performed by awaiting."""
     started = time.monotonic()
     loop = asyncio.get_running_loop()
     async with AsyncBrowser(query.actor_class, name=query.name, role=query.role,
@@ -271,17 +273,17 @@ async def _find(query: Query, zeroconf: AsyncZeroconf | None) -> Any:
                             verify=False, require_signature=query.require_signature,
                             zeroconf=zeroconf) as browser:
         browser._catalog.connect_as = query.connect_as
-        plan = Plan(search(query, browser._snapshot, browser._catalog.resolve_class,
-                           started))
-        while not plan.done:
-            step = plan.step
+        steps = Plan(plan(query, browser._snapshot, browser._catalog.resolve_class,
+                          started))
+        while not steps.done:
+            step = steps.step
             if isinstance(step, Connect):
-                plan.proceed(*await loop.run_in_executor(None, step.perform,
-                                                         query.authkey))
+                steps.proceed(*await loop.run_in_executor(None, step.perform,
+                                                          query.authkey))
             elif step is not None:
                 await browser._wait(browser._newer_than(step.version), step.timeout)
-                plan.proceed()
-        return plan.result
+                steps.proceed()
+        return steps.result
 
 
 async def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
@@ -292,6 +294,17 @@ async def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
     """The coroutine form of :func:`discovery.find_registry`."""
     return await _discover(registry_query(authkey, timeout, interfaces, name,
                                           require_signature), zeroconf, reconnect)
+
+
+async def find_registries(authkey: bytes, *, timeout: float = FLEET_TIMEOUT,
+                          interfaces: InterfacesType = None, name: str | None = None,
+                          require_signature: bool | None = None,
+                          min_count: int | None = None, settle: float | None = SETTLE,
+                          zeroconf: AsyncZeroconf | None = None) -> list[tuple[str, int]]:
+    """The coroutine form of :func:`discovery.find_registries`."""
+    query = registry_query(authkey, timeout, interfaces, name, require_signature,
+                           many=True, min_count=min_count, settle=settle)
+    return await _find(query, zeroconf)  # type: ignore[no-any-return]
 
 
 async def publish(proxy: Any, *, name: str | None = None, role: str = "actor",
