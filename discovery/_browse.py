@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from zeroconf import DNSQuestionType, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo
@@ -95,6 +95,8 @@ async def resolve_records(zc: Zeroconf, name: str) -> AsyncServiceInfo | None:
 # --------------------------------------------------------------------------
 
 ZC = TypeVar("ZC")
+#: The proxy type :func:`discover` returns: the actor class it was given.
+P = TypeVar("P")
 
 
 class BrowserBase(Described, Generic[ZC]):
@@ -441,6 +443,28 @@ browse = Browser
 # discover
 # --------------------------------------------------------------------------
 
+@overload
+def discover(actor_class: type[P], authkey: bytes, *, timeout: float = ...,
+             interfaces: InterfacesType = ..., name: str | None = ...,
+             role: str | None = ..., require_signature: bool | None = ...,
+             zeroconf: Zeroconf | None = ..., reconnect: Literal[False] = ...) -> P: ...
+
+
+@overload
+def discover(actor_class: type | None, authkey: bytes, *, timeout: float = ...,
+             interfaces: InterfacesType = ..., name: str | None = ...,
+             role: str | None = ..., require_signature: bool | None = ...,
+             zeroconf: Zeroconf | None = ...,
+             reconnect: Literal[True] | registry.ReconnectPolicy) -> registry.Reconnecting: ...
+
+
+@overload
+def discover(actor_class: type | None, authkey: bytes, *, timeout: float = ...,
+             interfaces: InterfacesType = ..., name: str | None = ...,
+             role: str | None = ..., require_signature: bool | None = ...,
+             zeroconf: Zeroconf | None = ..., reconnect: Any = ...) -> Any: ...
+
+
 def discover(actor_class: type | None, authkey: bytes, *,
              timeout: float = DISCOVER_TIMEOUT, interfaces: InterfacesType = None,
              name: str | None = None, role: str | None = None,
@@ -460,6 +484,10 @@ def discover(actor_class: type | None, authkey: bytes, *,
     with these same arguments, when it was lost (the actor restarted
     elsewhere); ``timeout`` then bounds each of those discoveries.  The
     first discovery happens before this returns, with the errors below.
+
+    Type checkers see the proxy as ``actor_class`` (its methods, their
+    parameters and results), or as a :class:`registry.Reconnecting` with
+    ``reconnect``; with no class, as ``Any``.
 
     :raises DiscoveryTimeoutError: (also a :class:`TimeoutError`) when none
         answered within ``timeout`` seconds; its message lists what was tried

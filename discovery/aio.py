@@ -25,13 +25,15 @@ import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 from zeroconf.asyncio import AsyncZeroconf
 
+import registry
+
 from . import _browse, _core, _publish
 from ._advert import Address, Entry
-from ._browse import BrowserBase, registry_query
+from ._browse import BrowserBase, P, registry_query
 from ._catalog import connect_entry, fire, log, probe
 from ._interfaces import InterfacesType
 from ._publish import Publication
@@ -207,6 +209,30 @@ async def _logged(awaitable: Awaitable[Any], callback: Any, entry: Entry) -> Non
 browse = AsyncBrowser
 
 
+@overload
+async def discover(actor_class: type[P], authkey: bytes, *, timeout: float = ...,
+                   interfaces: InterfacesType = ..., name: str | None = ...,
+                   role: str | None = ..., require_signature: bool | None = ...,
+                   zeroconf: AsyncZeroconf | None = ...,
+                   reconnect: Literal[False] = ...) -> P: ...
+
+
+@overload
+async def discover(actor_class: type | None, authkey: bytes, *, timeout: float = ...,
+                   interfaces: InterfacesType = ..., name: str | None = ...,
+                   role: str | None = ..., require_signature: bool | None = ...,
+                   zeroconf: AsyncZeroconf | None = ...,
+                   reconnect: Literal[True] | registry.ReconnectPolicy,
+                   ) -> registry.Reconnecting: ...
+
+
+@overload
+async def discover(actor_class: type | None, authkey: bytes, *, timeout: float = ...,
+                   interfaces: InterfacesType = ..., name: str | None = ...,
+                   role: str | None = ..., require_signature: bool | None = ...,
+                   zeroconf: AsyncZeroconf | None = ..., reconnect: Any = ...) -> Any: ...
+
+
 async def discover(actor_class: type | None, authkey: bytes, *,
                    timeout: float = DISCOVER_TIMEOUT,
                    interfaces: InterfacesType = None, name: str | None = None,
@@ -220,6 +246,7 @@ async def discover(actor_class: type | None, authkey: bytes, *,
     endpoints tried.  With ``reconnect``, the :class:`registry.Reconnecting`
     proxy it returns (a blocking object, like every proxy) discovers its
     actor again with :func:`discovery.discover`, on the thread that called it.
+    Typed as :func:`discovery.discover` is: awaited, it is ``actor_class``.
     """
     query = Query(actor_class, _core.check_authkey(authkey), check_timeout(timeout),
                   interfaces, name, role, require_signature)

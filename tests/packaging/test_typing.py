@@ -46,6 +46,11 @@ MYPY_EXPECTED = (
     'variable has type "str")',
     ':19: error: Missing positional argument "b" in call to "add" of "Worker"',
     ':21: error: "Worker" has no attribute "subtract"',
+    ':29: error: "Worker" has no attribute "ad"; maybe "add"?',  # discovery.discover
+    ':30: error: Argument 2 to "add" of "Worker" has incompatible type "bytes"; expected "int"',
+    ':37: error: "Worker" has no attribute "subtract"',  # await discovery.aio.discover
+    ':38: error: Incompatible types in assignment (expression has type "int", '
+    'variable has type "str")',
 )
 PYRIGHT_EXPECTED = (
     ':15:12 - error: Cannot access attribute "ad" for class "Worker"',
@@ -53,6 +58,10 @@ PYRIGHT_EXPECTED = (
     ':17:17 - error: Type "int" is not assignable to declared type "str"',
     ':19:5 - error: Argument missing for parameter "b"',
     ':21:12 - error: Cannot access attribute "subtract" for class "Worker"',
+    ':29:11 - error: Cannot access attribute "ad" for class "Worker"',
+    ':30:18 - error: Argument of type "Literal[b"2"]" cannot be assigned to parameter "b"',
+    ':37:11 - error: Cannot access attribute "subtract" for class "Worker"',
+    ':38:17 - error: Type "int" is not assignable to declared type "str"',
 )
 
 
@@ -72,7 +81,7 @@ def test_mypy_sees_the_actor_methods_on_proxies():
     assert bad.returncode == 1, bad.stdout
     for expected in MYPY_EXPECTED:
         assert expected in bad.stdout, f"{expected!r} not in:\n{bad.stdout}"
-    assert "Found 5 errors" in bad.stdout
+    assert "Found 9 errors" in bad.stdout
 
 
 def _pyright() -> list[str] | None:
@@ -99,4 +108,4 @@ def test_pyright_sees_the_actor_methods_on_proxies():
     assert bad.returncode == 1, bad.stdout
     for expected in PYRIGHT_EXPECTED:
         assert expected in bad.stdout, f"{expected!r} not in:\n{bad.stdout}"
-    assert "5 errors" in bad.stdout
+    assert "9 errors" in bad.stdout

@@ -20,3 +20,20 @@ def misuse() -> None:
     picked = registry.connect_actor(("127.0.0.1", 5000), Worker, b"key")
     picked.subtract(1, 2)  # E5: misspelt on a picked proxy
     print(text)
+
+
+def misuse_discovered() -> None:
+    import discovery
+
+    found = discovery.discover(Worker, b"key")
+    found.ad(1, 2)  # E6: misspelt on a discovered proxy
+    found.add(1, b"2")  # E7: wrong argument type
+
+
+async def misuse_discovered_async() -> None:
+    import discovery.aio
+
+    found = await discovery.aio.discover(Worker, b"key")
+    found.subtract(1, 2)  # E8: misspelt on an awaited discovered proxy
+    text: str = found.add(1, 2)  # E9: wrong result type
+    print(text)
