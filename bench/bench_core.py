@@ -37,6 +37,9 @@ Groups (``python -m bench --only GROUP``):
 ``payload-bytes``, ``payload-numpy``, ``payload-tcp``
     echo of a 10 MB ``bytes`` / numpy ``float64`` array (MB/s = payload bytes
     one way / round-trip seconds / 1e6); local transport, and numpy over TCP.
+    The numpy groups also echo 10 MB as ``bytes`` and as ``bytearray``
+    through uactor ("uactor bytes", "uactor bytearray"), next to the numpy
+    row and the floor of the same run.
 
 Every server runs in its own process on this host; the client loops here are
 bounded (fixed sample counts) and contenders are sampled in turn so that drift
@@ -101,6 +104,8 @@ DEADLINE_SET = "uactor (deadline set)"
 DEADLINE_BLOCK = "uactor (deadline block)"
 IPV6 = "uactor IPv6"
 ALLOW_LIST = "uactor (allowed_classes)"
+UACTOR_BYTES = "uactor bytes"
+UACTOR_BYTEARRAY = "uactor bytearray"
 PEERS = ("Pyro5 serpent", "Pyro5 marshal", "RPyC")
 
 
@@ -690,12 +695,19 @@ def bench_async_methods(budget: Budget, actors: ModuleType | None, why: str
 def _payload_rows(group: str, budget: Budget, payload: Any,
                   calls: dict[str, Callable[[Any], Any]], notes: dict[str, str],
                   extra: dict[str, dict], skipped: dict[str, str],
-                  equal: Callable[[Any, Any], bool]) -> list[dict]:
+                  equal: Callable[[Any, Any], bool],
+                  others: dict[str, tuple[Any, Callable[[Any, Any], bool]]] | None = None,
+                  ) -> list[dict]:
+    """Rows of ``calls`` echoing ``payload``; ``others`` gives some of them
+    their own payload and equality (the same size, another type)."""
     progress(f"{group}: {', '.join(calls)}")
+    cases = {name: (others or {}).get(name, (payload, equal)) for name in calls}
     for name, call in calls.items():  # correctness once, outside the clock
-        if not equal(call(payload), payload):
+        data, same = cases[name]
+        if not same(call(data), data):
             raise RuntimeError(f"{group}: {name} echoed a different payload")
-    bound = {name: (lambda call=call: call(payload)) for name, call in calls.items()}
+    bound = {name: (lambda call=call, data=cases[name][0]: call(data))
+             for name, call in calls.items()}
     seconds = interleave(bound, budget.payload_samples, batch=1, warmup=1)
     rows = []
     for name in list(calls) + [n for n in skipped if n not in calls]:
@@ -716,6 +728,14 @@ def _numpy() -> ModuleType | None:
     return numpy
 
 
+def _bytes_payload() -> bytes:
+    return bytes(range(256)) * (PAYLOAD_BYTES // 256) + b"\0" * (PAYLOAD_BYTES % 256)
+
+
+def _same_bytes(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
 def bench_payloads(budget: Budget, actors: ModuleType | None, why: str,
                    only: list[str] | None) -> list[dict]:
     numpy = _numpy()
@@ -723,8 +743,7 @@ def bench_payloads(budget: Budget, actors: ModuleType | None, why: str,
     no_numpy = "numpy not installed (pip install 'uactor[bench]')"
 
     if group_selected("payload-bytes", only):
-        payload = bytes(range(256)) * (PAYLOAD_BYTES // 256) + \
-            b"\0" * (PAYLOAD_BYTES % 256)
+        payload = _bytes_payload()
         handles: list[Any] = []
         try:
             pipe = _floors.PipeEcho()
@@ -744,8 +763,7 @@ def bench_payloads(budget: Budget, actors: ModuleType | None, why: str,
                      "Pipe send_bytes": "no pickling: the wire floor",
                      BASEMANAGER: "local transport", UACTOR: "local transport"}
             rows += _payload_rows("payload-bytes", budget, payload, calls, notes,
-                                  {"Pipe echo": {"floor": True}}, skipped,
-                                  lambda a, b: a == b)
+                                  {"Pipe echo": {"floor": True}}, skipped, _same_bytes)
         finally:
             with _closing(*handles):
                 pass
@@ -761,6 +779,8 @@ def bench_payloads(budget: Budget, actors: ModuleType | None, why: str,
             rows += [skipped_row(group, name, "MB/s", no_numpy)
                      for name in (floor_name, BASEMANAGER)]
             rows.append(skipped_row(group, UACTOR, "MB/s", no_numpy, **uactor_extra))
+            rows += [skipped_row(group, name, "MB/s", no_numpy)
+                     for name in (UACTOR_BYTES, UACTOR_BYTEARRAY)]
             continue
         array = numpy.arange(PAYLOAD_BYTES // 8, dtype=numpy.float64)
         handles = []
@@ -782,16 +802,23 @@ def bench_payloads(budget: Budget, actors: ModuleType | None, why: str,
                     actor = _ActorHandle(actors.BenchActor)
                     handles.append(actor)
                     calls[UACTOR] = actor.echo
+                calls[UACTOR_BYTES] = calls[UACTOR_BYTEARRAY] = calls[UACTOR]
             else:
-                skipped[UACTOR] = why
+                skipped.update(dict.fromkeys((UACTOR, UACTOR_BYTES, UACTOR_BYTEARRAY), why))
             where = "127.0.0.1 + authkey" if tcp else "local transport"
+            tagged = ", frames tagged (HMAC-SHA256)" if tcp else ""
             notes = {floor_name: "pickled send/recv, " + where,
                      BASEMANAGER: where,
-                     UACTOR: where + (", frames tagged (HMAC-SHA256)" if tcp else "")}
+                     UACTOR: where + tagged,
+                     UACTOR_BYTES: "the same 10 MB as bytes, " + where + tagged,
+                     UACTOR_BYTEARRAY: "the same 10 MB as a bytearray, " + where + tagged}
             extra: dict[str, dict[str, Any]] = {floor_name: {"floor": True},
                                                 UACTOR: uactor_extra}
+            blob = _bytes_payload()
+            others = {UACTOR_BYTES: (blob, _same_bytes),
+                      UACTOR_BYTEARRAY: (bytearray(blob), _same_bytes)}
             rows += _payload_rows(group, budget, array, calls, notes, extra, skipped,
-                                  lambda a, b: bool(numpy.array_equal(a, b)))
+                                  lambda a, b: bool(numpy.array_equal(a, b)), others)
         finally:
             with _closing(*handles):
                 pass

@@ -15,7 +15,21 @@ processes, zeroconf bound to 127.0.0.1 only:
     (c) from a clean withdrawal in the publisher process
     (``Publication.close()``) to the browser seeing the removal (ms).
 
-Every group has a ``discovery`` row, a ``zeroconf defaults`` row (the
+``discovery-fleet-failover``
+    (issue 11 point 3) three registry nodes over one redis-server, each
+    advertised over mDNS; an actor published with ``register=True``
+    (TTL 3 s: a heartbeat a second); the node its heartbeats use is killed
+    (``SIGKILL``) at a random point of the heartbeat period.  Rows (ms):
+    ``find_registries, three nodes`` (a fresh call with ``min_count=3``);
+    ``owner: kill to heartbeat through another node`` (from the kill to the
+    first renewal a surviving node serves: the wait for the next heartbeat,
+    up to one period, plus the move); ``owner: heartbeat due to renewed
+    through another node`` (the move itself, from when that heartbeat was
+    due); ``client: connect_actor through the found nodes`` (right after
+    the kill, the dead node first in the list).  Target: 1 s.  A missing
+    redis-server gives a skipped row.
+
+Every issue 4 group has a ``discovery`` row, a ``zeroconf defaults`` row (the
 approach of the spec's autodiscovery example: ``register_service`` with its
 probing, a default ``ServiceBrowser``, ``get_service_info``, then
 ``connect``) and a reference row holding the issue's target, against which
@@ -30,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -44,7 +59,8 @@ import uactor
 # bench._harness is imported inside run(): helper processes import this module
 # and should pay only for what a real client would.
 
-GROUPS = ("discovery-publish", "discovery-client", "discovery-withdraw")
+GROUPS = ("discovery-publish", "discovery-client", "discovery-withdraw",
+          "discovery-fleet-failover")
 
 #: Interfaces every zeroconf instance here uses (never a real interface).
 LOOPBACK = ["127.0.0.1"]
@@ -452,6 +468,118 @@ def _defaults(measure: Callable[[], Any]) -> Any:
         return f"{type(exc).__name__}: {exc}"
 
 
+# --------------------------------------------------------------------------
+# discovery-fleet-failover
+# --------------------------------------------------------------------------
+
+FLEET_GROUP = "discovery-fleet-failover"
+
+#: Lease of the published actor's registration (s): a heartbeat a second.
+FLEET_TTL = 3.0
+
+#: The issue's bound on carrying on through another node (s).
+FLEET_TARGET = 1.0
+
+
+def _poll(predicate: Callable[[], bool], timeout: float = SAMPLE_TIMEOUT) -> float:
+    """Poll until ``predicate()``; the time it became true (monotonic)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not within {timeout:g} s")
+        time.sleep(0.005)
+    return time.monotonic()
+
+
+def measure_fleet_sample(prefix: str) -> dict[str, float]:
+    """One fleet: find it, register through it, kill the node in use."""
+    import contextlib
+    import signal
+
+    import discovery
+    import registry
+    from tests import servers
+
+    key = f"bench-fleet-{uuid.uuid4().hex[:8]}".encode()
+    options = {"address": ("127.0.0.1", 0), "authkey": key}
+    with servers.redis() as store, contextlib.ExitStack() as stack:
+        nodes = [stack.enter_context(uactor.start(
+            registry.Registry, store=store.url, store_prefix=prefix,
+            default_ttl=FLEET_TTL, options=options)) for _ in range(3)]
+        for node in nodes:
+            stack.enter_context(discovery.publish(node, role="registry",
+                                                  interfaces=LOOPBACK, authkey=key))
+        started = time.monotonic()
+        found = discovery.find_registries(key, interfaces=LOOPBACK, min_count=3,
+                                          timeout=SAMPLE_TIMEOUT)
+        finding = time.monotonic() - started
+        actor = stack.enter_context(uactor.start(BenchEcho, options=options))
+        stack.enter_context(discovery.publish(actor, interfaces=LOOPBACK, authkey=key,
+                                              register=True))
+        _poll(lambda: any(node.stats()["registered"] for node in nodes))
+        used = next(index for index, node in enumerate(nodes)
+                    if node.stats()["registered"])
+        survivors = [node for index, node in enumerate(nodes) if index != used]
+        # Kill at a random point of the heartbeat period, timed from a renewal
+        # seen as it happened (polled every 5 ms).
+        _poll(lambda: nodes[used].stats()["renewed"] > 0)
+        renewal = time.monotonic()
+        interval = FLEET_TTL / 3
+        time.sleep(random.uniform(0.05, 0.95) * interval)
+        renewed = sum(node.stats()["renewed"] for node in survivors)
+        dead = tuple(nodes[used].connection_address)
+        order = [dead, *(address for address in found if address != dead)]
+        os.kill(uactor.process(nodes[used]).pid, signal.SIGKILL)
+        killed = time.monotonic()
+        with registry.connect_actor(order, BenchEcho, key, timeout=5) as client:
+            client.echo(1)
+        connected = time.monotonic()
+        moved = _poll(lambda: sum(node.stats()["renewed"] for node in survivors)
+                      > renewed)
+        return {"find_registries, three nodes": finding,
+                "owner: kill to heartbeat through another node": moved - killed,
+                "owner: heartbeat due to renewed through another node":
+                    moved - (renewal + interval),
+                "client: connect_actor through the found nodes": connected - killed}
+
+
+def fleet_rows(budget: Budget) -> list[dict]:
+    """The rows of ``discovery-fleet-failover``."""
+    from bench._harness import make_row, progress, skipped_row, target
+
+    results: dict[str, list[float]] = {}
+    try:
+        for sample in range(budget.samples):
+            progress(f"{FLEET_GROUP} ({sample + 1}/{budget.samples})")
+            prefix = f"bench-fleet-{uuid.uuid4().hex[:8]}/"
+            for name, seconds in measure_fleet_sample(prefix).items():
+                results.setdefault(name, []).append(seconds)
+            time.sleep(PAUSE)  # lets the withdrawn adverts' goodbyes settle
+    except Exception as exc:  # a missing redis-server skips the group
+        if type(exc).__name__ not in ("Skipped", "ServerFailed"):
+            raise
+        return [skipped_row(FLEET_GROUP, "fleet: skipped", "s", str(exc))]
+    reference = {"group": FLEET_GROUP, "name": "target (issue 11)",
+                 "value": FLEET_TARGET * 1e3, "unit": "ms", "samples": 0,
+                 "note": "carry on through another node within 1 s, not a measurement",
+                 "reference": True}
+    goal = [target("target (issue 11)", "<=", 1.0, "<= 1 s")]
+    rows = [reference]
+    for name, values in results.items():
+        finding = name.startswith("find_registries")
+        note = f"{len(values)} runs"
+        if name.startswith("owner: kill"):
+            note += (f"; killed at a random point of the heartbeat period (one "
+                     f"every {FLEET_TTL / 3:g} s): includes the wait for the next "
+                     f"heartbeat")
+        elif name.startswith("owner"):
+            note += ("; the move itself: from when the next heartbeat was due "
+                     "(a renewal seen + one period) to its renewal on a survivor")
+        rows.append(make_row(FLEET_GROUP, name, values, "ms", note, scale=1e3,
+                             **({} if finding else {"targets": goal})))
+    return rows
+
+
 def run(quick: bool, only: Sequence[str] | None = None) -> list[dict]:
     """Rows for every discovery group (``only``: group filter from the harness)."""
     from bench._harness import group_selected, make_row, progress
@@ -492,6 +620,8 @@ def run(quick: bool, only: Sequence[str] | None = None) -> list[dict]:
             rows.append(make_row(group, "zeroconf defaults, browse to reply",
                                  theirs[1], "ms", "inside the client, after imports",
                                  scale=1e3))
+    if FLEET_GROUP in selected:
+        rows += fleet_rows(budget)
     return rows
 
 

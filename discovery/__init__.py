@@ -1,7 +1,8 @@
 """Find uactor actors on the local network with mDNS/DNS-SD (zeroconf).
 
 Publish a networked actor, browse the adverts, and resolve one into a
-connected, verified proxy::
+connected, verified proxy (or, for registry nodes, find them all with
+:func:`find_registries`)::
 
     with discovery.publish(actor, authkey=b'secret'):        # server side
         ...
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging as _logging
 
 from ._advert import SERVICE_TYPE, Entry
-from ._browse import Browser, browse, discover, find_registry
+from ._browse import Browser, browse, discover, find_registries, find_registry
 from ._errors import (
     DiscoveryError,
     DiscoveryTimeoutError,
@@ -39,6 +40,7 @@ __all__ = [
     "UnknownInterfaceError",
     "browse",
     "discover",
+    "find_registries",
     "find_registry",
     "publish",
     "publish_address",

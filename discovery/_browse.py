@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from zeroconf import DNSQuestionType, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo
@@ -42,14 +42,18 @@ from ._oneshot import OneShotQuery
 from ._search import (
     CANCEL_POLL,
     DISCOVER_TIMEOUT,
+    FLEET_TIMEOUT,
+    SETTLE,
     Connect,
     Plan,
     Query,
     Snapshot,
+    check_count,
+    check_settle,
     check_timeout,
+    plan,
     reconnect_policy,
     reconnecting,
-    search,
 )
 from ._zeroconf import ZeroconfHandle, acquire
 
@@ -91,6 +95,8 @@ async def resolve_records(zc: Zeroconf, name: str) -> AsyncServiceInfo | None:
 # --------------------------------------------------------------------------
 
 ZC = TypeVar("ZC")
+#: The proxy type :func:`discover` returns: the actor class it was given.
+P = TypeVar("P")
 
 
 class BrowserBase(Described, Generic[ZC]):
@@ -437,6 +443,28 @@ browse = Browser
 # discover
 # --------------------------------------------------------------------------
 
+@overload
+def discover(actor_class: type[P], authkey: bytes, *, timeout: float = ...,
+             interfaces: InterfacesType = ..., name: str | None = ...,
+             role: str | None = ..., require_signature: bool | None = ...,
+             zeroconf: Zeroconf | None = ..., reconnect: Literal[False] = ...) -> P: ...
+
+
+@overload
+def discover(actor_class: type | None, authkey: bytes, *, timeout: float = ...,
+             interfaces: InterfacesType = ..., name: str | None = ...,
+             role: str | None = ..., require_signature: bool | None = ...,
+             zeroconf: Zeroconf | None = ...,
+             reconnect: Literal[True] | registry.ReconnectPolicy) -> registry.Reconnecting: ...
+
+
+@overload
+def discover(actor_class: type | None, authkey: bytes, *, timeout: float = ...,
+             interfaces: InterfacesType = ..., name: str | None = ...,
+             role: str | None = ..., require_signature: bool | None = ...,
+             zeroconf: Zeroconf | None = ..., reconnect: Any = ...) -> Any: ...
+
+
 def discover(actor_class: type | None, authkey: bytes, *,
              timeout: float = DISCOVER_TIMEOUT, interfaces: InterfacesType = None,
              name: str | None = None, role: str | None = None,
@@ -456,6 +484,10 @@ def discover(actor_class: type | None, authkey: bytes, *,
     with these same arguments, when it was lost (the actor restarted
     elsewhere); ``timeout`` then bounds each of those discoveries.  The
     first discovery happens before this returns, with the errors below.
+
+    Type checkers see the proxy as ``actor_class`` (its methods, their
+    parameters and results), or as a :class:`registry.Reconnecting` with
+    ``reconnect``; with no class, as ``Any``.
 
     :raises DiscoveryTimeoutError: (also a :class:`TimeoutError`) when none
         answered within ``timeout`` seconds; its message lists what was tried
@@ -477,24 +509,24 @@ def _discover(query: Query, zeroconf: Zeroconf | None, reconnect: Any,
 
 def _find(query: Query, zeroconf: Zeroconf | None,
           cancel: threading.Event | None = None) -> Any:
-    """One search, performed by blocking."""
+    """One search (or gathering, :attr:`Query.many`), performed by blocking."""
     started = time.monotonic()
     with Browser(query.actor_class, name=query.name, role=query.role,
                  interfaces=query.interfaces, authkey=query.authkey, verify=False,
                  require_signature=query.require_signature,
                  zeroconf=zeroconf) as browser:
         browser._catalog.connect_as = query.connect_as
-        plan = Plan(search(query, browser._snapshot, browser._catalog.resolve_class,
-                           started, cancel))
-        while not plan.done:
-            step = plan.step
+        steps = Plan(plan(query, browser._snapshot, browser._catalog.resolve_class,
+                          started, cancel))
+        while not steps.done:
+            step = steps.step
             if isinstance(step, Connect):
-                plan.proceed(*step.perform(query.authkey))
+                steps.proceed(*step.perform(query.authkey))
             elif step is not None:
                 wait = step.timeout if cancel is None else min(step.timeout, CANCEL_POLL)
                 browser._wait(browser._newer_than(step.version), wait)
-                plan.proceed()
-        return plan.result
+                steps.proceed()
+        return steps.result
 
 
 def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
@@ -513,12 +545,49 @@ def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
                                     require_signature), zeroconf, reconnect)
 
 
+def find_registries(authkey: bytes, *, timeout: float = FLEET_TIMEOUT,
+                    interfaces: InterfacesType = None, name: str | None = None,
+                    require_signature: bool | None = None,
+                    min_count: int | None = None, settle: float | None = SETTLE,
+                    zeroconf: Zeroconf | None = None) -> list[tuple[str, int]]:
+    """The addresses of every registry node advertised over mDNS with this key.
+
+    Every advert with role ``'registry'`` (signed with ``authkey`` unless
+    ``require_signature=False``) is checked as :func:`find_registry` checks
+    its first: connected to, authenticated, confirmed to be a
+    :class:`registry.Registry`.  Each node that answered gives one
+    ``(host, port)``, the address it answered on, in the order they
+    answered: pass the list to :func:`registry.connect_actor` or
+    :func:`registry.register_actor`, which use the first node and move to
+    the next when one fails.
+
+    Returns as soon as ``min_count`` nodes answered; without ``min_count``,
+    once no new advert was seen and no new node answered for ``settle``
+    seconds, after the first node did (``settle=None``: listen for the
+    whole ``timeout``); at the latest after ``timeout`` seconds, with the
+    nodes that answered by then.  mDNS has no "that was all": a node whose
+    answer comes later than ``settle`` is missed, so pass ``min_count`` when
+    you know how many to expect.
+
+    :raises DiscoveryTimeoutError: (also a :class:`TimeoutError`) when no
+        node answered within ``timeout``; the message lists what was tried
+        and which adverts were refused (signed with another key, ...).
+    """
+    query = registry_query(authkey, timeout, interfaces, name, require_signature,
+                           many=True, min_count=min_count, settle=settle)
+    return _find(query, zeroconf)  # type: ignore[no-any-return]
+
+
 def registry_query(authkey: bytes, timeout: float, interfaces: InterfacesType,
-                   name: str | None, require_signature: bool | None) -> Query:
-    """The :class:`Query` of :func:`find_registry` (both runtimes)."""
+                   name: str | None, require_signature: bool | None, *,
+                   many: bool = False, min_count: int | None = None,
+                   settle: float | None = None) -> Query:
+    """The :class:`Query` of :func:`find_registry` (both runtimes), or of
+    :func:`find_registries` with ``many``."""
     return Query(None, _core.check_authkey(authkey), check_timeout(timeout),
                  interfaces, name, "registry", require_signature,
-                 connect_as=registry.Registry)
+                 connect_as=registry.Registry, many=many,
+                 min_count=check_count(min_count), settle=check_settle(settle))
 
 
 def find_registry_cancellable(authkey: bytes, *, timeout: float,
@@ -527,3 +596,12 @@ def find_registry_cancellable(authkey: bytes, *, timeout: float,
     """:func:`find_registry` that gives up soon after ``cancel`` is set."""
     query = registry_query(authkey, timeout, interfaces, name, None)
     return _discover(query, None, False, cancel)
+
+
+def find_registries_cancellable(authkey: bytes, *, timeout: float,
+                                interfaces: InterfacesType, name: str | None,
+                                cancel: threading.Event) -> list[tuple[str, int]]:
+    """:func:`find_registries` that gives up soon after ``cancel`` is set."""
+    query = registry_query(authkey, timeout, interfaces, name, None, many=True,
+                           settle=SETTLE)
+    return _find(query, None, cancel)  # type: ignore[no-any-return]

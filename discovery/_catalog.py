@@ -242,6 +242,15 @@ def connect_entry(actor_class: type, entry: Entry, authkey: bytes, *,
     Addresses that failed recently go last.  Raises :class:`DiscoveryError`
     naming every address tried; each try is also appended to ``attempts``.
     """
+    proxy, _ = connect_endpoint(actor_class, entry, authkey, timeout=timeout,
+                                attempts=attempts)
+    return proxy
+
+
+def connect_endpoint(actor_class: type, entry: Entry, authkey: bytes, *,
+                     timeout: float,
+                     attempts: list[Attempt] | None = None) -> tuple[Any, Address]:
+    """:func:`connect_entry`, also returning the address that answered."""
     deadline = time.monotonic() + timeout
     tried: list[Attempt] = []
     fresh: list[tuple[Address, list[Address], EndpointKey]] = []
@@ -259,7 +268,7 @@ def connect_entry(actor_class: type, entry: Entry, authkey: bytes, *,
 
 def _connect_first(actor_class: type, entry: Entry, authkey: bytes,
                    endpoints: list[tuple[Address, list[Address], EndpointKey]],
-                   deadline: float, tried: list[Attempt]) -> Any:
+                   deadline: float, tried: list[Attempt]) -> tuple[Any, Address]:
     for index, (address, capture, key) in enumerate(endpoints):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -280,7 +289,7 @@ def _connect_first(actor_class: type, entry: Entry, authkey: bytes,
                       format_address(address), exc)
             continue
         _mark(key, dead=False)
-        return proxy
+        return proxy, address
     raise DiscoveryError(
         f"{entry.label!r} ({entry.actor_class}) did not answer; tried "
         + "; ".join(f"{where}: {why}" for _, where, why in tried))

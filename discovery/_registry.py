@@ -1,10 +1,22 @@
-"""Registering a published actor with a registry found over mDNS.
+"""Registering a published actor with the registry nodes found over mDNS.
 
-:class:`RegistryLink` runs one background thread that looks for a registry
-node (:func:`discovery.find_registry`), retrying with backoff until one
-answers, and then hands the actor to :func:`registry.register_actor`, whose
-own heartbeat thread keeps the registration alive.  Closing the link stops
-the search and unregisters the actor.
+:class:`RegistryLink` runs one background thread that looks for registry
+nodes (:func:`discovery.find_registries`), retrying with backoff until one
+answers, and then hands the actor and the addresses of *every* node found to
+:func:`registry.register_actor`, whose own heartbeat thread keeps the
+registration alive.  Closing the link stops the search and unregisters the
+actor.
+
+Why one registration through the list, and not one per node: the nodes of a
+fleet share their store, so an actor registered through one node is listed
+(and picked) by all of them, and the lease lives in the store, renewable
+through any node.  Registering through every node would open one lease per
+node for the same address, and the last registration would own the entry.
+Given the list, the heartbeats use the first node and, when it fails
+(refused, broken, silent, its store out of reach), go on through the next
+one at once, within the same heartbeat: no lease expires because one node
+died.  Nodes that do not share a store (each its own ``memory://``) still
+work: the next node is told of the lease and the actor afresh.
 """
 from __future__ import annotations
 
@@ -15,13 +27,14 @@ from typing import Any
 import registry
 import uactor
 
-from ._browse import find_registry_cancellable
+from ._browse import find_registries_cancellable
 from ._errors import DiscoveryError
 from ._interfaces import InterfacesType
 
 log = logging.getLogger("discovery")
 
-#: How long each search for a registry lasts (s).
+#: How long each search for registry nodes lasts at most (s); it ends sooner,
+#: :data:`discovery._search.SETTLE` after the last new node answered.
 FIND_TIMEOUT = 5.0
 
 #: Wait between searches: doubled after each failure, from/to (s).
@@ -32,7 +45,7 @@ CLOSE_TIMEOUT = 10.0
 
 
 class RegistryLink:
-    """Keeps ``actor`` registered with a discovered registry until closed."""
+    """Keeps ``actor`` registered with the discovered registry nodes until closed."""
 
     def __init__(self, actor: Any, authkey: bytes, *,
                  interfaces: InterfacesType = None, name: str | None = None,
@@ -59,11 +72,11 @@ class RegistryLink:
         delay = RETRY_MIN
         while not self._stop.is_set():
             try:
-                node = find_registry_cancellable(
+                nodes = find_registries_cancellable(
                     self._authkey, timeout=FIND_TIMEOUT, interfaces=self._interfaces,
                     name=self._registry_name, cancel=self._stop)
                 registration = registry.register_actor(
-                    node, self._actor, authkey=self._authkey, name=self._name)
+                    nodes, self._actor, authkey=self._authkey, name=self._name)
             except (DiscoveryError, uactor.UActorException, OSError, EOFError) as exc:
                 log.debug("no registry to register with yet (%s); retrying in "
                           "%g s", exc, delay)
@@ -73,7 +86,8 @@ class RegistryLink:
             with self._lock:
                 if not self._closed:
                     self._registration = registration
-                    log.debug("registered with registry: %r", registration)
+                    log.debug("registered with registry nodes %s: %r", nodes,
+                              registration)
                     return
             registration.close()
             return

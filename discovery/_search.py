@@ -1,7 +1,9 @@
 """``discover()`` written once: a search plan that each runtime drives.
 
 :func:`search` is a generator holding the whole algorithm (which adverts to
-try, in what order, within one deadline, and the error when none answered).
+try, in what order, within one deadline, and the error when none answered);
+:func:`gather`, its sibling for :func:`discovery.find_registries`, goes on
+after the first answer and returns the address of every advert that answered.
 It never blocks: it *yields* what it needs done, a :class:`Connect` (try
 this entry) or a :class:`WaitForChange` (wait until the browser's view
 changes), and :class:`Plan` feeds the outcome back.  The threaded runtime
@@ -18,8 +20,8 @@ from typing import Any, NamedTuple, Union
 
 import registry
 
-from ._advert import SERVICE_TYPE, Entry, class_path
-from ._catalog import Attempt, all_dead, connect_entry
+from ._advert import SERVICE_TYPE, Address, Entry, class_path
+from ._catalog import Attempt, all_dead, connect_endpoint
 from ._errors import DiscoveryError, DiscoveryTimeoutError
 from ._interfaces import InterfacesType, describe
 
@@ -28,6 +30,36 @@ DISCOVER_TIMEOUT = 5.0
 
 #: How often a cancellable search checks whether it was cancelled (s).
 CANCEL_POLL = 0.1
+
+#: Default time :func:`discovery.find_registries` listens for registry nodes (s).
+FLEET_TIMEOUT = 5.0
+
+#: Default quiet time after which :func:`discovery.find_registries` stops
+#: listening once a node answered (s): no new advert seen and no new node
+#: answering for this long.  Responders answer one query within 20-120 ms of
+#: each other (RFC 6762 section 6), all nodes of one host within about
+#: 0.1 s; a second leaves room for a loaded machine or a LAN (Avahi's
+#: "all for now" waits about as long).
+SETTLE = 1.0
+
+
+def check_count(count: object, what: str = "min_count") -> int | None:
+    """``count`` if None or a positive int, else ValueError."""
+    if count is None:
+        return None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"{what} must be a positive int or None, not {count!r}")
+    return count
+
+
+def check_settle(settle: object) -> float | None:
+    """``settle`` if None or a positive number of seconds, else ValueError."""
+    if settle is None:
+        return None
+    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or settle <= 0:
+        raise ValueError(f"settle must be a positive number of seconds or None, "
+                         f"not {settle!r}")
+    return float(settle)
 
 
 def check_timeout(timeout: object) -> float:
@@ -52,6 +84,13 @@ class Query:
     require_signature: bool | None
     #: Class to connect with when ``actor_class`` is None (find_registry).
     connect_as: type | None = None
+    #: Every answering advert (:func:`gather`), not only the first (:func:`search`).
+    many: bool = False
+    #: :func:`gather` only: stop once this many answered (None: see ``settle``).
+    min_count: int | None = None
+    #: :func:`gather` only: stop once none answered anew for this long (s;
+    #: None: listen for the whole timeout).  Ignored with ``min_count``.
+    settle: float | None = None
 
     @property
     def label(self) -> str:
@@ -62,20 +101,30 @@ class Query:
 
 
 class Connect(NamedTuple):
-    """Step: connect to ``entry`` with ``actor_class`` within ``timeout`` s."""
+    """Step: connect to ``entry`` with ``actor_class`` within ``timeout`` s.
+
+    With ``locate``, the outcome is the address that answered, not a proxy
+    (the verified proxy is dropped at once).
+    """
 
     actor_class: type
     entry: Entry
     timeout: float
     attempts: list[Attempt]
+    locate: bool = False
 
     def perform(self, authkey: bytes) -> tuple[Any, DiscoveryError | None]:
-        """Connect (blocking); ``(proxy, None)`` or ``(None, error)`` for Plan."""
+        """Connect (blocking); ``(outcome, None)`` or ``(None, error)`` for Plan."""
         try:
-            return connect_entry(self.actor_class, self.entry, authkey,
-                                 timeout=self.timeout, attempts=self.attempts), None
+            proxy, address = connect_endpoint(
+                self.actor_class, self.entry, authkey, timeout=self.timeout,
+                attempts=self.attempts)
         except DiscoveryError as exc:
             return None, exc
+        if self.locate:
+            del proxy  # released now: only the address is wanted
+            return address, None
+        return proxy, None
 
 
 class WaitForChange(NamedTuple):
@@ -89,6 +138,15 @@ Step = Union[Connect, WaitForChange]
 
 #: ``(version, entries, rejected)``: a browser's view, taken atomically.
 Snapshot = tuple[int, list[Entry], Mapping[str, tuple[str, str]]]
+
+
+def plan(query: Query, snapshot: Callable[[], Snapshot],
+         resolve_class: Callable[[Entry], type | None], started: float,
+         cancel: threading.Event | None = None) -> Generator[Step, Any, Any]:
+    """The plan ``query`` asks for: :func:`gather` with ``query.many``, else
+    :func:`search`; both runtimes call this."""
+    steps = gather if query.many else search
+    return steps(query, snapshot, resolve_class, started, cancel)
 
 
 def search(query: Query, snapshot: Callable[[], Snapshot],
@@ -132,6 +190,71 @@ def search(query: Query, snapshot: Callable[[], Snapshot],
     raise DiscoveryTimeoutError(timeout_message(query, attempts, rejected), attempts)
 
 
+def gather(query: Query, snapshot: Callable[[], Snapshot],
+           resolve_class: Callable[[Entry], type | None], started: float,
+           cancel: threading.Event | None = None) -> Generator[Step, Any, Any]:
+    """Like :func:`search`, but returns the addresses of every advert that answered.
+
+    Each advert is tried once (connected to, authenticated, checked to be of
+    the wanted class), in the order of :func:`search`; the address that
+    answered is kept, one per advert, without repeats, in the order they
+    answered.  Stops as soon as ``query.min_count`` answered; without it,
+    once no new advert was seen and no new node answered for
+    ``query.settle`` seconds, after the first node did; at the latest at the
+    deadline, with what answered by then.
+    Raises :class:`DiscoveryTimeoutError` when none answered, and
+    :class:`DiscoveryError` when ``cancel`` is set.
+    """
+    deadline = started + query.timeout
+    attempts: list[Attempt] = []
+    tried: set[str] = set()
+    found: list[Address] = []
+    heard = started
+    rejected: Mapping[str, tuple[str, str]] = {}
+    while True:
+        version, entries, rejected = snapshot()
+        fresh = sorted((entry for entry in entries
+                        if entry.instance.lower() not in tried), key=all_dead)
+        if fresh:
+            heard = time.monotonic()  # a new advert: listen on for others
+        for entry in fresh:
+            if deadline - time.monotonic() <= 0:
+                break
+            tried.add(entry.instance.lower())
+            actor_class = resolve_class(entry)
+            if actor_class is None:
+                attempts.append((entry.instance, "-", f"class {entry.actor_class} "
+                                 "cannot be imported here"))
+                continue
+            try:
+                address = yield Connect(actor_class, entry, deadline - time.monotonic(),
+                                        attempts, locate=True)
+            except DiscoveryError:
+                continue
+            if address not in found:
+                found.append(address)
+                heard = time.monotonic()
+            if query.min_count is not None and len(found) >= query.min_count:
+                return found
+        end = _gather_end(query, deadline, heard, bool(found))
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            break
+        if cancel is not None and cancel.is_set():
+            raise DiscoveryError("discovery was cancelled")
+        yield WaitForChange(version, remaining)
+    if found:
+        return found
+    raise DiscoveryTimeoutError(timeout_message(query, attempts, rejected), attempts)
+
+
+def _gather_end(query: Query, deadline: float, heard: float, any_found: bool) -> float:
+    """When :func:`gather` stops listening, given when it last heard a new node."""
+    if query.min_count is None and query.settle is not None and any_found:
+        return min(deadline, heard + query.settle)
+    return deadline
+
+
 class Plan:
     """Steps through a :func:`search`: :attr:`step` is what to do next.
 
@@ -165,9 +288,10 @@ def timeout_message(query: Query, attempts: list[Attempt],
                     rejected: Mapping[str, tuple[str, str]]) -> str:
     """What a :class:`DiscoveryTimeoutError` says: tried, refused, and what to do."""
     wanted = (class_path(query.actor_class) if query.actor_class is not None
-              else "actor")
+              else "registry node" if query.role == "registry" else "actor")
+    role = None if wanted == "registry node" else query.role
     filters = "".join(f" {label}={value!r}" for label, value in
-                      (("name", query.name), ("role", query.role)) if value is not None)
+                      (("name", query.name), ("role", role)) if value is not None)
     parts = [f"no {wanted}{filters} answered within {query.timeout:g} s on "
              f"{describe(query.interfaces)}"]
     if attempts:
@@ -180,8 +304,10 @@ def timeout_message(query: Query, attempts: list[Attempt],
         if any("not signed" in why for _, why in rejected.values()):
             parts.append("publish with authkey=... or pass require_signature=False")
     if not attempts and not rejected:
-        parts.append("no matching advert was seen (is the actor published, and "
-                     "on these interfaces?)")
+        what = ("a registry node running and advertised" if wanted == "registry node"
+                else "the actor published")
+        parts.append(f"no matching advert was seen (is {what}, and on these "
+                     "interfaces?)")
     return "; ".join(parts)
 
 

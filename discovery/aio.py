@@ -25,30 +25,34 @@ import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 from zeroconf.asyncio import AsyncZeroconf
 
+import registry
+
 from . import _browse, _core, _publish
 from ._advert import Address, Entry
-from ._browse import BrowserBase, registry_query
+from ._browse import BrowserBase, P, registry_query
 from ._catalog import connect_entry, fire, log, probe
 from ._interfaces import InterfacesType
 from ._publish import Publication
 from ._search import (
     DISCOVER_TIMEOUT,
+    FLEET_TIMEOUT,
+    SETTLE,
     Connect,
     Plan,
     Query,
     check_timeout,
+    plan,
     reconnect_policy,
     reconnecting,
-    search,
 )
 from ._zeroconf import make_zeroconf
 
-__all__ = ["AsyncBrowser", "browse", "discover", "find_registry", "publish",
-           "publish_address"]
+__all__ = ["AsyncBrowser", "browse", "discover", "find_registries", "find_registry",
+           "publish", "publish_address"]
 
 
 class AsyncBrowser(BrowserBase[AsyncZeroconf]):
@@ -205,6 +209,30 @@ async def _logged(awaitable: Awaitable[Any], callback: Any, entry: Entry) -> Non
 browse = AsyncBrowser
 
 
+@overload
+async def discover(actor_class: type[P], authkey: bytes, *, timeout: float = ...,
+                   interfaces: InterfacesType = ..., name: str | None = ...,
+                   role: str | None = ..., require_signature: bool | None = ...,
+                   zeroconf: AsyncZeroconf | None = ...,
+                   reconnect: Literal[False] = ...) -> P: ...
+
+
+@overload
+async def discover(actor_class: type | None, authkey: bytes, *, timeout: float = ...,
+                   interfaces: InterfacesType = ..., name: str | None = ...,
+                   role: str | None = ..., require_signature: bool | None = ...,
+                   zeroconf: AsyncZeroconf | None = ...,
+                   reconnect: Literal[True] | registry.ReconnectPolicy,
+                   ) -> registry.Reconnecting: ...
+
+
+@overload
+async def discover(actor_class: type | None, authkey: bytes, *, timeout: float = ...,
+                   interfaces: InterfacesType = ..., name: str | None = ...,
+                   role: str | None = ..., require_signature: bool | None = ...,
+                   zeroconf: AsyncZeroconf | None = ..., reconnect: Any = ...) -> Any: ...
+
+
 async def discover(actor_class: type | None, authkey: bytes, *,
                    timeout: float = DISCOVER_TIMEOUT,
                    interfaces: InterfacesType = None, name: str | None = None,
@@ -218,6 +246,7 @@ async def discover(actor_class: type | None, authkey: bytes, *,
     endpoints tried.  With ``reconnect``, the :class:`registry.Reconnecting`
     proxy it returns (a blocking object, like every proxy) discovers its
     actor again with :func:`discovery.discover`, on the thread that called it.
+    Typed as :func:`discovery.discover` is: awaited, it is ``actor_class``.
     """
     query = Query(actor_class, _core.check_authkey(authkey), check_timeout(timeout),
                   interfaces, name, role, require_signature)
@@ -236,7 +265,7 @@ async def _discover(query: Query, zeroconf: AsyncZeroconf | None,
 
 
 async def _find(query: Query, zeroconf: AsyncZeroconf | None) -> Any:
-    """One search, performed by awaiting."""
+    """One search (or gathering, :attr:`Query.many`), performed by awaiting."""
     started = time.monotonic()
     loop = asyncio.get_running_loop()
     async with AsyncBrowser(query.actor_class, name=query.name, role=query.role,
@@ -244,17 +273,17 @@ async def _find(query: Query, zeroconf: AsyncZeroconf | None) -> Any:
                             verify=False, require_signature=query.require_signature,
                             zeroconf=zeroconf) as browser:
         browser._catalog.connect_as = query.connect_as
-        plan = Plan(search(query, browser._snapshot, browser._catalog.resolve_class,
-                           started))
-        while not plan.done:
-            step = plan.step
+        steps = Plan(plan(query, browser._snapshot, browser._catalog.resolve_class,
+                          started))
+        while not steps.done:
+            step = steps.step
             if isinstance(step, Connect):
-                plan.proceed(*await loop.run_in_executor(None, step.perform,
-                                                         query.authkey))
+                steps.proceed(*await loop.run_in_executor(None, step.perform,
+                                                          query.authkey))
             elif step is not None:
                 await browser._wait(browser._newer_than(step.version), step.timeout)
-                plan.proceed()
-        return plan.result
+                steps.proceed()
+        return steps.result
 
 
 async def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
@@ -265,6 +294,17 @@ async def find_registry(authkey: bytes, *, timeout: float = DISCOVER_TIMEOUT,
     """The coroutine form of :func:`discovery.find_registry`."""
     return await _discover(registry_query(authkey, timeout, interfaces, name,
                                           require_signature), zeroconf, reconnect)
+
+
+async def find_registries(authkey: bytes, *, timeout: float = FLEET_TIMEOUT,
+                          interfaces: InterfacesType = None, name: str | None = None,
+                          require_signature: bool | None = None,
+                          min_count: int | None = None, settle: float | None = SETTLE,
+                          zeroconf: AsyncZeroconf | None = None) -> list[tuple[str, int]]:
+    """The coroutine form of :func:`discovery.find_registries`."""
+    query = registry_query(authkey, timeout, interfaces, name, require_signature,
+                           many=True, min_count=min_count, settle=settle)
+    return await _find(query, zeroconf)  # type: ignore[no-any-return]
 
 
 async def publish(proxy: Any, *, name: str | None = None, role: str = "actor",

@@ -8,6 +8,8 @@
 * :func:`connect_actor` - pick a registered actor and return a connected proxy;
   with ``reconnect=``, a :class:`Reconnecting` proxy that finds its actor
   again by name after it restarted elsewhere (:class:`ReconnectPolicy`).
+* :func:`connect_registry` - a :class:`Registry` proxy of the first of
+  several nodes that answers (for tools that list or inspect a registry).
 * :func:`find_authkey` - the authkey every registry tool uses when given
   none: ``$UACTOR_AUTHKEY``, ``$UACTOR_AUTHKEY_FILE``, or the key file a
   registry node on this host wrote for this user.
@@ -22,7 +24,13 @@ from __future__ import annotations
 import logging as _logging
 
 from ._actor import DEFAULT_MAX_MESSAGE, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, Registry
-from ._client import Registration, connect_actor, local_address_towards, register_actor
+from ._client import (
+    Registration,
+    connect_actor,
+    connect_registry,
+    local_address_towards,
+    register_actor,
+)
 from ._errors import (
     AuthkeyLookupError,
     InvalidAddressError,
@@ -67,6 +75,7 @@ __all__ = [
     "UnknownLeaseError",
     "UnknownNameError",
     "connect_actor",
+    "connect_registry",
     "find_authkey",
     "local_address_towards",
     "register_actor",

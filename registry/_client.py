@@ -48,6 +48,7 @@ from ._table import (
 __all__ = [
     "Registration",
     "connect_actor",
+    "connect_registry",
     "local_address_towards",
     "register_actor",
 ]
@@ -227,6 +228,39 @@ def _resolve_registry(registry: RegistryLike, authkey: bytes | None,
             host = "::1" if ":" in host else "127.0.0.1"
         addresses.append((host, port))
     return RegistryNodes(addresses, uactor.authkey(proxy), timeout=timeout, proxy=proxy)
+
+
+def connect_registry(registry: Address | Sequence[Address],
+                     authkey: bytes | None = None, *,
+                     timeout: float | None = DEFAULT_CONNECT_TIMEOUT) -> Any:
+    """A :class:`Registry` proxy of the first of these nodes that answers.
+
+    :param registry: a node's ``(host, port)`` address, or a list of the
+        addresses of several nodes (of one fleet: :ref:`registry-stores`),
+        tried in this order.
+    :param authkey: their key; by default the key :func:`registry.find_authkey`
+        finds.
+    :param timeout: bound (s) on connecting to each node, and the default
+        deadline of calls through the proxy.
+
+    For tools that list or inspect a registry (``uactor-discover
+    --registry``).  The proxy stays with that node: :func:`register_actor`
+    and :func:`connect_actor`, given the same list, move to the next node
+    whenever the one in use fails.
+
+    :raises uactor.ActorConnectionError: no node answered; names each node
+        and what it met.
+    :raises uactor.AuthkeyError: a node rejected the key.
+    :raises InvalidArgumentError: ``registry`` is neither an address nor a
+        list of addresses.
+    """
+    if not isinstance(registry, (tuple, list)):
+        raise InvalidArgumentError(
+            f"registry must be a (host, port) address or a list of them, got "
+            f"{type(registry).__name__} {quote(registry)}; pass e.g. "
+            f"[('10.0.0.5', 5000), ('10.0.0.6', 5000)]")
+    nodes = _resolve_registry(registry, check_key(authkey), timeout)
+    return nodes.proxy
 
 
 # --------------------------------------------------------------------------

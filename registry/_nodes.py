@@ -126,6 +126,12 @@ class RegistryNodes:
             f"no registry node answered {method}(): tried {tried}; check that "
             f"they run, or give the addresses of others") from last
 
+    @property
+    def proxy(self) -> Any:
+        """The proxy of the node in use, or None when none is connected now."""
+        with self._lock:
+            return self._proxy
+
     def _current(self) -> tuple[int, Any]:
         with self._lock:
             return self._index, self._proxy

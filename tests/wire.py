@@ -153,3 +153,9 @@ def accepted(address: Any, authkey: bytes, timeout: float = 10.0) -> Session:
     session = connect(address, authkey, timeout)
     assert session.request("accept_connection", "raw-test-client") == ("#RETURN", None)
     return session
+
+
+def layout(frame: bytes) -> tuple[int, list[int]]:
+    """A whole frame's body size and out-of-band buffer sizes."""
+    body, count = HEADER.unpack_from(frame)
+    return body, list(struct.unpack_from(f"!{count}Q", frame, HEADER.size))

@@ -52,15 +52,37 @@ _ForkingPickler = mp_reduction.ForkingPickler
 
 class _Pickler(pickle.Pickler):
     dispatch_table: Incomplete
+    def reducer_override(self, obj: Any) -> Any: ...
+
+class _Sink:
+    __slots__: Incomplete
+    write: Incomplete
+    def __init__(self, pieces: list) -> None: ...
+
+class _Lifter(_Pickler):
+    numbers: dict[int, int]
+    def __init__(self, file: Any, buffer_callback: Callable) -> None: ...
+    def persistent_id(self, obj: Any) -> Any: ...
 
 class _OutOfBand(list):
     __slots__: Incomplete
     def __call__(self, buffer: pickle.PickleBuffer) -> bool: ...
 
-class _AllowListUnpickler(pickle.Unpickler):
+class _Encoder:
+    __slots__: Incomplete
+    _pieces: list
+    buffers: Incomplete
+    _pickler: Incomplete
+    _lifter: _Lifter | None
+    def __init__(self) -> None: ...
+    def encode(self, obj: Any) -> memoryview: ...
+
+class _Unpickler(pickle.Unpickler):
+    def persistent_load(self, pid: Any) -> Any: ...
+
+class _AllowListUnpickler(_Unpickler):
     allowed: Mapping[tuple[str, str], type]
     def find_class(self, module: str, name: str) -> Any: ...
-    def persistent_load(self, pid: Any) -> Any: ...
 
 class _Session:
     __slots__: Incomplete
@@ -93,9 +115,7 @@ class _Connection:
     _xml: Incomplete
     _send_mac: Incomplete
     _recv_mac: Incomplete
-    _stream: Incomplete
-    _out_of_band: Incomplete
-    _pickler: Incomplete
+    _encoder: Incomplete
     _buffer: Incomplete
     _view: Incomplete
     _start: int

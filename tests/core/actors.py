@@ -318,3 +318,58 @@ class Sized(uactor.Actor):
         import pickle
 
         return pickle.PickleBuffer(bytearray(b"x" * size))
+
+
+def pattern(size: int) -> bytes:
+    """``size`` bytes whose content both sides of a payload test can rebuild."""
+    return bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+
+
+def describe(value):
+    """What a payload is, as plain data: types, sizes, memoryview layout."""
+    if isinstance(value, (list, tuple)):
+        return [type(value).__name__, [describe(item) for item in value]]
+    if isinstance(value, dict):
+        return {key: describe(item) for key, item in value.items()}
+    if isinstance(value, memoryview):
+        return ["memoryview", value.format, list(value.shape), value.readonly, value.nbytes]
+    if isinstance(value, (bytes, bytearray)):
+        return [type(value).__name__, len(value), bytes(value) == pattern(len(value))]
+    return [type(value).__name__]
+
+
+def make(kind: str, size: int):
+    """A payload of ``kind`` holding :func:`pattern` ``(size)``."""
+    data = pattern(size)
+    return {"bytes": data, "bytearray": bytearray(data),
+            "memoryview": memoryview(data),
+            "writable memoryview": memoryview(bytearray(data))}[kind]
+
+
+class Payloads(uactor.Actor):
+    """Says what it received, makes payloads, echoes (tests/core/test_payloads.py)."""
+
+    _options_ = {"address": ("127.0.0.1", 0), "authkey": b"SECRET"}
+
+    def describe(self, value):
+        return describe(value)
+
+    def make(self, kind: str, size: int):
+        return make(kind, size)
+
+    def echo(self, value):
+        return value
+
+    def grow(self, value: bytearray) -> bytearray:
+        value += b"!"  # a received bytearray is mutable
+        return value
+
+
+class LocalPayloads(Payloads):
+    _options_ = {}
+
+
+class StrictPayloads(Payloads):
+    """:class:`Payloads` decoding plain data only (an empty allow-list)."""
+
+    _options_ = {"address": ("127.0.0.1", 0), "authkey": b"SECRET", "allowed_classes": []}

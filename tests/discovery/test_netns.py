@@ -192,3 +192,28 @@ def test_an_actor_on_an_ipv6_only_link_is_discovered_and_listed(lab, unique_name
     assert table.returncode == 0, table.stderr
     assert f" {endpoint} " in table.stdout.splitlines()[1]
     assert table.stdout.splitlines()[1].split()[-1] == "unverified"  # no key
+
+
+@pytest.mark.netns
+@needs_ip_netns
+def test_registry_nodes_on_an_ipv6_only_link_are_listed_in_brackets(lab):
+    node_ns, node_ip, client_ns, _ = ipv6_only_link(lab)
+    node = lab.start(node_ns, "-m", "registry", "--host", node_ip, "--port", "0",
+                     "--log-level", "WARNING", UACTOR_AUTHKEY="discovery-tests")
+    (host, port), _ = parse_ready_line(read_line(node, TIMEOUT))
+    assert host == node_ip
+    endpoint = f"[{node_ip}]:{port}"
+
+    listed = lab.run(client_ns, "-m", "discovery", "--registries", "--json",
+                     "-i", "veth0", "-t", "3", timeout=TIMEOUT,
+                     UACTOR_AUTHKEY="discovery-tests")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == [{"address": endpoint, "host": node_ip,
+                                          "port": port}]
+    text = lab.run(client_ns, "-m", "discovery", "--registries", "-i", "veth0",
+                   "-t", "3", timeout=TIMEOUT, UACTOR_AUTHKEY="discovery-tests")
+    assert (text.returncode, text.stdout) == (0, endpoint + "\n"), text.stderr
+    picked = lab.run(client_ns, "-m", "discovery", "--registry", endpoint,
+                     "--json", timeout=TIMEOUT, UACTOR_AUTHKEY="discovery-tests")
+    assert (picked.returncode, json.loads(picked.stdout or "null")) == (0, []), \
+        picked.stderr

@@ -102,3 +102,18 @@ def test_one_core_under_both():
                  "__repr__"):
         assert name not in vars(discovery.Browser), name
         assert name not in vars(aio.AsyncBrowser), name
+
+
+def test_one_plan_finds_one_registry_or_all_of_them():
+    # find_registry and find_registries, in both runtimes, build their query
+    # with one function and run the plan the core picks (search or gather);
+    # no runtime holds a gathering loop of its own.
+    import discovery._search as core
+
+    for module in (discovery._browse, aio):
+        assert "registry_query(" in inspect.getsource(module.find_registries)
+        assert "registry_query(" in inspect.getsource(module.find_registry)
+        assert module.plan is core.plan
+        assert not hasattr(module, "gather") and not hasattr(module, "search")
+    assert "gather" in inspect.getsource(core.plan)
+    assert parameters(discovery.find_registries) == parameters(aio.find_registries)

@@ -127,3 +127,28 @@ def test_bad_lists_of_node_addresses_are_refused_before_connecting(bad, error):
     assert "registry" in str(info.value) and "address" in str(info.value)
     with Worker() as worker, pytest.raises(error):
         registry.register_actor(bad, worker, authkey=KEY)
+
+
+def test_connect_registry_gives_the_first_node_that_answers():
+    with start_registry() as first, start_registry() as second:
+        addresses = [first.connection_address, second.connection_address]
+        process = uactor.process(first)
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(10)
+        with registry.connect_registry(addresses, KEY, timeout=5) as node:
+            assert tuple(node.connection_address) == tuple(second.connection_address)
+            assert node.names() == []
+        with registry.connect_registry(second.connection_address, KEY) as node:
+            assert node.default_ttl() == second.default_ttl()
+        with pytest.raises(uactor.ActorConnectionError) as info:
+            registry.connect_registry(addresses[:1], KEY, timeout=5)
+        assert "Connection refused" in str(info.value) or "refused" in str(info.value)
+        with pytest.raises(uactor.AuthkeyError):
+            registry.connect_registry(addresses[1:], b"wrong", timeout=5)
+
+
+@pytest.mark.parametrize("bad", ["127.0.0.1:5000", None, [], [("127.0.0.1", 0)]])
+def test_connect_registry_refuses_what_is_not_addresses(bad):
+    with pytest.raises((registry.InvalidArgumentError, registry.InvalidAddressError)) as info:
+        registry.connect_registry(bad, KEY)
+    assert "address" in str(info.value)

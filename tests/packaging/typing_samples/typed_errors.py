@@ -22,9 +22,26 @@ def misuse() -> None:
     print(text)
 
 
-async def misuse_async() -> None:
+def misuse_discovered() -> None:
+    import discovery
+
+    found = discovery.discover(Worker, b"key")
+    found.ad(1, 2)  # E6: misspelt on a discovered proxy
+    found.add(1, b"2")  # E7: wrong argument type
+
+
+async def misuse_discovered_async() -> None:
+    import discovery.aio
+
+    found = await discovery.aio.discover(Worker, b"key")
+    found.subtract(1, 2)  # E8: misspelt on an awaited discovered proxy
+    text: str = found.add(1, 2)  # E9: wrong result type
+    print(text)
+
+
+async def misuse_awaited_calls() -> None:
     worker = Worker()
-    await uactor.call_async(worker.ad, 1, 2)  # E6: misspelt method
-    await uactor.call_async(worker.add, "1", 2)  # E7: wrong argument type
-    text: str = await uactor.call_async(worker.add, 1, 2)  # E8: wrong result type
+    await uactor.call_async(worker.ad, 1, 2)  # E10: misspelt method
+    await uactor.call_async(worker.add, "1", 2)  # E11: wrong argument type
+    text: str = await uactor.call_async(worker.add, 1, 2)  # E12: wrong result type
     print(text)
