@@ -3001,6 +3001,11 @@ class _PipelineReplies:
                     self._held.popleft()
 
 
+def _asyncio_module() -> Any:
+    """:mod:`asyncio`, loaded by whoever runs coroutines here."""
+    return sys.modules["asyncio"]
+
+
 async def _as_caller(coroutine: Any, owner: bool | None) -> Any:
     """Await a coroutine method as the call's own task: what
     :func:`caller_is_owner` answers in it."""
@@ -3157,6 +3162,7 @@ class _ActorServer(mp_managers.Server):
     def _await(self, coroutine: Any) -> Any:
         """Run a coroutine method's ``coroutine`` on the actor's loop; its result."""
         import asyncio
+        import concurrent.futures  # loaded with asyncio
 
         try:
             loop = self._coroutine_loop()
@@ -3164,7 +3170,17 @@ class _ActorServer(mp_managers.Server):
             coroutine.close()
             raise
         owner = _serving.owner
-        return asyncio.run_coroutine_threadsafe(_as_caller(coroutine, owner), loop).result()
+        name = getattr(coroutine, "__qualname__", "a coroutine method")
+        future = asyncio.run_coroutine_threadsafe(_as_caller(coroutine, owner), loop)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise self._stopped_during(name) from None
+
+    def _stopped_during(self, name: str) -> ActorDeadError:
+        """The error of a coroutine method the actor's stop cancelled."""
+        return ActorDeadError(f"the actor at {_describe(self.address)} stopped while "
+                              f"{name} ran; it was cancelled")
 
     def _watch_owner(self, parent: Any) -> None:
         parent.join()
@@ -3432,11 +3448,14 @@ class _ActorServer(mp_managers.Server):
     async def _answer(self, coroutine: Any, number: int, replies: _PipelineReplies,
                       typeid: Any, owner: bool | None) -> None:
         msg: tuple
+        name = getattr(coroutine, "__qualname__", "a coroutine method")
         try:
             res = await _as_caller(coroutine, owner)
             msg = (("#PROXY", self._result_token(typeid, res)) if typeid
                    else ("#RETURN", res))
-        except BaseException as exc:  # cancelled too: the actor is stopping
+        except BaseException as exc:
+            if isinstance(exc, _asyncio_module().CancelledError):  # the actor stops
+                exc = self._stopped_during(name)
             msg = _exception_payload(exc, self.serializer_name)
         replies.send(number, msg)
 

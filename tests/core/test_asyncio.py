@@ -4,7 +4,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import pathlib
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -281,6 +284,45 @@ def test_caller_is_owner_in_coroutine_methods():
             return (await uactor.call_async(owner.owner),
                     await uactor.call_async(owner.aowner))
         assert _run(main()) == (True, True)
+
+
+_STOP_SCRIPT = """
+import asyncio, sys, warnings
+warnings.simplefilter("error")
+import uactor
+from tests.core.async_actors import Worker
+
+async def main(worker):
+    pending = [asyncio.ensure_future(uactor.call_async(worker.snooze, 60)) for _ in range(5)]
+    assert await uactor.call_async(worker.snooze, 0, "started") == "started"
+    worker.shutdown()
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    assert all(isinstance(r, uactor.ActorDeadError) for r in results), results
+
+if __name__ == "__main__":
+    worker = Worker()
+    asyncio.run(main(worker))
+    process = uactor.process(worker)
+    process.join(10)
+    print("exit code", process.exitcode)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_an_actor_stops_its_loop_without_warnings(tmp_path, method):
+    """Coroutines still running when the actor stops are cancelled quietly:
+    nothing on the actor's stderr (no "Task was destroyed", no thread errors)."""
+    script = tmp_path / "stop.py"
+    script.write_text(_STOP_SCRIPT.replace(
+        "import uactor\n", f"import multiprocessing, uactor\n"
+        f"multiprocessing.set_start_method({method!r}, force=True)\n", 1))
+    root = pathlib.Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-W", "error", str(script)], cwd=root,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "exit code 0"
+    assert done.stderr == ""
 
 
 def test_stopping_cancels_running_coroutines_cleanly():
