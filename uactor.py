@@ -3454,8 +3454,9 @@ class _ActorServer(mp_managers.Server):
             msg = (("#PROXY", self._result_token(typeid, res)) if typeid
                    else ("#RETURN", res))
         except BaseException as exc:
-            if isinstance(exc, _asyncio_module().CancelledError):  # the actor stops
-                exc = self._stopped_during(name)
+            if isinstance(exc, _asyncio_module().CancelledError):
+                exc = self._stopped_during(name) if self.stop_event.is_set() else ProxyError(
+                    f"{name} was cancelled inside the actor at {_describe(self.address)}")
             msg = _exception_payload(exc, self.serializer_name)
         replies.send(number, msg)
 
