@@ -87,7 +87,7 @@ import time
 import traceback
 import types
 import weakref
-from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any, Callable, TypeVar, Union, cast
 
@@ -4626,15 +4626,12 @@ def current_address() -> _Address:
     return _current_server.address
 
 
-def call_async(method: Callable[_P, _R], /, *args: _P.args,
-               **kwargs: _P.kwargs) -> Coroutine[Any, Any, _R]:
+async def call_async(method: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
     """A call of ``method``, a method of a uactor proxy, to await in asyncio.
 
     ``await uactor.call_async(worker.add, 1, 2)`` is ``worker.add(1, 2)``
     without blocking the event loop: type checkers see the method's
-    parameters and result.  It returns the call's coroutine (what an
-    ``async def`` function would; one frame less per call), so a bad
-    ``method`` is reported at once.  Calls from one event loop to one actor share one
+    parameters and result.  Calls from one event loop to one actor share one
     connection, many in flight at once (their replies may come back in any
     order: coroutine methods run concurrently in the actor).  The proxy's
     call timeout and enclosing :func:`deadline` blocks bound the call
@@ -4648,7 +4645,7 @@ def call_async(method: Callable[_P, _R], /, *args: _P.args,
     name = _awaitable.get(getattr(method, "__func__", None))
     if name is None:
         name = _awaitable_name(method)
-    return _call_async(method.__self__, name, args, kwargs)  # type: ignore[attr-defined]
+    return await _call_async(method.__self__, name, args, kwargs)  # type: ignore[no-any-return, attr-defined]
 
 
 #: Proxy method functions checked by :func:`call_async` -> the remote method name.
