@@ -38,7 +38,9 @@ __all__ = [
     "ProxyError",
     "UActorException",
     "actor_class",
+    "aio",
     "authkey",
+    "call_async",
     "call_timeout",
     "caller_is_owner",
     "current_address",
@@ -55,6 +57,7 @@ __all__ = [
 
 import collections
 import contextlib
+import contextvars
 import copyreg
 import functools
 import hashlib
@@ -82,6 +85,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING as _TYPE_CHECKING
@@ -90,7 +94,11 @@ from typing import Any, Callable, TypeVar, Union, cast
 if _TYPE_CHECKING:  # imported where TLS is used: it adds ~10 ms to every import
     import ssl
 
-    from typing_extensions import Self  # typing.Self from Python 3.11
+    # typing.ParamSpec from Python 3.10, typing.Self from 3.11
+    from typing_extensions import ParamSpec, Self
+
+    _P = ParamSpec("_P")
+    _R = TypeVar("_R")
 
 __version__ = "0.2.0.dev0"
 
@@ -216,6 +224,10 @@ _READ_BUFFER = 64 * 1024
 #: a ``bytearray`` sent out of band is then handed over as received, where
 #: one read into a map is copied (a 10 MB echo: ~1.9 GB/s against ~0.9).
 _MMAP_MIN = 16 * 1024 * 1024
+#: Replies a pipelined connection holds back at most while further requests
+#: are already read, to write them together: few enough that the client
+#: starts on the first ones while the actor works on the next.
+_REPLY_BATCH = 4
 #: Pieces written in one ``sendmsg`` call (below every system's IOV_MAX).
 _IOV_MAX = 512
 #: Message size up to which a TLS frame's pieces are joined into one write:
@@ -894,7 +906,8 @@ class _Connection:
     __slots__ = ("_sock", "_tls", "where", "_transcript", "restricted", "peer_max_message",
                  "max_message", "_allowed", "_xml", "_send_mac", "_recv_mac",
                  "_encoder", "_buffer", "_view", "_start",
-                 "_end", "_timed", "_poller", "_poll_events", "_closer", "__weakref__")
+                 "_end", "_timed", "_poller", "_poll_events", "_closer", "_corked",
+                 "__weakref__")
 
     def __init__(self, sock: socket.socket, session: _Session, where: str,
                  serializer: str = DEFAULT_SERIALIZER, *, tls: bool = False,
@@ -927,6 +940,7 @@ class _Connection:
         self._timed = False
         self._poller: Any = None  # for deadlines on plain sockets, made on first use
         self._poll_events = 0
+        self._corked: bytearray | None = None
 
     # -- state ---------------------------------------------------------------
 
@@ -1034,6 +1048,28 @@ class _Connection:
             self.close()
             raise
 
+    # -- holding frames (the sans-I/O side of sending) -------------------------
+    #
+    # Corked, the connection frames what send() is given (header, body,
+    # buffers, tag: the one framing code) into a buffer instead of the
+    # socket: the asyncio pipeline writes that buffer on its own, and the
+    # pipelined server writes several replies at once.
+
+    def cork(self) -> None:
+        """Hold the frames :meth:`send` makes from now on, until :meth:`uncork`."""
+        if self._corked is None:
+            self._corked = bytearray()
+
+    def uncork(self) -> None:
+        """Write the frames held since :meth:`cork` in one go, and stop holding."""
+        frames, self._corked = self._corked, None
+        if frames:
+            try:
+                self._write([frames], None, len(frames))
+            except BaseException:
+                self.close()
+                raise
+
     def _send_streamed(self, hasher: Any, pieces: list, deadline: float | None) -> None:
         """Write a large tagged frame, hashing each piece just before writing it."""
         hasher.update(pieces[0])
@@ -1048,7 +1084,13 @@ class _Connection:
         self._write([*pending, hasher.digest()[:_TAG_BYTES]], deadline)
 
     def _write(self, pieces: list, deadline: float | None, total: int = -1) -> None:
-        """Write ``pieces`` (``total`` bytes, if known) before ``deadline``."""
+        """Write ``pieces`` (``total`` bytes, if known) before ``deadline``;
+        held instead while the connection is corked."""
+        corked = self._corked
+        if corked is not None:
+            for piece in pieces:
+                corked += piece
+            return
         sock = self._socket()
         if deadline is None and not self._tls and len(pieces) <= _IOV_MAX:
             sent = sock.sendmsg(pieces)  # the common case: one system call
@@ -1117,9 +1159,76 @@ class _Connection:
         except BaseException:
             self.close()
             raise
+        if self._xml:  # as decode(), inline: the hot path of every call
+            return _xml_loads(body)
+        return _loads(body, buffers, self._allowed)
+
+    def decode(self, body: Any, buffers: Sequence) -> Any:
+        """The message in a frame's ``body`` and out-of-band ``buffers``."""
         if self._xml:
             return _xml_loads(body)
         return _loads(body, buffers, self._allowed)
+
+    # -- the sans-I/O side of receiving (driven by the asyncio pipeline) -----
+
+    def buffered_frame_ready(self) -> bool:
+        """Whether the next frame is buffered whole (reading it needs no I/O)."""
+        return self._end - self._start >= self.next_frame_bytes()
+
+    def buffered_frame(self) -> tuple[Any, Sequence] | None:
+        """The next frame's body and buffers (for :meth:`decode`), its tag
+        checked, if it is buffered whole; else None.  Any failure closes the
+        connection."""
+        available = self._end - self._start
+        if available < _HEADER_BYTES:
+            return None
+        body_size, count = _unpack_header(self._buffer, self._start)
+        if count or self._recv_mac is not None:
+            if available < self.next_frame_bytes():
+                return None
+        elif available < _HEADER_BYTES + body_size:  # the common local case
+            return None
+        try:
+            return self._read_frame(None)
+        except BaseException:
+            self.close()
+            raise
+
+    def next_frame_bytes(self) -> int:
+        """Bytes the read buffer must hold for the next frame to be read whole.
+
+        A lower bound while its header is incomplete: the next frame is
+        buffered whole exactly when the unread bytes reach this number, and
+        is then read without touching the socket.
+        """
+        start = self._start
+        available = self._end - start
+        if available < _HEADER_BYTES:
+            return _HEADER_BYTES
+        body_size, count = _unpack_header(self._buffer, start)
+        size = _HEADER_BYTES + 8 * count
+        if count:
+            if available < size:
+                return size
+            size += sum(struct.unpack_from(f"!{count}Q", self._buffer,
+                                           start + _HEADER_BYTES))
+        return size + body_size + (0 if self._recv_mac is None else _TAG_BYTES)
+
+    def read_space(self, wanted: int) -> memoryview:
+        """Free space at the end of the read buffer, grown to hold ``wanted``
+        unread bytes; fill it, then call :meth:`received`."""
+        if self._start == self._end:
+            self._start = self._end = 0
+            if len(self._buffer) > _READ_BUFFER and wanted <= _READ_BUFFER:
+                self._buffer = bytearray(_READ_BUFFER)  # a large frame was read
+                self._view = memoryview(self._buffer)
+        if self._start + wanted > len(self._buffer) or self._end == len(self._buffer):
+            self._compact(max(wanted, _READ_BUFFER))
+        return self._view[self._end:]
+
+    def received(self, count: int) -> None:
+        """Count ``count`` bytes written into :meth:`read_space`."""
+        self._end += count
 
     def _read_frame(self, deadline: float | None) -> tuple[Any, Sequence]:
         if self._end - self._start < _HEADER_BYTES:
@@ -1720,11 +1829,14 @@ class _ActorRecord:
         in the process that started the actor only: its connections
         prove they come from the owner;
     ``aliases``
-        other addresses routed here (``capture``, the actor's bind address).
+        other addresses routed here (``capture``, the actor's bind address);
+    ``pipelines``
+        each asyncio event loop's :class:`_Pipeline` to the actor (or the
+        task opening it), the loop held weakly.
     """
 
     __slots__ = ("address", "incarnation", "local", "users", "managers", "ssl_context",
-                 "authkey", "manager", "owner_token", "aliases", "__weakref__")
+                 "authkey", "manager", "owner_token", "aliases", "pipelines", "__weakref__")
 
     def __init__(self, address: _Address, incarnation: str | None = None) -> None:
         self.address = address
@@ -1737,6 +1849,7 @@ class _ActorRecord:
         self.manager: Callable[[], Any] = _no_manager
         self.owner_token: bytes | None = None
         self.aliases: set = set()
+        self.pipelines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _no_manager() -> None:
@@ -1832,6 +1945,7 @@ class _Records:
         self.lock = threading.RLock()
         for record in list(self._alive):
             record.local.__dict__.clear()  # the parent's connections (this thread's)
+            record.pipelines = weakref.WeakKeyDictionary()  # and its loops'
             record.users = 0  # inherited proxies are borrowed
             record.owner_token = None  # the parent owns its actors
 
@@ -2018,6 +2132,7 @@ def _release_reference(token: Any, authkey: bytes, serializer: str, state: Any,
         if conn is not None:
             del record.local.connection
             conn.close()
+        _close_pipelines(record)
 
 
 class BaseProxy(mp_managers.BaseProxy):
@@ -2083,8 +2198,9 @@ class BaseProxy(mp_managers.BaseProxy):
 
     # -- calls ------------------------------------------------------------
 
-    def _connect(self, at: float | None) -> _Connection:
-        """Open this thread's connection to the referent, done by ``at``."""
+    def _connect(self, at: float | None, name: str | None = None) -> _Connection:
+        """Open this thread's connection to the referent, done by ``at``;
+        with ``name``, a pipelined connection so named (not this thread's)."""
         timeout = None
         if at is not None:
             timeout = at - _monotonic()
@@ -2092,17 +2208,15 @@ class BaseProxy(mp_managers.BaseProxy):
                 raise CallTimeoutError(f"the deadline passed before connecting to "
                                        f"{self._describe()}")
         conn = _connect(self._token.address, self._authkey, self._serializer, timeout)
-        name = mp_process.current_process().name
-        thread = threading.current_thread().name
-        if thread != "MainThread":
-            name = f"{name}|{thread}"
+        request = "accept_connection" if name is None else "accept_pipeline"
         try:
-            _request(conn, "accept_connection", (name,), deadline=at,
+            _request(conn, request, (name or _client_name(),), deadline=at,
                      owner_token=self._address_state.owner_token)
         except BaseException:
             conn.close()
             raise
-        self._tls.connection = conn
+        if name is None:
+            self._tls.connection = conn
         return conn
 
     def _connection(self) -> _Connection:
@@ -2160,9 +2274,9 @@ class BaseProxy(mp_managers.BaseProxy):
             return result
         return self._unusual_reply(kind, result)
 
-    def _connect_or_explain(self, at: float | None) -> _Connection:
+    def _connect_or_explain(self, at: float | None, name: str | None = None) -> _Connection:
         try:
-            return self._connect(at)
+            return self._connect(at, name)
         except ActorConnectionError as exc:
             if isinstance(exc, ActorDeadError):
                 raise
@@ -2222,6 +2336,13 @@ class BaseProxy(mp_managers.BaseProxy):
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} object, typeid {self._token.typeid!r} "
                 f"at {_describe(self._token.address)}>")
+
+
+def _client_name() -> str:
+    """How the actor names this thread's connection (process|thread)."""
+    name = mp_process.current_process().name
+    thread = threading.current_thread().name
+    return name if thread == "MainThread" else f"{name}|{thread}"
 
 
 def _rebuild_proxy(kind: Any, token: Any, serializer: str, exposed: Any,
@@ -2453,6 +2574,315 @@ class ActorProxy(BaseProxy):
 
 
 # --------------------------------------------------------------------------
+# Pipelined calls from asyncio
+# --------------------------------------------------------------------------
+
+
+class _Pipeline:
+    """One asyncio event loop's connection to one actor: many calls in flight.
+
+    The connection is authenticated like any other (in an executor thread),
+    then driven by the loop without threads: its socket is non-blocking,
+    read when readable and written when writable.  A call frames its
+    request at once (the connection is corked: :meth:`_Connection.send`
+    queues whole frames, tags included, so the frames' order is their tag
+    order) and queues it; one writer, scheduled
+    once per loop iteration, writes every queued frame in as few system
+    calls as the socket allows, and a request is never cut: a caller that
+    gives up still has its request served whole.  Replies carry the number
+    of their request and resolve its future; many are read per ``recv``.
+    A reply nobody waits for any more is discarded.
+
+    Used from its loop's thread only; it holds no reference to the loop,
+    so that the record's map from loops lets finished loops go.
+    """
+
+    __slots__ = ("_conn", "_sock", "_fd", "_pending", "_sent", "_received", "_out",
+                 "_flushing", "_writing", "_would_block", "closed", "__weakref__")
+
+    def __init__(self, conn: _Connection, loop: Any) -> None:
+        self._conn = conn
+        self._sock = sock = conn._socket()
+        sock.setblocking(False)
+        self._fd = sock.fileno()
+        #: Request number -> (future, method name, proxy) of calls awaited.
+        self._pending: dict[int, tuple[Any, str, BaseProxy]] = {}
+        self._sent = 0
+        self._received = 0
+        # The connection is corked for good: send() frames requests into the
+        # write buffer, which only _flush() writes.
+        self._out = conn._corked = bytearray()
+        self._flushing = False
+        self._writing = False
+        self._would_block: tuple = (BlockingIOError, InterruptedError)
+        if conn._tls:
+            import ssl
+            self._would_block += (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+        self.closed = False
+        loop.add_reader(self._fd, self._on_readable, loop)
+
+    def call(self, loop: Any, ident: Any, methodname: str, args: tuple, kwds: Mapping,
+             proxy: BaseProxy) -> tuple[int, Any]:
+        """Queue a request; its number and the future of its ``(kind, result)``.
+
+        Encoding errors (too large, unpicklable) are raised here, with
+        nothing queued.
+        """
+        if self.closed:
+            raise ActorDeadError(f"connection to {proxy._describe()} was lost before "
+                                 f"{methodname!r}: the actor process is gone or unreachable")
+        self._conn.send((ident, methodname, args, kwds, self._received))  # queued
+        number = self._sent
+        self._sent = number + 1
+        future = loop.create_future()
+        idle = not self._pending
+        self._pending[number] = (future, methodname, proxy)
+        if not self._flushing:
+            self._flushing = True
+            if idle:  # a lone call goes out now; calls in flight batch up
+                self._flush(loop)
+            else:
+                loop.call_soon(self._flush, loop)
+        return number, future
+
+    def forget(self, number: int) -> None:
+        """Nobody awaits call ``number`` any more: its reply will be discarded."""
+        self._pending.pop(number, None)
+
+    # -- the loop's side ------------------------------------------------------
+
+    def _flush(self, loop: Any) -> None:
+        """Write queued frames until done or the socket is full (then wait)."""
+        out = self._out
+        try:
+            while out:
+                del out[:self._sock.send(out)]
+        except self._would_block:
+            if not self._writing:
+                self._writing = True
+                loop.add_writer(self._fd, self._flush, loop)
+            return
+        except OSError as exc:
+            self.fail(loop, exc)
+            return
+        if self._writing:
+            self._writing = False
+            loop.remove_writer(self._fd)
+        self._flushing = False
+
+    def _on_readable(self, loop: Any) -> None:
+        conn = self._conn
+        try:
+            while True:
+                space = conn.read_space(conn.next_frame_bytes())
+                count = self._sock.recv_into(space)
+                if not count:
+                    raise EOFError(f"{conn.where} closed the connection")
+                conn.received(count)
+                self._deliver(conn)
+                if count < len(space) and not conn._tls:
+                    return  # drained (TLS reads on: decrypted data does not poll)
+        except self._would_block:
+            return
+        except Exception as exc:  # lost, or a reply failed its tag
+            self.fail(loop, exc)
+
+    def _deliver(self, conn: _Connection) -> None:
+        """Hand every whole reply in the read buffer to its caller."""
+        while (frame := conn.buffered_frame()) is not None:
+            body, buffers = frame
+            self._received += 1
+            try:
+                number, kind, result = conn.decode(body, buffers)
+            except Exception as exc:  # undecodable, but read whole: in step
+                number = _reply_number(body)
+                if number is None:
+                    raise
+                kind, result = "#ERROR", exc
+            entry = self._pending.pop(number, None)
+            if entry is not None and not entry[0].done():
+                entry[0].set_result((kind, result))
+
+    def fail(self, loop: Any, exc: BaseException) -> None:
+        """Close the connection; every call awaited gets the dead-actor error."""
+        self.close(loop)
+        pending, self._pending = self._pending, {}
+        for future, methodname, proxy in pending.values():
+            if future.done():
+                continue
+            if isinstance(exc, FrameAuthenticationError):
+                error: BaseException = FrameAuthenticationError(str(exc))
+            else:
+                error = ActorDeadError(
+                    f"connection to {proxy._describe()} was lost during {methodname!r}: "
+                    "the actor process is gone or unreachable")
+            error.__cause__ = exc
+            future.set_exception(error)
+
+    def close(self, loop: Any) -> None:
+        """Stop reading and writing and close the socket (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        if not loop.is_closed():
+            loop.remove_reader(self._fd)
+            if self._writing:
+                loop.remove_writer(self._fd)
+        self._conn.close()
+
+
+def _reply_number(body: Any) -> int | None:
+    """The request number of a pickled reply that failed to decode, read
+    from the pickle's first opcodes (``None`` if it cannot be found)."""
+    import pickletools
+
+    try:
+        for opcode, arg, _ in pickletools.genops(bytes(body)):
+            if opcode.name in ("BININT", "BININT1", "BININT2", "LONG1"):
+                return arg if isinstance(arg, int) else None
+            if opcode.name not in ("PROTO", "FRAME", "MARK"):
+                break
+    except Exception:  # not a pickle after all (xmlrpclib)
+        return None
+    return None
+
+
+async def _open_pipeline(proxy: BaseProxy, loop: Any, at: float | None) -> _Pipeline:
+    """This loop's pipeline to ``proxy``'s actor, opened by one task that
+    every concurrent first caller awaits."""
+    import asyncio
+
+    pipelines = proxy._address_state.pipelines
+    opening = pipelines.get(loop)
+    if opening is None or isinstance(opening, _Pipeline):  # none, or a closed one
+        name = f"{_client_name()}|asyncio"
+        opening = loop.create_task(_connect_pipeline(proxy, loop, at, name))
+        opening.add_done_callback(_retrieve)
+        pipelines[loop] = opening
+    return await asyncio.shield(opening)
+
+
+async def _connect_pipeline(proxy: BaseProxy, loop: Any, at: float | None,
+                            name: str) -> _Pipeline:
+    pipelines = proxy._address_state.pipelines
+    try:
+        conn = await loop.run_in_executor(None, proxy._connect_or_explain, at, name)
+        pipeline = _Pipeline(conn, loop)
+    except BaseException:
+        pipelines.pop(loop, None)
+        raise
+    pipelines[loop] = pipeline
+    return pipeline
+
+
+def _retrieve(task: Any) -> None:
+    """Done callback: a failure to open is its awaiters' (never "never retrieved")."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _close_pipelines(record: _ActorRecord) -> None:
+    """Close every loop's pipeline to ``record``'s actor, each in its loop."""
+    for loop, pipeline in list(record.pipelines.items()):
+        if not isinstance(pipeline, _Pipeline) or pipeline.closed:
+            continue
+        try:
+            loop.call_soon_threadsafe(pipeline.close, loop)
+        except RuntimeError:  # that loop is closed: no reader to remove
+            pipeline.close(loop)
+    record.pipelines.clear()
+
+
+def _expire(future: Any, proxy: BaseProxy, methodname: str) -> None:
+    if not future.done():
+        future.set_exception(CallTimeoutError(
+            f"{methodname!r} on {proxy._describe()} did not answer within its "
+            "deadline; its reply will be discarded and the connection stays open"))
+
+
+async def _call_async(proxy: BaseProxy, methodname: str, args: tuple, kwds: Mapping) -> Any:
+    """Await ``methodname`` on ``proxy``'s referent through this loop's pipeline."""
+    loop = _get_running_loop()
+    at = _deadline.at
+    if proxy._timeout is not None:
+        at = _call_deadline(proxy._timeout)
+    pipeline = proxy._address_state.pipelines.get(loop)
+    if type(pipeline) is not _Pipeline or pipeline.closed:
+        pipeline = await _open_pipeline(proxy, loop, at)
+    timer = None
+    if at is not None:
+        remaining = at - _monotonic()
+        if remaining <= 0:
+            raise CallTimeoutError(f"the deadline passed before {methodname!r} was sent "
+                                   f"to {proxy._describe()}")
+    number, future = pipeline.call(loop, proxy._id, methodname, args, kwds, proxy)
+    if at is not None:
+        timer = loop.call_later(remaining, _expire, future, proxy, methodname)
+    try:
+        kind, result = await future
+    except BaseException:  # cancelled, timed out, actor gone
+        pipeline.forget(number)
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+    if kind == "#RETURN":
+        return result
+    if kind == "#ERROR" and isinstance(result, Exception):
+        raise result
+    return proxy._unusual_reply(kind, result)
+
+
+def _get_running_loop() -> Any:
+    """The running event loop (asyncio is imported by asyncio users only)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        raise RuntimeError("uactor.call_async() needs a running asyncio event loop")
+    return asyncio.get_running_loop()
+
+
+class _AsyncView:
+    """``aio(proxy)``: the proxy's methods as coroutine functions, its
+    exposed attributes as awaitables (untyped; :func:`call_async` is typed)."""
+
+    __slots__ = ("_proxy",)
+
+    def __init__(self, proxy: BaseProxy) -> None:
+        self._proxy = proxy
+
+    def __getattr__(self, name: str) -> Any:
+        proxy = self._proxy
+        attribute = getattr(type(proxy), name, None)
+        if isinstance(attribute, property) and _is_generated(attribute):
+            return _call_async(proxy, name, (), {})
+        if attribute is None or name.startswith("_") or not callable(attribute):
+            raise AttributeError(
+                f"{proxy._describe()} has no method {name!r} to await; "
+                f"its methods: {sorted(n for n in dir(type(proxy)) if not n.startswith('_'))}")
+        _check_async_method(proxy, name, attribute)
+
+        async def method(*args: Any, **kwargs: Any) -> Any:
+            return await _call_async(proxy, name, args, kwargs)
+
+        method.__name__ = name
+        method.__doc__ = attribute.__doc__
+        return method
+
+    def __repr__(self) -> str:
+        return f"<uactor.aio view of {self._proxy!r}>"
+
+
+def _check_async_method(proxy: BaseProxy, name: str, function: Any) -> None:
+    """Reject proxy methods that do more than call the actor (``shutdown``)."""
+    if _is_generated(function) or (name in (getattr(type(proxy), "_exposed_", None) or ())
+                                   and name not in _BASE_EXPOSED):
+        return
+    raise TypeError(
+        f"{type(proxy).__name__}.{name} is not a remote method call that can be "
+        "awaited (it is written on the proxy itself); call it directly")
+
+
+# --------------------------------------------------------------------------
 # Server (runs in the actor process)
 # --------------------------------------------------------------------------
 
@@ -2472,6 +2902,11 @@ class _Serving(threading.local):
 
 
 _serving = _Serving()
+#: :func:`caller_is_owner` in coroutine methods (each call runs as a task).
+_coroutine_owner: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
+    "uactor_caller_is_owner", default=None)
+#: What calling an ``async def`` method returns.
+_CoroutineType = types.CoroutineType
 _current_server: _ActorServer | None = None
 _warned_peers: set = set()
 
@@ -2483,6 +2918,99 @@ def _warn_once(key: Any, message: str, *args: Any, level: int = logging.WARNING)
     else:
         _warned_peers.add(key)
         _logger.log(level, message, *args)
+
+
+class _StopEvent(threading.Event):
+    """An actor server's stop signal: setting it also wakes the main thread
+    (``wake``) and stops the actor's event loop (``on_set``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wake = threading.Event()
+        self.on_set: Callable[[], None] | None = None
+
+    def set(self) -> None:
+        super().set()
+        self.wake.set()
+        on_set = self.on_set
+        if on_set is not None:
+            on_set()
+
+
+class _PipelineReplies:
+    """The replies of one pipelined connection, sent whole from any thread.
+
+    The thread serving the connection and the actor's event loop both
+    reply; one lock keeps frames whole and in their tag sequence.  Proxies
+    pickled into a reply are held until the client says it read that reply.
+    """
+
+    __slots__ = ("_server", "_conn", "_lock", "_sent", "_held", "held_back")
+
+    def __init__(self, server: _ActorServer, conn: _Connection) -> None:
+        self._server = server
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._sent = 0
+        self._held: collections.deque = collections.deque()  # (reply number, proxies)
+        #: Whether replies wait in the connection for the next write (:meth:`flush`).
+        self.held_back = False
+
+    def send(self, number: int, msg: tuple, more: bool = False) -> bool:
+        """Send the reply to request ``number``; whether the connection took it.
+
+        ``more``: further requests are already read, so the reply waits for
+        theirs, to go out in one write (a reply from the loop thread sends
+        every waiting one).
+        """
+        held: list = []
+        conn = self._conn
+        with self._lock:
+            if more:
+                conn.cork()
+            previous, _serving.held = _serving.held, held
+            try:
+                sent = self._server._send(conn, msg, number)
+                if not more:
+                    conn.uncork()
+            except OSError:
+                sent = False
+            finally:
+                _serving.held = previous
+            self.held_back = more
+            if held:
+                self._held.append((self._sent, held))
+            self._sent += 1
+        return sent
+
+    def flush(self) -> bool:
+        """Write the replies held back; whether the connection took them."""
+        with self._lock:
+            self.held_back = False
+            try:
+                self._conn.uncork()
+            except OSError:
+                return False
+        return True
+
+    def acknowledge(self, received: int) -> None:
+        """The client read ``received`` replies: release what they carried."""
+        if self._held:
+            with self._lock:
+                while self._held and self._held[0][0] < received:
+                    self._held.popleft()
+
+
+def _asyncio_module() -> Any:
+    """:mod:`asyncio`, loaded by whoever runs coroutines here."""
+    return sys.modules["asyncio"]
+
+
+async def _as_caller(coroutine: Any, owner: bool | None) -> Any:
+    """Await a coroutine method as the call's own task: what
+    :func:`caller_is_owner` answers in it."""
+    _coroutine_owner.set(owner)
+    return await coroutine
 
 
 def _is_method(attribute: Any) -> bool:
@@ -2502,7 +3030,8 @@ class _ActorServer(mp_managers.Server):
     (owner shutdown, owner death, last reference released).
     """
 
-    public = [*mp_managers.Server.public, "connect_actor", "release_owner"]
+    public = [*mp_managers.Server.public, "connect_actor", "release_owner",
+              "accept_pipeline"]
 
     def __init__(self, registry: dict, address: Any, authkey: bytes, serializer: str,
                  ssl_context: ssl.SSLContext | None = None, *,
@@ -2536,8 +3065,13 @@ class _ActorServer(mp_managers.Server):
         self.actor: Any = None
         self.actor_ident: str | None = None
         self.owner_released = False
-        self.stop_event = threading.Event()
+        self.stop_event = _StopEvent()
         self._stopping = threading.Lock()
+        #: The event loop running the actor's coroutine methods, on the main
+        #: thread, started by the first coroutine call (:meth:`_coroutine_loop`).
+        self.loop: Any = None
+        self._loop_wanted = False
+        self._loop_ready = threading.Event()
 
     # -- lifecycle --------------------------------------------------------
 
@@ -2562,10 +3096,91 @@ class _ActorServer(mp_managers.Server):
                              name="uactor-owner-watch", daemon=True).start()
 
     def wait_until_stopped(self) -> None:
-        """Block until the actor is asked to stop, run its hook, exit."""
-        self.stop_event.wait()
+        """Block until the actor is asked to stop, run its hook, exit.
+
+        Meanwhile the main thread runs the actor's event loop once a
+        coroutine method is first called.
+        """
+        while not self.stop_event.is_set():
+            self.stop_event.wake.wait()
+            self.stop_event.wake.clear()
+            if self._loop_wanted and self.loop is None and not self.stop_event.is_set():
+                self._run_loop()
+        self._loop_ready.set()  # callers still waiting for a loop give up
         self._stop_actor()
         sys.exit(0)
+
+    def _run_loop(self) -> None:
+        """Run the actor's event loop until the actor stops, then close it:
+        coroutines still running are cancelled and awaited."""
+        import asyncio
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        stopped = loop.create_future()
+
+        def stop() -> None:
+            if not stopped.done():
+                stopped.set_result(None)
+
+        def stop_threadsafe() -> None:
+            with contextlib.suppress(RuntimeError):  # closed already
+                loop.call_soon_threadsafe(stop)
+
+        self.stop_event.on_set = stop_threadsafe
+        self.loop = loop
+        self._loop_ready.set()
+        if self.stop_event.is_set():
+            stop()
+        try:
+            loop.run_until_complete(stopped)
+        finally:
+            try:
+                tasks = asyncio.all_tasks(loop)
+                for task in tasks:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                self.loop = None
+                asyncio.set_event_loop(None)
+                loop.close()
+
+    def _coroutine_loop(self) -> Any:
+        """The running event loop for coroutine methods, started if needed."""
+        loop = self.loop
+        if loop is None:
+            self._loop_wanted = True
+            self.stop_event.wake.set()
+            self._loop_ready.wait(_START_TIMEOUT)
+            loop = self.loop
+            if loop is None:
+                raise ProxyError(f"the actor at {_describe(self.address)} is stopping: "
+                                 "its event loop no longer runs coroutine methods")
+        return loop
+
+    def _await(self, coroutine: Any) -> Any:
+        """Run a coroutine method's ``coroutine`` on the actor's loop; its result."""
+        import asyncio
+        import concurrent.futures  # loaded with asyncio
+
+        try:
+            loop = self._coroutine_loop()
+        except BaseException:
+            coroutine.close()
+            raise
+        owner = _serving.owner
+        name = getattr(coroutine, "__qualname__", "a coroutine method")
+        future = asyncio.run_coroutine_threadsafe(_as_caller(coroutine, owner), loop)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise self._stopped_during(name) from None
+
+    def _stopped_during(self, name: str) -> ActorDeadError:
+        """The error of a coroutine method the actor's stop cancelled."""
+        return ActorDeadError(f"the actor at {_describe(self.address)} stopped while "
+                              f"{name} ran; it was cancelled")
 
     def _watch_owner(self, parent: Any) -> None:
         parent.join()
@@ -2679,9 +3294,11 @@ class _ActorServer(mp_managers.Server):
             msg = _exception_payload(exc, self.serializer_name)
         self._send(conn, msg)
 
-    def _send(self, conn: Any, msg: tuple) -> bool:
+    def _send(self, conn: Any, msg: tuple, number: int | None = None) -> bool:
+        """Send a reply (numbered ``number`` on a pipelined connection); one
+        that cannot be serialized is replaced by a description of the error."""
         try:
-            conn.send(msg)
+            conn.send(msg if number is None else (number, *msg))
         except (EOFError, OSError):
             return False
         except Exception as exc:
@@ -2696,10 +3313,11 @@ class _ActorServer(mp_managers.Server):
                     f"({exc!r}); return plain data, or a proxy through "
                     "uactor.proxy() or _method_to_typeid_"), text)
             try:
-                conn.send(fallback)
+                conn.send(fallback if number is None else (number, *fallback))
             except Exception:
                 try:
-                    conn.send(_foreign_payload(exc, text))
+                    last = _foreign_payload(exc, text)
+                    conn.send(last if number is None else (number, *last))
                 except Exception:
                     return False
         return True
@@ -2739,6 +3357,8 @@ class _ActorServer(mp_managers.Server):
                 try:
                     function = getattr(obj, methodname)
                     res = function if is_attribute else function(*args, **kwds)
+                    if type(res) is _CoroutineType:  # an async def method
+                        res = self._await(res)
                 except BaseException as exc:
                     msg = _exception_payload(exc, serializer)
                 else:
@@ -2750,8 +3370,105 @@ class _ActorServer(mp_managers.Server):
             if not self._send(conn, msg):
                 return
 
+    def serve_pipeline(self, conn: _Connection) -> None:
+        """Serve pipelined calls from one asyncio client until it disconnects.
+
+        Requests are ``(ident, methodname, args, kwds, received)``, numbered
+        by their order on the connection; each reply is ``(number, kind,
+        result)``, sent as soon as it is ready: synchronous methods run here
+        in order, coroutine methods on the actor's loop, concurrently, while
+        this thread reads on.  ``received`` (replies the client has read)
+        releases the proxies held for earlier replies.
+        """
+        replies = _PipelineReplies(self, conn)
+        id_to_obj: dict = self.id_to_obj
+        serializer = self.serializer_name
+        bad_requests = 0
+        for number in itertools.count():
+            # Replies held back go out before waiting for more requests.
+            if replies.held_back and not conn.buffered_frame_ready() and not replies.flush():
+                return
+            try:
+                request = conn.recv()
+            except Exception as exc:
+                if isinstance(exc, MessageTooLargeError):
+                    _warn_once(("size",), "%s", exc)
+                    replies.send(number, _exception_payload(exc, serializer))
+                    return
+                if self._receive_failed(conn, exc):
+                    return
+                bad_requests += 1  # a whole frame was read: the stream is in step
+                if bad_requests >= _MAX_BAD_REQUESTS:
+                    _warn_once(("garbage", type(exc)), "closed a connection that sent "
+                               "undecodable messages: %s", _clip(str(exc)))
+                    return
+                if not replies.send(number, _exception_payload(exc, serializer)):
+                    return
+                continue
+            bad_requests = 0
+            try:
+                ident, methodname, args, kwds, received = request
+                replies.acknowledge(received)
+                obj, exposed, gettypeid = id_to_obj[ident]
+                is_attribute = exposed[methodname]
+            except Exception:
+                if isinstance(request, (tuple, list)) and len(request) == 5:
+                    request = request[:4]  # without ``received``
+                msg = self._unusual_request(request)
+            else:
+                typeid = gettypeid and gettypeid.get(methodname)
+                try:
+                    function = getattr(obj, methodname)
+                    res = function if is_attribute else function(*args, **kwds)
+                    if type(res) is _CoroutineType:
+                        self._answer_later(res, number, replies, typeid)
+                        continue
+                except BaseException as exc:
+                    msg = _exception_payload(exc, serializer)
+                else:
+                    msg = (("#PROXY", self._result_token(typeid, res)) if typeid
+                           else ("#RETURN", res))
+            more = number % _REPLY_BATCH != _REPLY_BATCH - 1 and conn.buffered_frame_ready()
+            if not replies.send(number, msg, more):
+                return
+
+    def _answer_later(self, coroutine: Any, number: int, replies: _PipelineReplies,
+                      typeid: Any) -> None:
+        """Run a coroutine method on the actor's loop; reply when it finishes."""
+        import asyncio
+
+        try:
+            loop = self._coroutine_loop()
+        except BaseException:
+            coroutine.close()
+            raise
+        answer = self._answer(coroutine, number, replies, typeid, _serving.owner)
+        asyncio.run_coroutine_threadsafe(answer, loop)
+
+    async def _answer(self, coroutine: Any, number: int, replies: _PipelineReplies,
+                      typeid: Any, owner: bool | None) -> None:
+        msg: tuple
+        name = getattr(coroutine, "__qualname__", "a coroutine method")
+        try:
+            res = await _as_caller(coroutine, owner)
+            msg = (("#PROXY", self._result_token(typeid, res)) if typeid
+                   else ("#RETURN", res))
+        except BaseException as exc:
+            if isinstance(exc, _asyncio_module().CancelledError):
+                exc = self._stopped_during(name) if self.stop_event.is_set() else ProxyError(
+                    f"{name} was cancelled inside the actor at {_describe(self.address)}")
+            msg = _exception_payload(exc, self.serializer_name)
+        replies.send(number, msg)
+
     def _unusual_request(self, request: Any) -> tuple:
-        """Fallback requests (str, repr, value) and clear errors for bad ones."""
+        """Fallback requests (str, repr, value) and clear errors for bad ones,
+        errors described by name where the serializer cannot carry them."""
+        msg = self._answer_unusual(request)
+        if msg[0] == "#RAISE" and self.serializer_name != "pickle":
+            return _foreign_payload(*msg[1])
+        return msg
+
+    def _answer_unusual(self, request: Any) -> tuple:
         try:
             ident, methodname, args, kwds = request
         except (TypeError, ValueError):
@@ -2876,6 +3593,15 @@ class _ActorServer(mp_managers.Server):
         _serving.owner = self._is_owner(c, proof)
         c.send(("#RETURN", None))
         self.serve_client(c)
+        raise SystemExit
+
+    def accept_pipeline(self, c: Any, name: str, proof: bytes | None = None) -> None:
+        """Serve this connection's pipelined calls (an asyncio client) until it
+        closes; ``proof`` as for :meth:`accept_connection`."""
+        threading.current_thread().name = _clip(str(name))
+        _serving.owner = self._is_owner(c, proof)
+        c.send(("#RETURN", None))
+        self.serve_pipeline(c)
         raise SystemExit
 
     def release_owner(self, c: Any, proof: bytes | None = None) -> None:
@@ -3796,6 +4522,8 @@ def caller_is_owner() -> bool:
         raise ProxyError("uactor.caller_is_owner() can only be called inside an actor process")
     owner = _serving.owner
     if owner is None:
+        owner = _coroutine_owner.get()
+    if owner is None:
         raise ProxyError("uactor.caller_is_owner() can only be called while the actor "
                          "serves a call, in the thread running the method")
     return owner
@@ -3896,6 +4624,58 @@ def current_address() -> _Address:
     if _current_server is None:
         raise ProxyError("uactor.current_address() can only be called inside an actor process")
     return _current_server.address
+
+
+async def call_async(method: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    """A call of ``method``, a method of a uactor proxy, to await in asyncio.
+
+    ``await uactor.call_async(worker.add, 1, 2)`` is ``worker.add(1, 2)``
+    without blocking the event loop: type checkers see the method's
+    parameters and result.  Calls from one event loop to one actor share one
+    connection, many in flight at once (their replies may come back in any
+    order: coroutine methods run concurrently in the actor).  The proxy's
+    call timeout and enclosing :func:`deadline` blocks bound the call
+    (:class:`CallTimeoutError`); cancelling the awaiting task (or
+    ``asyncio.timeout``) abandons the reply, while the request, sent whole,
+    still runs in the actor.  Results, result proxies and errors are those
+    of the synchronous call.
+
+    :raises TypeError: when ``method`` is not a method of a uactor proxy.
+    """
+    name = _awaitable.get(getattr(method, "__func__", None))
+    if name is None:
+        name = _awaitable_name(method)
+    return await _call_async(method.__self__, name, args, kwargs)  # type: ignore[no-any-return, attr-defined]
+
+
+#: Proxy method functions checked by :func:`call_async` -> the remote method name.
+_awaitable: dict = {}
+
+
+def _awaitable_name(method: Any) -> str:
+    """The remote method ``proxy.method`` calls, once checked."""
+    proxy = getattr(method, "__self__", None)
+    function = getattr(method, "__func__", None)
+    name = getattr(method, "__name__", None)
+    if not isinstance(proxy, BaseProxy) or function is None or not isinstance(name, str):
+        raise TypeError(
+            f"call_async() takes a method of a uactor proxy, such as worker.add, not "
+            f"{type(method).__name__} {_shorten(method)}; pass the method without "
+            "calling it: await uactor.call_async(worker.add, 1, 2)")
+    _check_async_method(proxy, name, function)
+    _awaitable[function] = name
+    return name
+
+
+def aio(proxy: Actor | BaseProxy) -> Any:
+    """An asynchronous view of ``proxy``: ``await uactor.aio(worker).add(1, 2)``.
+
+    Its methods are coroutine functions and its exposed attributes
+    awaitables (``await uactor.aio(worker).counter``), calling as
+    :func:`call_async` does.  Untyped: prefer :func:`call_async` where type
+    checkers should see the actor's methods.
+    """
+    return _AsyncView(_checked_proxy(proxy))
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ lazily so that the floors and peers still run when uactor cannot be imported.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -23,6 +24,11 @@ class BenchActor(uactor.Actor):
 
     def pid(self) -> int:
         return os.getpid()
+
+    async def asleep(self, seconds: float) -> float:
+        """A coroutine method: concurrent calls interleave at the await."""
+        await asyncio.sleep(seconds)
+        return seconds
 
 
 class BenchTcpActor(BenchActor):

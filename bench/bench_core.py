@@ -21,6 +21,19 @@ Groups (``python -m bench --only GROUP``):
 ``throughput-1actor``, ``throughput-4actors``
     calls per second from 4 threads on one actor, and from 4 threads each
     driving its own actor (ops/s).
+``latency-async``
+    one awaited call (``await uactor.call_async(proxy.ping)``, sequential, in
+    a running event loop) against one synchronous call, same actor, same
+    rounds (us).
+``throughput-pipelined``, ``throughput-pipelined-tcp``
+    calls per second from one client process: one synchronous caller (the
+    floor), four synchronous threads, and one asyncio task group keeping
+    64 calls in flight on the loop's pipelined connection; over the local
+    transport and over TCP loopback with an authkey (ops/s).
+``async-methods``
+    wall time of 100 concurrent awaited calls of a coroutine method that
+    awaits ``asyncio.sleep(1)``, against ``asyncio.sleep(1)`` x100 gathered
+    in this process (s).
 ``payload-bytes``, ``payload-numpy``, ``payload-tcp``
     echo of a 10 MB ``bytes`` / numpy ``float64`` array (MB/s = payload bytes
     one way / round-trip seconds / 1e6); local transport, and numpy over TCP.
@@ -34,6 +47,7 @@ on the machine hits them alike.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import functools
@@ -47,6 +61,7 @@ from typing import Any, Callable
 
 from bench import _floors, peers
 from bench._harness import (
+    gc_paused,
     group_selected,
     interleave,
     make_row,
@@ -55,12 +70,14 @@ from bench._harness import (
     skipped_row,
     target,
     threaded_rate,
+    time_batch,
     wait_pid_gone,
 )
 
 GROUPS = ("coldstart", "memory-rss", "memory-uss", "latency-local", "latency-tcp",
-          "throughput-1actor", "throughput-4actors", "payload-bytes",
-          "payload-numpy", "payload-tcp")
+          "throughput-1actor", "throughput-4actors", "latency-async",
+          "throughput-pipelined", "throughput-pipelined-tcp", "async-methods",
+          "payload-bytes", "payload-numpy", "payload-tcp")
 
 #: Payload size for the echo groups (bytes; 10 MB = 10 * 1e6 bytes).
 PAYLOAD_BYTES = 10_000_000
@@ -70,6 +87,12 @@ MB = 1e6
 
 #: Threads (and actors) in the throughput groups.
 THREADS = 4
+
+#: Calls kept in flight by the pipelined row.
+IN_FLIGHT = 64
+
+#: Concurrent calls, and the seconds each sleeps, in the async-methods group.
+SLEEPERS, SLEEP = 100, 1.0
 
 #: Deadline given to the "deadline set" variant (s): long enough never to fire.
 DEADLINE = 30.0
@@ -488,6 +511,184 @@ def bench_throughput(budget: Budget, actors: ModuleType | None, why: str,
 
 
 # --------------------------------------------------------------------------
+# asyncio: awaited calls, pipelining, coroutine methods
+# --------------------------------------------------------------------------
+
+SYNC_CALL = "uactor sync call"
+AWAITED_CALL = "uactor awaited call"
+ONE_CALLER = "1 sync caller"
+FOUR_THREADS = f"{THREADS} sync threads"
+PIPELINED = f"asyncio, {IN_FLIGHT} in flight"
+LOCAL_SLEEP = f"asyncio.sleep({SLEEP:g}) x{SLEEPERS} here"
+ACTOR_SLEEP = f"uactor: {SLEEPERS} awaited coroutine calls"
+
+
+async def _awaited_batch(call_async: Callable, method: Callable, batch: int) -> float:
+    """Seconds per awaited call, ``batch`` calls one after the other."""
+    start = time.perf_counter()
+    for _ in range(batch):
+        await call_async(method)
+    return (time.perf_counter() - start) / batch
+
+
+async def _pipelined_rate(call_async: Callable, method: Callable, in_flight: int,
+                          per_task: int) -> float:
+    """Calls per second with ``in_flight`` tasks each awaiting ``per_task`` calls."""
+    async def task() -> None:
+        for _ in range(per_task):
+            await call_async(method)
+
+    await asyncio.gather(*[call_async(method) for _ in range(in_flight)])  # warm
+    start = time.perf_counter()
+    await asyncio.gather(*[task() for _ in range(in_flight)])
+    return in_flight * per_task / (time.perf_counter() - start)
+
+
+def bench_latency_async(budget: Budget, actors: ModuleType | None, why: str
+                        ) -> list[dict]:
+    group = "latency-async"
+    if actors is None:
+        return [skipped_row(group, name, "us", why) for name in (SYNC_CALL, AWAITED_CALL)]
+    progress(f"{group}: {SYNC_CALL}, {AWAITED_CALL}")
+    call_async = actors.uactor.call_async
+    actor = _ActorHandle(actors.BenchActor)
+    loop = asyncio.new_event_loop()
+    samples: dict[str, list[float]] = {SYNC_CALL: [], AWAITED_CALL: []}
+    try:
+        ping, batch = actor.proxy.ping, budget.latency_batch
+        for index in range(budget.latency_samples + 2):  # two warm-up rounds
+            order = [SYNC_CALL, AWAITED_CALL][::1 if index % 2 else -1]
+            for name in order:
+                if name == SYNC_CALL:
+                    seconds = time_batch(ping, batch)
+                else:
+                    with gc_paused():
+                        seconds = loop.run_until_complete(
+                            _awaited_batch(call_async, ping, batch))
+                if index >= 2:
+                    samples[name].append(seconds)
+    finally:
+        loop.close()
+        actor.close()
+    return [make_row(group, SYNC_CALL, samples[SYNC_CALL], "us",
+                     "owner proxy, local transport, thread's connection", scale=1e6,
+                     floor=True),
+            make_row(group, AWAITED_CALL, samples[AWAITED_CALL], "us",
+                     "await uactor.call_async(proxy.ping), one at a time", scale=1e6)]
+
+
+def bench_pipelined(budget: Budget, actors: ModuleType | None, why: str,
+                    only: list[str] | None) -> list[dict]:
+    rows: list[dict] = []
+    for group, tcp in (("throughput-pipelined", False), ("throughput-pipelined-tcp", True)):
+        if not group_selected(group, only):
+            continue
+        if actors is None:
+            rows += [skipped_row(group, name, "ops/s", why)
+                     for name in (ONE_CALLER, FOUR_THREADS, PIPELINED)]
+            continue
+        progress(f"{group}: {ONE_CALLER}, {FOUR_THREADS}, {PIPELINED}")
+        rows += _pipelined_rows(group, budget, actors, tcp)
+    return rows
+
+
+def _pipelined_rows(group: str, budget: Budget, actors: ModuleType, tcp: bool
+                    ) -> list[dict]:
+    handles: list[Any] = []
+    loop = asyncio.new_event_loop()
+    try:
+        if tcp:
+            owner = actors.BenchTcpActor()
+            handles.append(_Shutdown(owner))
+            proxy = actors.BenchTcpActor.connect(owner.connection_address, _floors.AUTHKEY)
+            handles.append(_Release(proxy))
+        else:
+            actor = _ActorHandle(actors.BenchActor)
+            handles.append(actor)
+            proxy = actor.proxy
+        calls = budget.throughput_calls
+        per_task = max(100, THREADS * calls // IN_FLIGHT)
+        contenders: dict[str, Callable[[], float]] = {
+            ONE_CALLER: lambda: threaded_rate([proxy.ping], THREADS * calls),
+            FOUR_THREADS: lambda: threaded_rate([proxy.ping] * THREADS, calls),
+            PIPELINED: lambda: loop.run_until_complete(_pipelined_rate(
+                actors.uactor.call_async, proxy.ping, IN_FLIGHT, per_task)),
+        }
+        rates: dict[str, list[float]] = {name: [] for name in contenders}
+        for index in range(budget.throughput_samples + 1):  # first: warm-up
+            names = list(contenders)
+            names = names[index % len(names):] + names[:index % len(names)]
+            for name in names:
+                rate = contenders[name]()
+                if index:
+                    rates[name].append(rate)
+    finally:
+        loop.close()
+        with _closing(*handles):
+            pass
+    where = "TCP loopback, authkey, tagged frames" if tcp else "local transport"
+    targets = [target(ONE_CALLER, ">=", 3.0, ">= 3x one sync caller"),
+               target(FOUR_THREADS, ">=", 1.0, f"> {THREADS} sync threads")]
+    return [
+        make_row(group, ONE_CALLER, rates[ONE_CALLER], "ops/s",
+                 f"one thread, {THREADS * calls} calls, {where}", floor=True),
+        make_row(group, FOUR_THREADS, rates[FOUR_THREADS], "ops/s",
+                 f"{THREADS} threads x {calls} calls, one shared proxy"),
+        make_row(group, PIPELINED, rates[PIPELINED], "ops/s",
+                 f"{IN_FLIGHT} tasks x {per_task} awaited calls, one event loop, "
+                 "one connection", targets=targets),
+    ]
+
+
+def bench_async_methods(budget: Budget, actors: ModuleType | None, why: str
+                        ) -> list[dict]:
+    group = "async-methods"
+    samples: dict[str, list[float]] = {LOCAL_SLEEP: [], ACTOR_SLEEP: []}
+
+    async def local() -> None:
+        await asyncio.gather(*[asyncio.sleep(SLEEP) for _ in range(SLEEPERS)])
+
+    if actors is None:
+        rounds = 0
+    else:
+        call_async = actors.uactor.call_async
+        actor = _ActorHandle(actors.BenchActor)
+        rounds = max(3, budget.payload_samples // 8)
+
+    async def remote() -> None:
+        await asyncio.gather(*[call_async(actor.proxy.asleep, SLEEP)
+                               for _ in range(SLEEPERS)])
+
+    progress(f"{group}: {LOCAL_SLEEP}, {ACTOR_SLEEP}")
+    loop = asyncio.new_event_loop()
+    try:
+        if rounds:
+            loop.run_until_complete(call_async(actor.proxy.asleep, 0))  # the loop starts
+        for _ in range(max(rounds, 3)):
+            for name, work in ((LOCAL_SLEEP, local), (ACTOR_SLEEP, remote)):
+                if name == ACTOR_SLEEP and not rounds:
+                    continue
+                start = time.perf_counter()
+                loop.run_until_complete(work())
+                samples[name].append(time.perf_counter() - start)
+    finally:
+        loop.close()
+        if rounds:
+            actor.close()
+    rows = [make_row(group, LOCAL_SLEEP, samples[LOCAL_SLEEP], "s",
+                     "the ideal: the sleeps overlap in one event loop", floor=True)]
+    if rounds:
+        rows.append(make_row(
+            group, ACTOR_SLEEP, samples[ACTOR_SLEEP], "s",
+            f"gather of {SLEEPERS} call_async(actor.asleep, {SLEEP:g}): the actor's "
+            "loop runs them concurrently",
+            targets=[target(LOCAL_SLEEP, "<=", 1.5, "about one second (<= 1.5x)")]))
+    else:
+        rows.append(skipped_row(group, ACTOR_SLEEP, "s", why))
+    return rows
+
+
+# --------------------------------------------------------------------------
 # Payloads
 # --------------------------------------------------------------------------
 
@@ -642,6 +843,10 @@ def run(quick: bool, only: list[str] | None = None) -> list[dict]:
         (("latency-tcp",), lambda: bench_latency_tcp(budget, actors, why)),
         (("throughput-1actor", "throughput-4actors"),
          lambda: bench_throughput(budget, actors, why, only)),
+        (("latency-async",), lambda: bench_latency_async(budget, actors, why)),
+        (("throughput-pipelined", "throughput-pipelined-tcp"),
+         lambda: bench_pipelined(budget, actors, why, only)),
+        (("async-methods",), lambda: bench_async_methods(budget, actors, why)),
         (("payload-bytes", "payload-numpy", "payload-tcp"),
          lambda: bench_payloads(budget, actors, why, only)),
     ]

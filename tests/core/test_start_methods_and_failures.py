@@ -42,6 +42,21 @@ def test_xmlrpclib_serializer_where_values_allow():
         assert actor.add(1, 1) == 2
 
 
+class _Undeclared(uactor.Actor):
+    def nope(self):
+        raise NotImplementedError
+
+
+def test_xmlrpclib_server_refusals_keep_their_type():
+    """A method the actor does not expose is a NotExposedError with xmlrpclib too."""
+    with XmlActor() as actor:
+        client = _Undeclared.connect(actor.connection_address, uactor.authkey(actor),
+                                     "xmlrpclib")
+        with pytest.raises(uactor.NotExposedError, match="exposes no 'nope'"):
+            client.nope()
+        assert actor.add(1, 1) == 2
+
+
 @pytest.mark.parametrize("kind", [ValueError, KeyError, ZeroDivisionError, LookupError])
 def test_method_errors_keep_their_type_and_message(kind):
     with Echo() as actor:

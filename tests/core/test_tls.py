@@ -406,3 +406,21 @@ def test_a_factory_returning_something_else_fails_the_start(pki):
     options["ssl_server"] = dict
     with pytest.raises(TypeError, match="returned {}, not an ssl.SSLContext"):
         uactor.start(TLSEcho, options=options)
+
+
+def test_awaited_calls_pipeline_over_tls(pki):
+    """The asyncio pipeline drives a TLS socket without blocking: many calls, large frames."""
+    import asyncio
+
+    paths = pki["good"]
+    with uactor.start(TLSEcho, options=_tls_options(paths)) as owner:
+        async def main():
+            echoes = await asyncio.gather(*[uactor.call_async(owner.echo, i)
+                                            for i in range(300)])
+            big = b"z" * 3_000_000  # many TLS records each way, tags streamed
+            back = await uactor.call_async(owner.echo, big)
+            inner = await uactor.call_async(owner.inner)  # result proxy
+            return echoes, back == big, list(inner)
+        echoes, same, inner = asyncio.run(main())
+        assert echoes == list(range(300)) and same and inner == [1, 2, 3]
+        assert owner.echo("sync") == "sync"

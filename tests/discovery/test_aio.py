@@ -7,6 +7,7 @@ import pytest
 
 import discovery
 import discovery.aio
+import uactor
 from tests.discovery.actors import AUTHKEY, LOOPBACK, Echo
 
 SOON = 10.0
@@ -37,6 +38,7 @@ def test_async_browser_and_discover(unique_name):
                     Echo, AUTHKEY, name=unique_name, interfaces=LOOPBACK, timeout=SOON)
                 loop = asyncio.get_running_loop()
                 assert await loop.run_in_executor(None, proxy.echo, 7) == 7
+                assert await uactor.call_async(proxy.echo, 8) == 8  # awaited, no thread
                 del proxy
 
                 await loop.run_in_executor(None, publication.close)

@@ -90,6 +90,17 @@ def test_quickstart_async():
     assert all(re.search(r'ready after \d+\.\ds$', line) for line in lines), lines
 
 
+def test_async_web():
+    lines, _ = run('async_web.py')
+    assert lines == [
+        'GET /add?a=2&b=3 -> 200 {"result": 5}',
+        'GET /square?x=7 -> 200 {"result": 49}',
+        'GET /add?a=2 -> 400 {"error": "add needs integers a and b"}',
+        'GET /nowhere -> 404 {"error": "no route /nowhere"}',
+        '10 requests at once -> [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]',
+    ]
+
+
 def test_design_actors():
     lines, pid = run('design_actors.py')
     assert lines[0] == f'My process id is {pid}'

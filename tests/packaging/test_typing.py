@@ -51,6 +51,11 @@ MYPY_EXPECTED = (
     ':37: error: "Worker" has no attribute "subtract"',  # await discovery.aio.discover
     ':38: error: Incompatible types in assignment (expression has type "int", '
     'variable has type "str")',
+    # The awaitable form, uactor.call_async, keeps the method's signature.
+    ':44: error: "Worker" has no attribute "ad"; maybe "add"?',
+    ':45: error: Argument 2 to "call_async" has incompatible type "str"; expected "int"',
+    ':46: error: Argument 1 to "call_async" has incompatible type "Callable[[int, int], int]"; '
+    'expected "Callable[[int, int], str]"',
 )
 PYRIGHT_EXPECTED = (
     ':15:12 - error: Cannot access attribute "ad" for class "Worker"',
@@ -62,6 +67,9 @@ PYRIGHT_EXPECTED = (
     ':30:18 - error: Argument of type "Literal[b"2"]" cannot be assigned to parameter "b"',
     ':37:11 - error: Cannot access attribute "subtract" for class "Worker"',
     ':38:17 - error: Type "int" is not assignable to declared type "str"',
+    ':44:36 - error: Cannot access attribute "ad" for class "Worker"',
+    ':45:41 - error: Argument of type "Literal[\'1\']" cannot be assigned to parameter "a"',
+    ':46:17 - error: Type "int" is not assignable to declared type "str"',
 )
 
 
@@ -81,7 +89,7 @@ def test_mypy_sees_the_actor_methods_on_proxies():
     assert bad.returncode == 1, bad.stdout
     for expected in MYPY_EXPECTED:
         assert expected in bad.stdout, f"{expected!r} not in:\n{bad.stdout}"
-    assert "Found 9 errors" in bad.stdout
+    assert "Found 12 errors" in bad.stdout
 
 
 def _pyright() -> list[str] | None:
@@ -108,4 +116,4 @@ def test_pyright_sees_the_actor_methods_on_proxies():
     assert bad.returncode == 1, bad.stdout
     for expected in PYRIGHT_EXPECTED:
         assert expected in bad.stdout, f"{expected!r} not in:\n{bad.stdout}"
-    assert "9 errors" in bad.stdout
+    assert "12 errors" in bad.stdout

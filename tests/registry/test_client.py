@@ -306,6 +306,17 @@ def test_connect_actor_returns_a_connected_proxy(reg, worker):
             assert proxy.getpid() == worker.getpid()
 
 
+def test_connect_actor_proxies_can_be_awaited(reg, worker):
+    import asyncio
+
+    async def main(proxy):
+        return await asyncio.gather(*[uactor.call_async(proxy.getpid) for _ in range(20)])
+
+    with registry.register_actor(reg, worker, ttl=5), \
+            registry.connect_actor(reg, Worker, KEY, timeout=10) as proxy:
+        assert asyncio.run(main(proxy)) == [worker.getpid()] * 20
+
+
 def test_connect_actor_finds_the_authkey(reg, worker, key_home, monkeypatch):
     with registry.register_actor(reg, worker, ttl=5):
         with pytest.raises(registry.AuthkeyLookupError, match=str(key_home)):

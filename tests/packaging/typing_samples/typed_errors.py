@@ -37,3 +37,11 @@ async def misuse_discovered_async() -> None:
     found.subtract(1, 2)  # E8: misspelt on an awaited discovered proxy
     text: str = found.add(1, 2)  # E9: wrong result type
     print(text)
+
+
+async def misuse_awaited_calls() -> None:
+    worker = Worker()
+    await uactor.call_async(worker.ad, 1, 2)  # E10: misspelt method
+    await uactor.call_async(worker.add, "1", 2)  # E11: wrong argument type
+    text: str = await uactor.call_async(worker.add, 1, 2)  # E12: wrong result type
+    print(text)

@@ -45,3 +45,13 @@ async def use_async() -> None:
     again: registry.Reconnecting = await discovery.aio.discover(Worker, b"key",
                                                                reconnect=True)
     print(total, label, again)
+
+
+async def use_awaited_calls() -> None:
+    worker = Worker()
+    total: int = await uactor.call_async(worker.add, 1, 2)
+    label: str = await uactor.call_async(worker.name)
+    remote = Worker.connect(("127.0.0.1", 4711), b"key")
+    more: int = await uactor.call_async(remote.add, total, b=len(label))
+    untyped = await uactor.aio(remote).add(more, 1)
+    print(untyped)
