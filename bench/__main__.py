@@ -14,6 +14,7 @@ import argparse
 import datetime as _datetime
 import json
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -57,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--start-method", choices=("fork", "spawn", "forkserver"),
                         help="multiprocessing start method for every server "
                              "process (default: the platform's)")
+    parser.add_argument("--placement", choices=_harness.PLACEMENTS, default="os",
+                        help="os: the scheduler places processes (default); "
+                             "one-core: every process on one CPU; split: the "
+                             "measuring process on one CPU, the servers on the "
+                             "others (see docs/performance.rst)")
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 1 if any area failed")
     parser.add_argument("--worker", metavar="AREA", help=argparse.SUPPRESS)
@@ -101,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{', '.join(areas)} (see --list)", file=sys.stderr)
         return 2
 
+    os.environ[_harness.PLACEMENT_ENV] = _harness.placement_setting(args.placement)
     machine = _harness.machine_info()  # before the run: load average at start
     rows: list[dict[str, Any]] = []
     errors: list[str] = []

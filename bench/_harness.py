@@ -67,6 +67,17 @@ UNIT_DIGITS = {"ns": 0, "us": 1, "ms": 2, "s": 3, "MB": 1, "ops/s": 0,
 
 #: Seconds a worker may run before it is killed (full run / quick run).
 WORKER_TIMEOUT = 900.0
+
+#: Where the processes of a run may run (``--placement``), passed to the area
+#: workers through this variable: ``os`` leaves it to the scheduler; ``one-core``
+#: pins every process of the run to one CPU (no cross-core wake-ups: the CPU
+#: cost of a round trip); ``split`` keeps the measuring process on one CPU and
+#: every process it started on the others (every round trip crosses cores).
+#: On small virtual machines a cross-core wake-up can cost more than the call
+#: itself, so with ``os`` a row's figure depends on where the scheduler put its
+#: server: pinning makes rows of one run comparable.
+PLACEMENTS = ("os", "one-core", "split")
+PLACEMENT_ENV = "UACTOR_BENCH_PLACEMENT"
 WORKER_TIMEOUT_QUICK = 150.0
 
 #: Seconds a server process gets to exit on request before terminate/kill.
@@ -216,6 +227,7 @@ def interleave(calls: Mapping[str, Callable[[], Any]], samples: int, batch: int,
     contender, in an order rotated every round; ``warmup`` rounds are thrown
     away.  Returns seconds per call, by contender name.
     """
+    apply_placement()
     names = list(calls)
     results: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(warmup + samples):
@@ -234,6 +246,7 @@ def threaded_rate(calls: Sequence[Callable[[], Any]], per_thread: int) -> float:
     threads are released together until the last one finishes.  An exception
     in any thread is re-raised here.
     """
+    apply_placement()
     barrier = threading.Barrier(len(calls) + 1)
     errors: list[BaseException] = []
 
@@ -268,6 +281,76 @@ def threaded_rate(calls: Sequence[Callable[[], Any]], per_thread: int) -> float:
 # --------------------------------------------------------------------------
 # Process helpers
 # --------------------------------------------------------------------------
+
+def placement() -> str:
+    """The ``--placement`` of this run (``os`` unless the variable says)."""
+    value = os.environ.get(PLACEMENT_ENV, "os").split(":")[0]
+    return value if value in PLACEMENTS else "os"
+
+
+def _placement_cpus() -> list[int]:
+    """The CPUs the run may use, as the parent process saw them."""
+    _, _, cpus = os.environ.get(PLACEMENT_ENV, "").partition(":")
+    return [int(cpu) for cpu in cpus.split(",") if cpu.strip().isdigit()]
+
+
+def placement_setting(name: str) -> str:
+    """The variable's value for ``--placement name``: the name and the CPUs."""
+    if name != "os" and not hasattr(os, "sched_getaffinity"):
+        raise SystemExit(f"--placement {name} needs os.sched_setaffinity (Linux)")
+    cpus = sorted(os.sched_getaffinity(0)) if name != "os" else []
+    if name == "split" and len(cpus) < 2:
+        raise SystemExit(f"--placement split needs two CPUs; this process may use {cpus}")
+    return f"{name}:{','.join(map(str, cpus))}"
+
+
+def _descendants(root: int) -> list[int]:
+    """Process ids of every process below ``root`` (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii") as handle:
+                stat = handle.read()
+        except OSError:
+            continue  # gone meanwhile
+        parent = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _pin_process(pid: int, cpus: set[int]) -> None:
+    """Pin every thread of ``pid`` (Linux pins threads, not processes)."""
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(task), cpus)
+
+
+def apply_placement() -> None:
+    """Put this process and those it started where ``--placement`` says.
+
+    Called before each measurement, so that servers started since are placed
+    too; ``os`` does nothing.
+    """
+    name, cpus = placement(), _placement_cpus()
+    if name == "os" or not cpus:
+        return
+    if name == "one-core":
+        _pin_process(os.getpid(), {cpus[0]})
+        for pid in _descendants(os.getpid()):
+            _pin_process(pid, {cpus[0]})
+        return
+    _pin_process(os.getpid(), {cpus[0]})
+    for pid in _descendants(os.getpid()):
+        _pin_process(pid, set(cpus[1:]))
+
 
 def stop_process(proc: Any, grace: float = STOP_GRACE) -> None:
     """Wait for a ``multiprocessing.Process`` to exit; terminate, then kill."""
@@ -355,6 +438,7 @@ def machine_info() -> dict[str, Any]:
     }
     with contextlib.suppress(AttributeError):
         info["cpu_affinity"] = len(os.sched_getaffinity(0))
+    info["placement"] = placement()
     with contextlib.suppress(OSError, AttributeError):
         info["load_average_1m"] = os.getloadavg()[0]
     with contextlib.suppress(ImportError):
@@ -378,7 +462,8 @@ def describe_machine(info: Mapping[str, Any]) -> str:
     memory_text = f", {memory / 1000:.1f} GB RAM" if memory else ""
     return (f"{info.get('cpu_model')}, {core_text}{memory_text}; "
             f"{info.get('python_implementation')} {info.get('python')} on "
-            f"{info.get('os')}; start method {info.get('start_method')}")
+            f"{info.get('os')}; start method {info.get('start_method')}; "
+            f"placement {info.get('placement', 'os')}")
 
 
 # --------------------------------------------------------------------------

@@ -61,6 +61,7 @@ from typing import Any, Callable
 
 from bench import _floors, peers
 from bench._harness import (
+    apply_placement,
     gc_paused,
     group_selected,
     interleave,
@@ -525,6 +526,7 @@ ACTOR_SLEEP = f"uactor: {SLEEPERS} awaited coroutine calls"
 
 async def _awaited_batch(call_async: Callable, method: Callable, batch: int) -> float:
     """Seconds per awaited call, ``batch`` calls one after the other."""
+    apply_placement()
     start = time.perf_counter()
     for _ in range(batch):
         await call_async(method)
@@ -539,6 +541,7 @@ async def _pipelined_rate(call_async: Callable, method: Callable, in_flight: int
             await call_async(method)
 
     await asyncio.gather(*[call_async(method) for _ in range(in_flight)])  # warm
+    apply_placement()
     start = time.perf_counter()
     await asyncio.gather(*[task() for _ in range(in_flight)])
     return in_flight * per_task / (time.perf_counter() - start)
