@@ -316,7 +316,9 @@ def _start_node() -> tuple[subprocess.Popen, tuple[str, int], tuple[str, int]]:
     if not url.startswith("status page on http://"):
         _stop_node(proc)
         raise RuntimeError(f"the node did not start: {ready!r} {url!r}")
-    host, _, port = ready.split()[-1].rpartition(":")
+    # "registry listening on HOST:PORT (authkey ...)": the address follows "on".
+    words = ready.split()
+    host, _, port = words[words.index("on") + 1].rpartition(":")
     http_host, _, http_port = url.split("//")[1].rstrip("/\n").rpartition(":")
     return proc, (host, int(port)), (http_host, int(http_port))
 

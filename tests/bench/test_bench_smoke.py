@@ -144,3 +144,51 @@ def test_group_selection():
     plan = dict(_harness.plan_areas(["core"], ["latency"]))
     assert plan == {"core": ["latency"]}
     assert _harness.plan_areas(["core"], ["nothing"]) == []
+
+
+@pytest.mark.timeout(60)
+def test_the_registry_bench_reads_the_node_s_ready_lines():
+    """The HTTP bench starts a real node and parses what it prints."""
+    from bench import bench_registry
+
+    proc, node, http_address = bench_registry._start_node()
+    try:
+        assert node[0] == "127.0.0.1" and node[1] > 0
+        assert http_address[0] == "127.0.0.1" and http_address[1] > 0
+    finally:
+        bench_registry._stop_node(proc)
+    assert proc.returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+@pytest.mark.parametrize("placement", ["one-core", "split"])
+def test_placement_is_applied_and_recorded(tmp_path, placement):
+    if placement == "split" and len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("split placement needs two CPUs")
+    out = tmp_path / "run.json"
+    result = _run_bench("--quick", "--placement", placement, "--only", "latency-local",
+                        "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(out.read_text())
+    assert payload["machine"]["placement"] == placement
+    assert f"placement {placement}" in result.stdout
+    assert {row["name"] for row in payload["rows"]} >= {"BaseManager", "uactor"}
+
+
+def test_placement_pins_this_process_and_its_children(monkeypatch):
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs and sched_setaffinity")
+    cpus = sorted(os.sched_getaffinity(0))
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    before = os.sched_getaffinity(0)
+    try:
+        monkeypatch.setenv(_harness.PLACEMENT_ENV, _harness.placement_setting("split"))
+        _harness.apply_placement()
+        assert os.sched_getaffinity(0) == {cpus[0]}
+        assert os.sched_getaffinity(child.pid) == set(cpus[1:])
+    finally:
+        _harness._pin_process(os.getpid(), before)
+        child.communicate(b"", timeout=10)
+    assert child.returncode == 0
