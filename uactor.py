@@ -3322,6 +3322,21 @@ class _ActorServer(mp_managers.Server):
                     return False
         return True
 
+    def _bad_request_answerable(self, conn: _Connection, exc: BaseException,
+                                bad_requests: int) -> bool:
+        """After a request failed to decode: whether to answer it and go on.
+
+        Not when the connection is gone, nor after ``_MAX_BAD_REQUESTS`` in a
+        row; otherwise a whole frame was read, so the stream is in step.
+        """
+        if self._receive_failed(conn, exc):
+            return False
+        if bad_requests >= _MAX_BAD_REQUESTS:
+            _warn_once(("garbage", type(exc)), "closed a connection that sent "
+                       "undecodable messages: %s", _clip(str(exc)))
+            return False
+        return True
+
     def serve_client(self, conn: Any) -> None:
         """Serve method calls from one client thread until it disconnects."""
         recv = conn.recv
@@ -3334,14 +3349,9 @@ class _ActorServer(mp_managers.Server):
             try:
                 request = recv()
             except Exception as exc:
-                if self._receive_failed(conn, exc):
-                    return
-                bad_requests += 1  # a whole frame was read: the stream is in step
-                if bad_requests >= _MAX_BAD_REQUESTS:
-                    _warn_once(("garbage", type(exc)), "closed a connection that sent "
-                               "undecodable messages: %s", _clip(str(exc)))
-                    return
-                if not self._send(conn, _exception_payload(exc, serializer)):
+                bad_requests += 1
+                if not self._bad_request_answerable(conn, exc, bad_requests) or \
+                        not self._send(conn, _exception_payload(exc, serializer)):
                     return
                 continue
             bad_requests = 0
@@ -3395,14 +3405,9 @@ class _ActorServer(mp_managers.Server):
                     _warn_once(("size",), "%s", exc)
                     replies.send(number, _exception_payload(exc, serializer))
                     return
-                if self._receive_failed(conn, exc):
-                    return
-                bad_requests += 1  # a whole frame was read: the stream is in step
-                if bad_requests >= _MAX_BAD_REQUESTS:
-                    _warn_once(("garbage", type(exc)), "closed a connection that sent "
-                               "undecodable messages: %s", _clip(str(exc)))
-                    return
-                if not replies.send(number, _exception_payload(exc, serializer)):
+                bad_requests += 1
+                if not self._bad_request_answerable(conn, exc, bad_requests) or \
+                        not replies.send(number, _exception_payload(exc, serializer)):
                     return
                 continue
             bad_requests = 0

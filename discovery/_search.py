@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Union
 
 import registry
@@ -149,6 +149,32 @@ def plan(query: Query, snapshot: Callable[[], Snapshot],
     return steps(query, snapshot, resolve_class, started, cancel)
 
 
+def _untried(entries: Sequence[Entry], tried: set[str]) -> list[Entry]:
+    """Adverts not tried yet, those whose endpoints all failed recently last."""
+    return sorted((entry for entry in entries if entry.instance.lower() not in tried),
+                  key=all_dead)
+
+
+def _importable(fresh: list[Entry], tried: set[str],
+                resolve_class: Callable[[Entry], type | None],
+                attempts: list[Attempt], deadline: float) -> Iterator[tuple[Entry, type]]:
+    """Each advert of ``fresh`` with its class, until ``deadline``.
+
+    Marks each as tried; one whose class cannot be imported here is noted in
+    ``attempts`` and skipped.
+    """
+    for entry in fresh:
+        if deadline - time.monotonic() <= 0:
+            return
+        tried.add(entry.instance.lower())
+        actor_class = resolve_class(entry)
+        if actor_class is None:
+            attempts.append((entry.instance, "-", f"class {entry.actor_class} "
+                             "cannot be imported here"))
+            continue
+        yield entry, actor_class
+
+
 def search(query: Query, snapshot: Callable[[], Snapshot],
            resolve_class: Callable[[Entry], type | None], started: float,
            cancel: threading.Event | None = None) -> Generator[Step, Any, Any]:
@@ -165,20 +191,12 @@ def search(query: Query, snapshot: Callable[[], Snapshot],
     tried: set[str] = set()
     while True:
         version, entries, rejected = snapshot()
-        fresh = sorted((entry for entry in entries
-                        if entry.instance.lower() not in tried), key=all_dead)
-        for entry in fresh:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            tried.add(entry.instance.lower())
-            found = resolve_class(entry)
-            if found is None:
-                attempts.append((entry.instance, "-", f"class {entry.actor_class} "
-                                 "cannot be imported here"))
-                continue
+        fresh = _untried(entries, tried)
+        for entry, actor_class in _importable(fresh, tried, resolve_class, attempts,
+                                              deadline):
             try:
-                return (yield Connect(found, entry, remaining, attempts))
+                return (yield Connect(actor_class, entry, deadline - time.monotonic(),
+                                      attempts))
             except DiscoveryError:
                 continue
         remaining = deadline - time.monotonic()
@@ -213,19 +231,11 @@ def gather(query: Query, snapshot: Callable[[], Snapshot],
     rejected: Mapping[str, tuple[str, str]] = {}
     while True:
         version, entries, rejected = snapshot()
-        fresh = sorted((entry for entry in entries
-                        if entry.instance.lower() not in tried), key=all_dead)
+        fresh = _untried(entries, tried)
         if fresh:
             heard = time.monotonic()  # a new advert: listen on for others
-        for entry in fresh:
-            if deadline - time.monotonic() <= 0:
-                break
-            tried.add(entry.instance.lower())
-            actor_class = resolve_class(entry)
-            if actor_class is None:
-                attempts.append((entry.instance, "-", f"class {entry.actor_class} "
-                                 "cannot be imported here"))
-                continue
+        for entry, actor_class in _importable(fresh, tried, resolve_class, attempts,
+                                              deadline):
             try:
                 address = yield Connect(actor_class, entry, deadline - time.monotonic(),
                                         attempts, locate=True)
