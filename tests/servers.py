@@ -158,13 +158,18 @@ def _alive(pid: int) -> bool:
 
 
 def _start_with_retries(make: Callable[[], list[Server]],
-                        ready: Callable[[list[Server]], None]) -> list[Server]:
-    """Start servers made by ``make`` (fresh ports each time) until they are ready."""
+                        ready: Callable[[list[Server]], None],
+                        deferred: int = 0) -> list[Server]:
+    """Start servers made by ``make`` (fresh ports each time) until they are ready.
+
+    The last ``deferred`` servers are left for ``ready`` to start when the
+    others are ready (all are stopped if an attempt fails).
+    """
     error: Exception | None = None
     for _ in range(START_ATTEMPTS):
         servers = make()
         try:
-            for server in servers:
+            for server in servers[:len(servers) - deferred]:
                 server.start()
             ready(servers)
             return servers
@@ -415,11 +420,22 @@ def _replica_connected(master_port: int) -> bool:
 
 
 def _sentinel_knows(port: int, master_port: int) -> bool:
+    """Whether the sentinel on ``port`` knows the master, the two other
+    sentinels and the replica.
+
+    A sentinel learns of replicas from the master's INFO, which it reads
+    every 10 s: one that started before the replica connected and lost the
+    master before its next read had no replica to promote and never failed
+    over (so :func:`redis_sentinel` starts the sentinels after the replica
+    is connected).
+    """
     client = _redis_client(port)
     try:
         host, known = client.sentinel_get_master_addr_by_name(SENTINEL_SERVICE)
         state = client.sentinel_master(SENTINEL_SERVICE)
-        return int(known) == master_port and int(state.get("num-other-sentinels", 0)) >= 2
+        return (int(known) == master_port
+                and int(state.get("num-other-sentinels", 0)) >= 2
+                and int(state.get("num-slaves", 0)) >= 1)
     finally:
         client.close()
 
@@ -450,12 +466,14 @@ def redis_sentinel() -> Iterator[RedisSentinel]:
             master.wait_ready(lambda: _redis_ping(master_port))
             replica.wait_ready(lambda: _redis_ping(replica.extra["port"]))
             master.wait_ready(lambda: _replica_connected(master_port))
+            for sentinel in sentinels:  # now their first look at the master lists it
+                sentinel.start()
             for sentinel in sentinels:
                 sentinel.wait_ready(
                     lambda sentinel=sentinel: _sentinel_knows(sentinel.extra["port"],
                                                               master_port))
 
-        master, replica, *sentinels = _start_with_retries(make, ready)
+        master, replica, *sentinels = _start_with_retries(make, ready, deferred=3)
         try:
             yield RedisSentinel(master, replica, sentinels)
         finally:
