@@ -10,12 +10,22 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import uuid
 
 import psutil
 import pytest
+
+# Tests stop examples, nodes and CLIs with SIGINT, as Ctrl-C in a terminal
+# would.  A suite started in the background by a non-interactive shell (or
+# under nohup) inherits SIGINT ignored, and so would every process it starts:
+# Python then installs no KeyboardInterrupt handler and the interrupted
+# program runs on.  Give the session, and through it its children, the
+# terminal's default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: How long a finished test may take to let its processes and threads go (s).
 CLEANUP_DEADLINE = 15.0
