@@ -79,6 +79,13 @@ MAX_REQUEST_BYTES = 8192
 IO_TIMEOUT = 5.0
 CONNECTION_DEADLINE = 10.0
 
+#: After refusing a request, the server reads and drops at most this much of
+#: what the client still sends (bytes), for at most this long (s), before it
+#: closes: closing with unread data resets the connection, which can destroy
+#: the refusal before the client reads it.
+DRAIN_BYTES = 64 * 1024
+DRAIN_SECONDS = 1.0
+
 #: Connections served at once; more are answered 503 and closed at once.
 MAX_CONNECTIONS = 32
 
@@ -332,6 +339,12 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.rfile = _BoundedReader(self.rfile)  # type: ignore[assignment]
+        self.refused = False
+
+    def finish(self) -> None:
+        super().finish()
+        if self.refused:  # the client may still be sending the rest
+            _drain(self.connection)
 
     def parse_request(self) -> bool:
         if not super().parse_request():
@@ -388,6 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
         """
         if warn:
             self.server.note_refusal(self.client_address, status, reason)
+            self.refused = True
         else:
             logger.debug("HTTP %d to %s: %s", status, self.client_address[0], reason)
         self.close_connection = True
@@ -612,6 +626,23 @@ def _peer(sock: socket.socket) -> tuple[str, ...]:
         return tuple(map(str, sock.getpeername()))
     except OSError:
         return ("(gone)",)
+
+
+def _drain(sock: socket.socket) -> None:
+    """End our side, then read and drop what the client still sends, bounded
+    by :data:`DRAIN_BYTES` and :data:`DRAIN_SECONDS` (a lingering close)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        end = time.monotonic() + DRAIN_SECONDS
+        left = DRAIN_BYTES
+        while left > 0 and (remaining := end - time.monotonic()) > 0:
+            sock.settimeout(remaining)
+            chunk = sock.recv(min(left, 16384))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except OSError:
+        pass  # the client is gone: nothing left to protect
 
 
 def _refuse_busy(sock: socket.socket) -> None:
