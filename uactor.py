@@ -791,6 +791,15 @@ def _derive(key: bytes, label: bytes, transcript: bytes = b"") -> bytes:
     return hmac.digest(key, label + transcript, "sha256")
 
 
+def _time_left(at: float, before: str) -> float:
+    """Seconds left until the deadline ``at``; a :class:`CallTimeoutError`
+    saying it passed ``before`` what, if none are."""
+    remaining = at - _monotonic()
+    if remaining <= 0:
+        raise CallTimeoutError(f"the deadline passed before {before}")
+    return remaining
+
+
 def _bound(sock: socket.socket, deadline: float) -> None:
     """Let the next operation on ``sock`` run until ``deadline`` (monotonic) at most."""
     remaining = deadline - _monotonic()
@@ -2201,12 +2210,7 @@ class BaseProxy(mp_managers.BaseProxy):
     def _connect(self, at: float | None, name: str | None = None) -> _Connection:
         """Open this thread's connection to the referent, done by ``at``;
         with ``name``, a pipelined connection so named (not this thread's)."""
-        timeout = None
-        if at is not None:
-            timeout = at - _monotonic()
-            if timeout <= 0:
-                raise CallTimeoutError(f"the deadline passed before connecting to "
-                                       f"{self._describe()}")
+        timeout = None if at is None else _time_left(at, f"connecting to {self._describe()}")
         conn = _connect(self._token.address, self._authkey, self._serializer, timeout)
         request = "accept_connection" if name is None else "accept_pipeline"
         try:
@@ -2810,13 +2814,10 @@ async def _call_async(proxy: BaseProxy, methodname: str, args: tuple, kwds: Mapp
     if type(pipeline) is not _Pipeline or pipeline.closed:
         pipeline = await _open_pipeline(proxy, loop, at)
     timer = None
-    if at is not None:
-        remaining = at - _monotonic()
-        if remaining <= 0:
-            raise CallTimeoutError(f"the deadline passed before {methodname!r} was sent "
-                                   f"to {proxy._describe()}")
+    remaining = None if at is None else _time_left(
+        at, f"{methodname!r} was sent to {proxy._describe()}")
     number, future = pipeline.call(loop, proxy._id, methodname, args, kwds, proxy)
-    if at is not None:
+    if remaining is not None:
         timer = loop.call_later(remaining, _expire, future, proxy, methodname)
     try:
         kind, result = await future
